@@ -1,0 +1,71 @@
+/* What a backend implements. backend.c validates arguments and dispatches. */
+#pragma once
+
+#include "backend.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  const char *kind;             /* "cpu", "vulkan" */
+  void (*free) (F2Backend *self);
+  guint32 (*alloc) (F2Backend *self, F2BufferKind kind, F2ElemType type,
+      guint64 n_elements, GError **error);
+  gboolean (*write) (F2Backend *self, F2Ref dst, const void *src, guint64 n, GError **error);
+  gboolean (*read) (F2Backend *self, F2Ref src, void *dst, guint64 n, GError **error);
+  gboolean (*upload_linear) (F2Backend *self, F2Ref dst, guint32 n, guint32 k,
+      const float *w, GError **error);
+  guint64 (*linear_size) (F2Backend *self, guint32 n, guint32 k);
+  /* Turn program->ops into something runnable (e.g. a command buffer). */
+  gboolean (*program_finish) (F2Backend *self, F2Program *program, GError **error);
+  gboolean (*program_run) (F2Backend *self, F2Program *program, GError **error);
+  void (*program_free) (F2Backend *self, F2Program *program);
+} F2BackendClass;
+
+typedef struct {
+  F2BufferKind kind;
+  F2ElemType type;
+  guint64 n_elements;
+} F2BufferInfo;
+
+struct _F2Backend {
+  const F2BackendClass *klass;
+  char *name;
+  F2Precision precision;
+  GArray *buffers;              /* F2BufferInfo, index = buffer id - 1 */
+  guint64 allocated[3];         /* bytes per F2BufferKind */
+};
+
+typedef struct {
+  guint first_op;
+  const char *name;
+} F2Stage;
+
+struct _F2Program {
+  F2Backend *backend;
+  char *name;
+  GArray *ops;                  /* F2Op */
+  GArray *stages;               /* F2Stage */
+  GError *error;                /* first validation error */
+  gboolean finished;
+  F2RunStats stats;
+  gpointer priv;                /* the backend's data */
+};
+
+/* For backends: set up the common part. */
+void f2_backend_init_base (F2Backend *self, const F2BackendClass *klass,
+    const char *name, F2Precision precision);
+/* Record a new buffer in the table; returns its id. */
+guint32 f2_backend_register_buffer (F2Backend *self, F2BufferKind kind,
+    F2ElemType type, guint64 n_elements, guint64 bytes);
+const F2BufferInfo *f2_backend_buffer_info (F2Backend *self, guint32 id);
+
+/* Element size in bytes of a buffer type on a backend of @precision. */
+guint f2_elem_size (F2ElemType type, F2Precision precision);
+
+G_END_DECLS
+
+G_BEGIN_DECLS
+/* Check that every ref of @op is set where required and lies inside its
+ * buffer, with the right element type (ops.c). */
+gboolean f2_op_check (const F2Op *op, F2Backend *backend, GError **error);
+G_END_DECLS

@@ -1,0 +1,240 @@
+/* Backend-independent part: argument checks, buffer table, programs. */
+#include "backend-private.h"
+
+#include <string.h>
+
+G_DEFINE_QUARK (f2-backend-error-quark, f2_backend_error)
+
+guint
+f2_elem_size (F2ElemType type, F2Precision precision)
+{
+  switch (type) {
+    case F2_ELEM_FLOAT:
+      return precision == F2_PRECISION_FP16 ? 2 : 4;
+    case F2_ELEM_I32:
+      return 4;
+    case F2_ELEM_U8:
+      return 1;
+  }
+  return 0;
+}
+
+void
+f2_backend_init_base (F2Backend *self, const F2BackendClass *klass,
+    const char *name, F2Precision precision)
+{
+  self->klass = klass;
+  self->name = g_strdup (name);
+  self->precision = precision;
+  self->buffers = g_array_new (FALSE, TRUE, sizeof (F2BufferInfo));
+}
+
+guint32
+f2_backend_register_buffer (F2Backend *self, F2BufferKind kind, F2ElemType type,
+    guint64 n_elements, guint64 bytes)
+{
+  F2BufferInfo info = { kind, type, n_elements };
+
+  g_array_append_val (self->buffers, info);
+  self->allocated[kind] += bytes;
+  return self->buffers->len;
+}
+
+const F2BufferInfo *
+f2_backend_buffer_info (F2Backend *self, guint32 id)
+{
+  if (id == 0 || id > self->buffers->len)
+    return NULL;
+  return &g_array_index (self->buffers, F2BufferInfo, id - 1);
+}
+
+void
+f2_backend_free (F2Backend *backend)
+{
+  if (backend == NULL)
+    return;
+  g_array_unref (backend->buffers);
+  g_free (backend->name);
+  backend->klass->free (backend);
+}
+
+const char *
+f2_backend_name (F2Backend *backend)
+{
+  return backend->name;
+}
+
+F2Precision
+f2_backend_precision (F2Backend *backend)
+{
+  return backend->precision;
+}
+
+gboolean
+f2_backend_is_cpu (F2Backend *backend)
+{
+  return strcmp (backend->klass->kind, "cpu") == 0;
+}
+
+guint32
+f2_backend_alloc (F2Backend *backend, F2BufferKind kind, F2ElemType type,
+    guint64 n_elements, GError **error)
+{
+  g_return_val_if_fail (backend != NULL, 0);
+  if (n_elements == 0)
+    n_elements = 1;
+  return backend->klass->alloc (backend, kind, type, n_elements, error);
+}
+
+guint64
+f2_backend_allocated_bytes (F2Backend *backend, F2BufferKind kind)
+{
+  return backend->allocated[kind];
+}
+
+static gboolean
+check_range (F2Backend *backend, F2Ref ref, guint64 n, GError **error)
+{
+  const F2BufferInfo *info = f2_backend_buffer_info (backend, ref.buffer);
+
+  if (info == NULL) {
+    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_INVALID,
+        "buffer %u does not exist on backend %s", ref.buffer, backend->name);
+    return FALSE;
+  }
+  if (ref.offset > info->n_elements || n > info->n_elements - ref.offset) {
+    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_INVALID,
+        "access of %" G_GUINT64_FORMAT " elements at %" G_GUINT64_FORMAT
+        " is outside buffer %u (%" G_GUINT64_FORMAT " elements)",
+        n, ref.offset, ref.buffer, info->n_elements);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+gboolean
+f2_backend_write (F2Backend *backend, F2Ref dst, const void *src,
+    guint64 n_elements, GError **error)
+{
+  if (!check_range (backend, dst, n_elements, error))
+    return FALSE;
+  return backend->klass->write (backend, dst, src, n_elements, error);
+}
+
+gboolean
+f2_backend_read (F2Backend *backend, F2Ref src, void *dst,
+    guint64 n_elements, GError **error)
+{
+  if (!check_range (backend, src, n_elements, error))
+    return FALSE;
+  return backend->klass->read (backend, src, dst, n_elements, error);
+}
+
+guint64
+f2_backend_linear_size (F2Backend *backend, guint32 n, guint32 k)
+{
+  return backend->klass->linear_size (backend, n, k);
+}
+
+gboolean
+f2_backend_upload_linear (F2Backend *backend, F2Ref dst, guint32 n, guint32 k,
+    const float *w, GError **error)
+{
+  if (!check_range (backend, dst, f2_backend_linear_size (backend, n, k), error))
+    return FALSE;
+  return backend->klass->upload_linear (backend, dst, n, k, w, error);
+}
+
+F2Program *
+f2_program_new (F2Backend *backend, const char *name)
+{
+  F2Program *program = g_new0 (F2Program, 1);
+
+  program->backend = backend;
+  program->name = g_strdup (name);
+  program->ops = g_array_new (FALSE, TRUE, sizeof (F2Op));
+  program->stages = g_array_new (FALSE, TRUE, sizeof (F2Stage));
+  program->stats.gpu_ms = -1;
+  return program;
+}
+
+void
+f2_program_add (F2Program *program, const F2Op *op)
+{
+  GError *error = NULL;
+
+  g_return_if_fail (!program->finished);
+  if (program->error != NULL)
+    return;
+  if (!f2_op_check (op, program->backend, &error)) {
+    g_propagate_prefixed_error (&program->error, error,
+        "program '%s', op %u (%s '%s'): ", program->name, program->ops->len,
+        f2_op_kind_name (op->kind), op->name ? op->name : "");
+    return;
+  }
+  g_array_append_val (program->ops, *op);
+}
+
+void
+f2_program_mark_stage (F2Program *program, const char *stage)
+{
+  F2Stage s = { program->ops->len, stage };
+
+  g_array_append_val (program->stages, s);
+}
+
+gboolean
+f2_program_finish (F2Program *program, GError **error)
+{
+  if (program->error != NULL) {
+    g_propagate_error (error, g_error_copy (program->error));
+    return FALSE;
+  }
+  if (!program->backend->klass->program_finish (program->backend, program, error))
+    return FALSE;
+  program->finished = TRUE;
+  return TRUE;
+}
+
+gboolean
+f2_program_run (F2Program *program, GError **error)
+{
+  gint64 start;
+  gboolean ok;
+
+  if (!program->finished) {
+    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_INVALID,
+        "program '%s' was run before f2_program_finish()", program->name);
+    return FALSE;
+  }
+  start = g_get_monotonic_time ();
+  ok = program->backend->klass->program_run (program->backend, program, error);
+  program->stats.wall_ms = (g_get_monotonic_time () - start) / 1000.0;
+  return ok;
+}
+
+guint
+f2_program_n_ops (F2Program *program)
+{
+  return program->ops->len;
+}
+
+const F2RunStats *
+f2_program_last_stats (F2Program *program)
+{
+  return &program->stats;
+}
+
+void
+f2_program_free (F2Program *program)
+{
+  if (program == NULL)
+    return;
+  if (program->backend->klass->program_free != NULL)
+    program->backend->klass->program_free (program->backend, program);
+  g_clear_error (&program->error);
+  g_array_unref (program->ops);
+  g_array_unref (program->stages);
+  g_free (program->name);
+  g_free (program);
+}

@@ -1,0 +1,97 @@
+/* Backends run programs of F2Op (ops.h): the CPU reference, or Vulkan.
+ *
+ * Lifetime: buffers are allocated once (weights at load, activations sized
+ * for the maximum lengths); programs are built once per shape and run many
+ * times. Nothing here allocates while a program runs.
+ */
+#pragma once
+
+#include "ops.h"
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef enum {
+  F2_PRECISION_FP16,            /* fp16 storage, fp32 accumulation */
+  F2_PRECISION_FP32,
+} F2Precision;
+
+typedef enum {
+  F2_BUFFER_WEIGHTS,            /* device-local, written once at load */
+  F2_BUFFER_ACTIVATIONS,        /* device-local working memory */
+  F2_BUFFER_HOST,               /* host-visible: inputs, ids, control values, results */
+} F2BufferKind;
+
+typedef struct _F2Backend F2Backend;
+typedef struct _F2Program F2Program;
+
+#define F2_BACKEND_ERROR (f2_backend_error_quark ())
+GQuark f2_backend_error_quark (void);
+typedef enum {
+  F2_BACKEND_ERROR_NO_DEVICE,
+  F2_BACKEND_ERROR_DEVICE_LOST,
+  F2_BACKEND_ERROR_OUT_OF_MEMORY,
+  F2_BACKEND_ERROR_UNSUPPORTED,
+  F2_BACKEND_ERROR_INVALID,
+  F2_BACKEND_ERROR_FAILED,
+} F2BackendError;
+
+/* Per-program statistics of the last run. */
+typedef struct {
+  guint dispatches;
+  guint submits;
+  double gpu_ms;                /* from timestamp queries; < 0 when unavailable */
+  double wall_ms;
+} F2RunStats;
+
+/* The plain-C reference backend (always fp32). */
+F2Backend *f2_backend_new_cpu (void);
+
+/* A Vulkan backend on @device: NULL or "" picks the first (or the
+ * F2_VULKAN_DEVICE environment variable), a number is an index, anything else
+ * a case-insensitive substring of the device name. */
+F2Backend *f2_backend_new_vulkan (const char *device, F2Precision precision, GError **error);
+
+void f2_backend_free (F2Backend *backend);
+
+const char *f2_backend_name (F2Backend *backend);      /* "cpu" or the device name */
+F2Precision f2_backend_precision (F2Backend *backend);
+gboolean f2_backend_is_cpu (F2Backend *backend);
+
+/* Allocate a buffer of @n_elements (bytes for F2_ELEM_U8). Returns a buffer
+ * id > 0, or 0 with @error set. */
+guint32 f2_backend_alloc (F2Backend *backend, F2BufferKind kind, F2ElemType type,
+    guint64 n_elements, GError **error);
+
+/* Bytes held in each kind of buffer (for reports and leak checks). */
+guint64 f2_backend_allocated_bytes (F2Backend *backend, F2BufferKind kind);
+
+/* Copy host data in or out. For F2_ELEM_FLOAT buffers the host side is
+ * always float (converted to or from fp16 storage as needed); I32 buffers
+ * take gint32, U8 buffers bytes. */
+gboolean f2_backend_write (F2Backend *backend, F2Ref dst, const void *src,
+    guint64 n_elements, GError **error);
+gboolean f2_backend_read (F2Backend *backend, F2Ref src, void *dst,
+    guint64 n_elements, GError **error);
+
+/* Upload a linear weight given as [n][k] floats into @dst (which must have
+ * room for f2_backend_linear_size (n, k) elements), in the layout the
+ * backend's matmul kernels read. */
+gboolean f2_backend_upload_linear (F2Backend *backend, F2Ref dst, guint32 n,
+    guint32 k, const float *w, GError **error);
+guint64 f2_backend_linear_size (F2Backend *backend, guint32 n, guint32 k);
+
+/* Programs. Ops are validated when added (refs inside their buffers); the
+ * first error is kept and reported by f2_program_finish(). */
+F2Program *f2_program_new (F2Backend *backend, const char *name);
+void f2_program_add (F2Program *program, const F2Op *op);
+/* Mark the end of a profiling stage (named by the ops that follow it). */
+void f2_program_mark_stage (F2Program *program, const char *stage);
+gboolean f2_program_finish (F2Program *program, GError **error);
+gboolean f2_program_run (F2Program *program, GError **error);
+guint f2_program_n_ops (F2Program *program);
+const F2RunStats *f2_program_last_stats (F2Program *program);
+void f2_program_free (F2Program *program);
+
+G_END_DECLS

@@ -1,0 +1,75 @@
+/* The Florence-2 task table: task token -> prompt text, what input the task
+ * takes, and how its answer is post-processed. One table, in tasks.c. */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef enum {
+  F2_TASK_OD,
+  F2_TASK_CAPTION,
+  F2_TASK_DETAILED_CAPTION,
+  F2_TASK_MORE_DETAILED_CAPTION,
+  F2_TASK_DENSE_REGION_CAPTION,
+  F2_TASK_REGION_PROPOSAL,
+  F2_TASK_CAPTION_TO_PHRASE_GROUNDING,
+  F2_TASK_REFERRING_EXPRESSION_SEGMENTATION,
+  F2_TASK_REGION_TO_SEGMENTATION,
+  F2_TASK_OPEN_VOCABULARY_DETECTION,
+  F2_TASK_REGION_TO_CATEGORY,
+  F2_TASK_REGION_TO_DESCRIPTION,
+  F2_TASK_REGION_TO_OCR,
+  F2_TASK_OCR,
+  F2_TASK_OCR_WITH_REGION,
+  F2_TASK_COUNT
+} F2Task;
+
+/* What a task needs besides the image. */
+typedef enum {
+  F2_TASK_INPUT_NONE,    /* prompt is fixed */
+  F2_TASK_INPUT_TEXT,    /* free text (a phrase, a caption, a category) */
+  F2_TASK_INPUT_REGION,  /* a box as four location tokens: <loc_x1><loc_y1><loc_x2><loc_y2> */
+} F2TaskInput;
+
+/* How the generated text is turned into a result (the reference's
+ * tasks_answer_post_processing_type). */
+typedef enum {
+  F2_POSTPROCESS_PURE_TEXT,
+  F2_POSTPROCESS_OCR,
+  F2_POSTPROCESS_DESCRIPTION_WITH_BBOXES,
+  F2_POSTPROCESS_PHRASE_GROUNDING,
+  F2_POSTPROCESS_POLYGONS,
+  F2_POSTPROCESS_DESCRIPTION_WITH_BBOXES_OR_POLYGONS,
+  F2_POSTPROCESS_BBOXES,
+} F2PostProcessType;
+
+typedef struct {
+  F2Task task;
+  const char *token;          /* "<OD>" */
+  const char *nick;           /* "od": lower case with dashes (GEnum nick) */
+  const char *prompt;         /* fixed prompt, or a template with "{input}" */
+  F2TaskInput input;
+  F2PostProcessType postprocess;
+} F2TaskInfo;
+
+const F2TaskInfo *f2_task_info (F2Task task);
+/* Look up by token ("<OD>") or nick ("od"); NULL when unknown. */
+const F2TaskInfo *f2_task_lookup (const char *token_or_nick);
+
+/* The prompt text the processor builds for @task with the user's @text
+ * (NULL or "" when the task takes none). Sets a GError that names the problem
+ * and the fix when text is given to a task that takes none, is missing where
+ * one is needed, or a region is malformed. g_free() the result. */
+char *f2_task_build_prompt (F2Task task, const char *text, GError **error);
+
+#define F2_TASK_ERROR (f2_task_error_quark ())
+GQuark f2_task_error_quark (void);
+typedef enum {
+  F2_TASK_ERROR_UNKNOWN_TASK,
+  F2_TASK_ERROR_UNEXPECTED_TEXT,
+  F2_TASK_ERROR_MISSING_TEXT,
+  F2_TASK_ERROR_BAD_REGION,
+} F2TaskError;
+
+G_END_DECLS

@@ -1,0 +1,15 @@
+#!/bin/sh
+# Installs every Debian 12 package needed to build, test and run gst-florence2.
+# Idempotent: apt-get skips what is already installed.
+set -eu
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends \
+  build-essential meson ninja-build pkg-config python3 \
+  glslang-tools libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers vulkan-tools \
+  libglib2.0-dev libjson-glib-dev libgdk-pixbuf-2.0-dev libopenblas-dev \
+  libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev \
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+  libcairo2-dev libpango1.0-dev valgrind

@@ -1,0 +1,17 @@
+/* Helpers shared by the test programs. */
+#pragma once
+
+#include <glib.h>
+
+/* meson's exit code for a skipped test */
+#define F2_TEST_SKIP 77
+
+/* Directory of the golden reference (F2_GOLDEN_DIR), or NULL when it does not
+ * exist; the caller exits with F2_TEST_SKIP then. Owned by the helper. */
+const char *f2_test_golden_dir (void);
+
+/* Path under the golden directory; g_free() the result. */
+char *f2_test_golden_path (const char *relative);
+
+/* Parse a JSON file into a JsonNode; aborts the test with a message on failure. */
+struct _JsonNode *f2_test_load_json (const char *path);
