@@ -19,6 +19,11 @@ typedef struct {
   gboolean (*program_finish) (F2Backend *self, F2Program *program, GError **error);
   gboolean (*program_run) (F2Backend *self, F2Program *program, GError **error);
   void (*program_free) (F2Backend *self, F2Program *program);
+  /* optional: per-stage device time of the last run */
+  gboolean (*program_stage_time) (F2Backend *self, F2Program *program,
+      guint index, const char **name, double *ms);
+  /* optional: one line about the device */
+  char *(*describe) (F2Backend *self);
 } F2BackendClass;
 
 typedef struct {

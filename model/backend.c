@@ -213,6 +213,25 @@ f2_program_run (F2Program *program, GError **error)
   return ok;
 }
 
+gboolean
+f2_program_stage_time (F2Program *program, guint index, const char **name,
+    double *ms)
+{
+  F2Backend *backend = program->backend;
+
+  if (backend->klass->program_stage_time == NULL)
+    return FALSE;
+  return backend->klass->program_stage_time (backend, program, index, name, ms);
+}
+
+char *
+f2_backend_describe (F2Backend *backend)
+{
+  if (backend->klass->describe != NULL)
+    return backend->klass->describe (backend);
+  return g_strdup (backend->name);
+}
+
 guint
 f2_program_n_ops (F2Program *program)
 {

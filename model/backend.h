@@ -58,6 +58,8 @@ void f2_backend_free (F2Backend *backend);
 const char *f2_backend_name (F2Backend *backend);      /* "cpu" or the device name */
 F2Precision f2_backend_precision (F2Backend *backend);
 gboolean f2_backend_is_cpu (F2Backend *backend);
+/* One line about the device and its features; g_free() it. */
+char *f2_backend_describe (F2Backend *backend);
 
 /* Allocate a buffer of @n_elements (bytes for F2_ELEM_U8). Returns a buffer
  * id > 0, or 0 with @error set. */
@@ -92,6 +94,10 @@ gboolean f2_program_finish (F2Program *program, GError **error);
 gboolean f2_program_run (F2Program *program, GError **error);
 guint f2_program_n_ops (F2Program *program);
 const F2RunStats *f2_program_last_stats (F2Program *program);
+/* Device time of stage @index (see f2_program_mark_stage) in the last run;
+ * FALSE past the last stage or where the backend has no timer. */
+gboolean f2_program_stage_time (F2Program *program, guint index,
+    const char **name, double *ms);
 void f2_program_free (F2Program *program);
 
 G_END_DECLS

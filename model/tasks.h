@@ -63,6 +63,20 @@ const F2TaskInfo *f2_task_lookup (const char *token_or_nick);
  * one is needed, or a region is malformed. g_free() the result. */
 char *f2_task_build_prompt (F2Task task, const char *text, GError **error);
 
+/* f2_task_lookup() that sets F2_TASK_ERROR_UNKNOWN_TASK (listing the nicks)
+ * when the name is unknown. */
+const F2TaskInfo *f2_task_find (const char *token_or_nick, GError **error);
+
+/* The reference's name of a post-processing type ("pure_text", "ocr", ...). */
+const char *f2_postprocess_type_name (F2PostProcessType type);
+
+/* What the reference processor makes of a raw text argument (task token
+ * plus text, or any text): a lone task token becomes its prompt, a token
+ * with input its filled template, other text stays as it is. Fails with
+ * F2_TASK_ERROR_UNEXPECTED_TEXT where the processor asserts (a task token
+ * that takes no input, not alone in the text). g_free() the result. */
+char *f2_task_processor_prompt (const char *text, GError **error);
+
 #define F2_TASK_ERROR (f2_task_error_quark ())
 GQuark f2_task_error_quark (void);
 typedef enum {

@@ -1,0 +1,487 @@
+/* Vulkan instance and device: selection by index or name, feature probing,
+ * the driver quirk table, and the validation-message counter tests use. */
+#include "vk-device.h"
+
+#include <string.h>
+
+static gint validation_messages = 0;
+
+guint
+f2_vk_validation_message_count (void)
+{
+  return (guint) g_atomic_int_get (&validation_messages);
+}
+
+gboolean
+f2_vk_check (VkResult result, const char *what, GError **error)
+{
+  int code;
+  const char *hint;
+
+  if (result == VK_SUCCESS)
+    return TRUE;
+  switch (result) {
+    case VK_ERROR_OUT_OF_HOST_MEMORY:
+    case VK_ERROR_OUT_OF_DEVICE_MEMORY:
+      code = F2_BACKEND_ERROR_OUT_OF_MEMORY;
+      hint = "out of memory: use precision fp16, a smaller model, or free memory on the device";
+      break;
+    case VK_ERROR_DEVICE_LOST:
+      code = F2_BACKEND_ERROR_DEVICE_LOST;
+      hint = "the Vulkan device was lost (driver reset or crash); restart the pipeline";
+      break;
+    case VK_ERROR_INCOMPATIBLE_DRIVER:
+    case VK_ERROR_INITIALIZATION_FAILED:
+      code = F2_BACKEND_ERROR_NO_DEVICE;
+      hint = "no usable Vulkan driver: install mesa-vulkan-drivers (lavapipe) or your GPU's Vulkan driver";
+      break;
+    case VK_ERROR_EXTENSION_NOT_PRESENT:
+    case VK_ERROR_FEATURE_NOT_PRESENT:
+      code = F2_BACKEND_ERROR_UNSUPPORTED;
+      hint = "the device lacks a required Vulkan feature";
+      break;
+    default:
+      code = F2_BACKEND_ERROR_FAILED;
+      hint = "Vulkan call failed";
+      break;
+  }
+  g_set_error (error, F2_BACKEND_ERROR, code, "%s: VkResult %d (%s)", what,
+      (int) result, hint);
+  return FALSE;
+}
+
+static VKAPI_ATTR VkBool32 VKAPI_CALL
+on_validation_message (VkDebugUtilsMessageSeverityFlagBitsEXT severity,
+    VkDebugUtilsMessageTypeFlagsEXT type,
+    const VkDebugUtilsMessengerCallbackDataEXT *data, void *user_data)
+{
+  g_atomic_int_inc (&validation_messages);
+  g_printerr ("Vulkan validation: %s\n", data->pMessage);
+  return VK_FALSE;
+}
+
+static gboolean
+layer_available (const char *name)
+{
+  guint32 n = 0;
+  VkLayerProperties *layers;
+  gboolean found = FALSE;
+
+  vkEnumerateInstanceLayerProperties (&n, NULL);
+  layers = g_new0 (VkLayerProperties, n);
+  vkEnumerateInstanceLayerProperties (&n, layers);
+  for (guint32 i = 0; i < n; i++)
+    found |= strcmp (layers[i].layerName, name) == 0;
+  g_free (layers);
+  return found;
+}
+
+static gboolean
+device_has_extension (VkPhysicalDevice physical, const char *name)
+{
+  guint32 n = 0;
+  VkExtensionProperties *exts;
+  gboolean found = FALSE;
+
+  vkEnumerateDeviceExtensionProperties (physical, NULL, &n, NULL);
+  exts = g_new0 (VkExtensionProperties, n);
+  vkEnumerateDeviceExtensionProperties (physical, NULL, &n, exts);
+  for (guint32 i = 0; i < n; i++)
+    found |= strcmp (exts[i].extensionName, name) == 0;
+  g_free (exts);
+  return found;
+}
+
+static gboolean
+create_instance (F2VkDevice *dev, GError **error)
+{
+  const char *layers[1];
+  const char *extensions[1];
+  guint32 n_layers = 0, n_extensions = 0;
+  gboolean validate = g_strcmp0 (g_getenv ("F2_VULKAN_VALIDATION"), "1") == 0;
+  VkApplicationInfo app = {
+    .sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
+    .pApplicationName = "gst-florence2",
+    .apiVersion = VK_API_VERSION_1_2,
+  };
+  VkInstanceCreateInfo info = {
+    .sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
+    .pApplicationInfo = &app,
+  };
+  VkDebugUtilsMessengerCreateInfoEXT messenger_info = {
+    .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
+    .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
+        VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
+    .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
+        VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+        VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
+    .pfnUserCallback = on_validation_message,
+  };
+
+  if (validate) {
+    if (!layer_available ("VK_LAYER_KHRONOS_validation")) {
+      g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_NO_DEVICE,
+          "F2_VULKAN_VALIDATION=1 but the Khronos validation layer is not "
+          "installed (Debian package vulkan-validationlayers)");
+      return FALSE;
+    }
+    layers[n_layers++] = "VK_LAYER_KHRONOS_validation";
+    extensions[n_extensions++] = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
+    info.pNext = &messenger_info;
+  }
+  info.enabledLayerCount = n_layers;
+  info.ppEnabledLayerNames = layers;
+  info.enabledExtensionCount = n_extensions;
+  info.ppEnabledExtensionNames = extensions;
+
+  if (!f2_vk_check (vkCreateInstance (&info, NULL, &dev->instance),
+          "creating the Vulkan instance", error))
+    return FALSE;
+
+  if (validate) {
+    PFN_vkCreateDebugUtilsMessengerEXT create = (PFN_vkCreateDebugUtilsMessengerEXT)
+        vkGetInstanceProcAddr (dev->instance, "vkCreateDebugUtilsMessengerEXT");
+    if (create != NULL)
+      create (dev->instance, &messenger_info, NULL, &dev->messenger);
+  }
+  return TRUE;
+}
+
+static gboolean
+select_physical_device (F2VkDevice *dev, const char *selector, GError **error)
+{
+  guint32 n = 0;
+  VkPhysicalDevice *devices;
+  GString *names;
+  char *end = NULL;
+  guint64 index;
+
+  vkEnumeratePhysicalDevices (dev->instance, &n, NULL);
+  if (n == 0) {
+    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_NO_DEVICE,
+        "no Vulkan device found: install a Vulkan driver (on Debian, "
+        "mesa-vulkan-drivers gives the CPU device lavapipe) and check "
+        "VK_ICD_FILENAMES");
+    return FALSE;
+  }
+  devices = g_new0 (VkPhysicalDevice, n);
+  vkEnumeratePhysicalDevices (dev->instance, &n, devices);
+
+  names = g_string_new (NULL);
+  for (guint32 i = 0; i < n; i++) {
+    VkPhysicalDeviceProperties props;
+    vkGetPhysicalDeviceProperties (devices[i], &props);
+    g_string_append_printf (names, "%s%u: %s", i ? ", " : "", i, props.deviceName);
+  }
+
+  if (selector == NULL || selector[0] == '\0')
+    selector = "0";
+  index = g_ascii_strtoull (selector, &end, 10);
+  if (end != selector && *end == '\0') {
+    if (index < n)
+      dev->physical = devices[index];
+  } else {
+    for (guint32 i = 0; i < n && dev->physical == VK_NULL_HANDLE; i++) {
+      VkPhysicalDeviceProperties props;
+      char *a, *b;
+      vkGetPhysicalDeviceProperties (devices[i], &props);
+      a = g_ascii_strdown (props.deviceName, -1);
+      b = g_ascii_strdown (selector, -1);
+      if (strstr (a, b) != NULL)
+        dev->physical = devices[i];
+      g_free (a);
+      g_free (b);
+    }
+  }
+  if (dev->physical == VK_NULL_HANDLE)
+    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_NO_DEVICE,
+        "no Vulkan device matches '%s'; available devices: %s "
+        "(give an index or part of a name)", selector, names->str);
+  g_string_free (names, TRUE);
+  g_free (devices);
+  return dev->physical != VK_NULL_HANDLE;
+}
+
+/* The quirk table: which kernel family each driver wants. CPU drivers turn
+ * every shared-memory access into a scalar loop, so register blocking pays
+ * there; GPUs want shared-memory tiles. */
+static void
+apply_quirks (F2VkDevice *dev)
+{
+  static const struct {
+    VkDriverId driver;
+    F2VkQuirks quirks;
+  } table[] = {
+    { VK_DRIVER_ID_MESA_LLVMPIPE, { F2_VARIANT_REGISTER_BLOCKED, TRUE,
+            "lavapipe: shared memory is slow, subgroup broadcast is cheap" } },
+    { VK_DRIVER_ID_NVIDIA_PROPRIETARY, { F2_VARIANT_SHARED_TILED, FALSE,
+            "NVIDIA: shared-memory tiles" } },
+    { VK_DRIVER_ID_AMD_PROPRIETARY, { F2_VARIANT_SHARED_TILED, FALSE, "AMD: shared-memory tiles" } },
+    { VK_DRIVER_ID_AMD_OPEN_SOURCE, { F2_VARIANT_SHARED_TILED, FALSE, "AMDVLK: shared-memory tiles" } },
+    { VK_DRIVER_ID_MESA_RADV, { F2_VARIANT_SHARED_TILED, FALSE, "RADV: shared-memory tiles" } },
+    { VK_DRIVER_ID_INTEL_OPEN_SOURCE_MESA, { F2_VARIANT_SHARED_TILED, FALSE, "ANV: shared-memory tiles" } },
+  };
+  F2VkQuirks fallback = { F2_VARIANT_SHARED_TILED, FALSE, "default: shared-memory tiles" };
+
+  dev->quirks = fallback;
+  if (dev->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU)
+    dev->quirks = table[0].quirks;
+  for (guint i = 0; i < G_N_ELEMENTS (table); i++)
+    if (table[i].driver == dev->driver_id)
+      dev->quirks = table[i].quirks;
+}
+
+static void
+probe_features (F2VkDevice *dev)
+{
+  VkPhysicalDeviceSubgroupProperties subgroup = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES,
+  };
+  VkPhysicalDeviceDriverProperties driver = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES,
+    .pNext = &subgroup,
+  };
+  VkPhysicalDeviceMaintenance3Properties maint3 = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES,
+    .pNext = &driver,
+  };
+  VkPhysicalDeviceProperties2 props2 = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
+    .pNext = &maint3,
+  };
+  VkPhysicalDevice16BitStorageFeatures storage16 = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES,
+  };
+  VkPhysicalDeviceShaderFloat16Int8Features f16 = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES,
+    .pNext = &storage16,
+  };
+  VkPhysicalDeviceFeatures2 features2 = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
+    .pNext = &f16,
+  };
+  guint32 n_families = 0;
+  VkQueueFamilyProperties *families;
+
+  vkGetPhysicalDeviceProperties2 (dev->physical, &props2);
+  vkGetPhysicalDeviceFeatures2 (dev->physical, &features2);
+  vkGetPhysicalDeviceMemoryProperties (dev->physical, &dev->memory);
+  dev->props = props2.properties;
+  dev->driver_id = driver.driverID;
+  g_strlcpy (dev->driver_name, driver.driverName, sizeof dev->driver_name);
+
+  dev->fp16_storage = storage16.storageBuffer16BitAccess;
+  dev->fp16_math = f16.shaderFloat16;
+  dev->push_descriptors = device_has_extension (dev->physical,
+      VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME);
+  dev->coopmat_nv = device_has_extension (dev->physical, "VK_NV_cooperative_matrix");
+  dev->subgroup_size = subgroup.subgroupSize;
+  dev->subgroup_basic = (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT) &&
+      (subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT);
+  dev->subgroup_arithmetic = dev->subgroup_basic &&
+      (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
+  dev->subgroup_ballot = dev->subgroup_basic &&
+      (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_BALLOT_BIT);
+  dev->subgroup_shuffle = dev->subgroup_basic &&
+      (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
+
+  dev->max_storage_range = dev->props.limits.maxStorageBufferRange;
+  dev->max_allocation = maint3.maxMemoryAllocationSize;
+  dev->storage_alignment = MAX (dev->props.limits.minStorageBufferOffsetAlignment, 4);
+  dev->max_push_constants = dev->props.limits.maxPushConstantsSize;
+  dev->max_workgroup_invocations = dev->props.limits.maxComputeWorkGroupInvocations;
+  dev->max_shared_memory = dev->props.limits.maxComputeSharedMemorySize;
+  dev->timestamp_period_ns = dev->props.limits.timestampPeriod;
+
+  vkGetPhysicalDeviceQueueFamilyProperties (dev->physical, &n_families, NULL);
+  families = g_new0 (VkQueueFamilyProperties, n_families);
+  vkGetPhysicalDeviceQueueFamilyProperties (dev->physical, &n_families, families);
+  dev->queue_family = G_MAXUINT32;
+  /* prefer a compute-only family (async compute on GPUs), else any with compute */
+  for (guint32 i = 0; i < n_families; i++)
+    if ((families[i].queueFlags & VK_QUEUE_COMPUTE_BIT) &&
+        !(families[i].queueFlags & VK_QUEUE_GRAPHICS_BIT) && dev->queue_family == G_MAXUINT32)
+      dev->queue_family = i;
+  for (guint32 i = 0; i < n_families && dev->queue_family == G_MAXUINT32; i++)
+    if (families[i].queueFlags & VK_QUEUE_COMPUTE_BIT)
+      dev->queue_family = i;
+  if (dev->queue_family != G_MAXUINT32)
+    dev->timestamps = families[dev->queue_family].timestampValidBits > 0 &&
+        dev->timestamp_period_ns > 0;
+  g_free (families);
+  apply_quirks (dev);
+}
+
+static gboolean
+create_device (F2VkDevice *dev, GError **error)
+{
+  float priority = 1.0f;
+  const char *extensions[2];
+  guint32 n_extensions = 0;
+  VkDeviceQueueCreateInfo queue = {
+    .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
+    .queueFamilyIndex = dev->queue_family,
+    .queueCount = 1,
+    .pQueuePriorities = &priority,
+  };
+  VkPhysicalDevice16BitStorageFeatures storage16 = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES,
+    .storageBuffer16BitAccess = dev->fp16_storage,
+  };
+  VkPhysicalDeviceShaderFloat16Int8Features f16 = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES,
+    .pNext = &storage16,
+    .shaderFloat16 = dev->fp16_math,
+  };
+  VkDeviceCreateInfo info = {
+    .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
+    .pNext = &f16,
+    .queueCreateInfoCount = 1,
+    .pQueueCreateInfos = &queue,
+  };
+  VkCommandPoolCreateInfo pool = {
+    .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+    .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
+    .queueFamilyIndex = dev->queue_family,
+  };
+  VkFenceCreateInfo fence = { .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO };
+
+  if (dev->queue_family == G_MAXUINT32) {
+    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_NO_DEVICE,
+        "Vulkan device '%s' has no compute queue; choose another device",
+        dev->props.deviceName);
+    return FALSE;
+  }
+  if (dev->push_descriptors)
+    extensions[n_extensions++] = VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
+  info.enabledExtensionCount = n_extensions;
+  info.ppEnabledExtensionNames = extensions;
+
+  if (!f2_vk_check (vkCreateDevice (dev->physical, &info, NULL, &dev->device),
+          "creating the Vulkan device", error))
+    return FALSE;
+  vkGetDeviceQueue (dev->device, dev->queue_family, 0, &dev->queue);
+  if (dev->push_descriptors)
+    dev->cmd_push_descriptor_set = (PFN_vkCmdPushDescriptorSetKHR)
+        vkGetDeviceProcAddr (dev->device, "vkCmdPushDescriptorSetKHR");
+  dev->push_descriptors = dev->cmd_push_descriptor_set != NULL;
+  if (!f2_vk_check (vkCreateCommandPool (dev->device, &pool, NULL, &dev->command_pool),
+          "creating a command pool", error))
+    return FALSE;
+  return f2_vk_check (vkCreateFence (dev->device, &fence, NULL, &dev->fence),
+      "creating a fence", error);
+}
+
+F2VkDevice *
+f2_vk_device_open (const char *selector, GError **error)
+{
+  F2VkDevice *dev = g_new0 (F2VkDevice, 1);
+
+  if (selector == NULL || selector[0] == '\0')
+    selector = g_getenv ("F2_VULKAN_DEVICE");
+  if (!create_instance (dev, error) ||
+      !select_physical_device (dev, selector, error)) {
+    f2_vk_device_close (dev);
+    return NULL;
+  }
+  probe_features (dev);
+  if (dev->props.apiVersion < VK_API_VERSION_1_2) {
+    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_UNSUPPORTED,
+        "Vulkan device '%s' supports Vulkan %u.%u; 1.2 or newer is needed "
+        "(update the driver or choose another device)", dev->props.deviceName,
+        VK_API_VERSION_MAJOR (dev->props.apiVersion),
+        VK_API_VERSION_MINOR (dev->props.apiVersion));
+    f2_vk_device_close (dev);
+    return NULL;
+  }
+  if (!create_device (dev, error)) {
+    f2_vk_device_close (dev);
+    return NULL;
+  }
+  return dev;
+}
+
+void
+f2_vk_device_close (F2VkDevice *dev)
+{
+  if (dev == NULL)
+    return;
+  if (dev->device != VK_NULL_HANDLE) {
+    vkDeviceWaitIdle (dev->device);
+    if (dev->fence != VK_NULL_HANDLE)
+      vkDestroyFence (dev->device, dev->fence, NULL);
+    if (dev->command_pool != VK_NULL_HANDLE)
+      vkDestroyCommandPool (dev->device, dev->command_pool, NULL);
+    vkDestroyDevice (dev->device, NULL);
+  }
+  if (dev->messenger != VK_NULL_HANDLE) {
+    PFN_vkDestroyDebugUtilsMessengerEXT destroy = (PFN_vkDestroyDebugUtilsMessengerEXT)
+        vkGetInstanceProcAddr (dev->instance, "vkDestroyDebugUtilsMessengerEXT");
+    if (destroy != NULL)
+      destroy (dev->instance, dev->messenger, NULL);
+  }
+  if (dev->instance != VK_NULL_HANDLE)
+    vkDestroyInstance (dev->instance, NULL);
+  g_free (dev);
+}
+
+gboolean
+f2_vk_submit_wait (F2VkDevice *dev, VkCommandBuffer cmd, GError **error)
+{
+  VkSubmitInfo submit = {
+    .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+    .commandBufferCount = 1,
+    .pCommandBuffers = &cmd,
+  };
+
+  if (!f2_vk_check (vkQueueSubmit (dev->queue, 1, &submit, dev->fence),
+          "submitting work", error))
+    return FALSE;
+  if (!f2_vk_check (vkWaitForFences (dev->device, 1, &dev->fence, VK_TRUE,
+              G_GUINT64_CONSTANT (60000000000)), "waiting for the device", error))
+    return FALSE;
+  return f2_vk_check (vkResetFences (dev->device, 1, &dev->fence), "resetting a fence", error);
+}
+
+gboolean
+f2_vk_run_once (F2VkDevice *dev, F2VkRecordFunc record, gpointer user_data,
+    GError **error)
+{
+  VkCommandBuffer cmd;
+  VkCommandBufferAllocateInfo alloc = {
+    .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+    .commandPool = dev->command_pool,
+    .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+    .commandBufferCount = 1,
+  };
+  VkCommandBufferBeginInfo begin = {
+    .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+    .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT,
+  };
+  gboolean ok;
+
+  if (!f2_vk_check (vkAllocateCommandBuffers (dev->device, &alloc, &cmd),
+          "allocating a command buffer", error))
+    return FALSE;
+  vkBeginCommandBuffer (cmd, &begin);
+  record (cmd, user_data);
+  vkEndCommandBuffer (cmd);
+  ok = f2_vk_submit_wait (dev, cmd, error);
+  vkFreeCommandBuffers (dev->device, dev->command_pool, 1, &cmd);
+  return ok;
+}
+
+char *
+f2_vk_device_describe (const F2VkDevice *dev)
+{
+  return g_strdup_printf ("%s (driver %s, Vulkan %u.%u, subgroup %u%s%s%s%s, "
+      "storage range %" G_GUINT64_FORMAT " MiB, kernels: %s)",
+      dev->props.deviceName, dev->driver_name,
+      VK_API_VERSION_MAJOR (dev->props.apiVersion),
+      VK_API_VERSION_MINOR (dev->props.apiVersion), dev->subgroup_size,
+      dev->fp16_storage ? ", fp16 storage" : "",
+      dev->fp16_math ? ", fp16 math" : "",
+      dev->push_descriptors ? ", push descriptors" : "",
+      dev->coopmat_nv ? ", cooperative matrix (NV)" : "",
+      (guint64) dev->max_storage_range >> 20, dev->quirks.reason);
+}

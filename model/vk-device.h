@@ -1,0 +1,78 @@
+/* Vulkan instance, device selection, feature probing and driver quirks. */
+#pragma once
+
+#include "backend.h"
+
+#include <vulkan/vulkan.h>
+
+G_BEGIN_DECLS
+
+/* Which kernel family a driver wants, per op class; picked by the quirk
+ * table from the driver ID, overridable per op (F2Op.variant). */
+typedef struct {
+  F2Variant matmul;
+  gboolean prefer_subgroup_broadcast;  /* share A operands through subgroupBroadcast */
+  const char *reason;                  /* why this entry applies, for logs */
+} F2VkQuirks;
+
+typedef struct {
+  VkInstance instance;
+  VkDebugUtilsMessengerEXT messenger;
+  VkPhysicalDevice physical;
+  VkDevice device;
+  VkQueue queue;
+  guint32 queue_family;
+  VkCommandPool command_pool;
+  VkFence fence;
+
+  VkPhysicalDeviceProperties props;
+  VkPhysicalDeviceMemoryProperties memory;
+  VkDriverId driver_id;
+  char driver_name[VK_MAX_DRIVER_NAME_SIZE];
+
+  /* features we use */
+  gboolean fp16_storage;               /* storageBuffer16BitAccess */
+  gboolean fp16_math;                  /* shaderFloat16 */
+  gboolean push_descriptors;           /* VK_KHR_push_descriptor */
+  gboolean coopmat_nv;                 /* VK_NV_cooperative_matrix */
+  gboolean subgroup_basic, subgroup_arithmetic, subgroup_ballot, subgroup_shuffle;
+  guint32 subgroup_size;
+  gboolean timestamps;
+  float timestamp_period_ns;
+
+  /* limits */
+  VkDeviceSize max_storage_range;
+  VkDeviceSize max_allocation;
+  VkDeviceSize storage_alignment;
+  guint32 max_push_constants;
+  guint32 max_workgroup_invocations;
+  guint32 max_shared_memory;
+
+  F2VkQuirks quirks;
+  PFN_vkCmdPushDescriptorSetKHR cmd_push_descriptor_set;
+} F2VkDevice;
+
+/* Open the device described in f2_backend_new_vulkan(). With
+ * F2_VULKAN_VALIDATION=1 in the environment the Khronos validation layer is
+ * enabled and every message it prints is counted (see below). */
+F2VkDevice *f2_vk_device_open (const char *selector, GError **error);
+void f2_vk_device_close (F2VkDevice *dev);
+
+/* Number of validation messages (warnings and errors) seen in this process. */
+guint f2_vk_validation_message_count (void);
+
+/* Turn a VkResult into a GError (one place for it). */
+gboolean f2_vk_check (VkResult result, const char *what, GError **error);
+
+/* Record and submit a one-off command buffer, waiting for it. */
+typedef void (*F2VkRecordFunc) (VkCommandBuffer cmd, gpointer user_data);
+gboolean f2_vk_run_once (F2VkDevice *dev, F2VkRecordFunc record,
+    gpointer user_data, GError **error);
+
+/* Submit @cmd and wait for it. */
+gboolean f2_vk_submit_wait (F2VkDevice *dev, VkCommandBuffer cmd, GError **error);
+
+/* A one-line summary of the device and its features, for logs and --help. */
+char *f2_vk_device_describe (const F2VkDevice *dev);
+
+G_END_DECLS

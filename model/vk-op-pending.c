@@ -1,0 +1,23 @@
+/* Recorders whose kernels are still being written: they fail with a clear
+ * error. Each one moves to its family's file when its kernel lands. */
+#include "vk-ops.h"
+
+#define PENDING(fn, what) \
+  gboolean fn (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error) \
+  { \
+    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_UNSUPPORTED, \
+        "the Vulkan kernel for %s is not available yet; use the CPU device", what); \
+    return FALSE; \
+  }
+
+PENDING (f2_vk_record_matmul, "matmul")
+PENDING (f2_vk_record_conv2d, "conv2d")
+PENDING (f2_vk_record_layer_norm, "layer norm")
+PENDING (f2_vk_record_softmax, "softmax")
+PENDING (f2_vk_record_attention, "attention")
+PENDING (f2_vk_record_channel_attention, "channel attention")
+PENDING (f2_vk_record_dwconv, "depthwise conv")
+PENDING (f2_vk_record_argmax, "argmax")
+PENDING (f2_vk_record_topk, "top-k")
+PENDING (f2_vk_record_resample_h, "resample (horizontal)")
+PENDING (f2_vk_record_resample_v, "resample (vertical)")

@@ -1,0 +1,43 @@
+/* Recorders of the Vulkan backend, one per op kind (see vk-private.h). */
+#pragma once
+
+#include "vk-private.h"
+
+G_BEGIN_DECLS
+
+/* vk-op-matmul.c */
+gboolean f2_vk_record_matmul (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error);
+gboolean f2_vk_record_conv2d (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error);
+/* vk-op-norm.c */
+gboolean f2_vk_record_layer_norm (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error);
+gboolean f2_vk_record_softmax (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error);
+/* vk-op-attention.c */
+gboolean f2_vk_record_attention (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error);
+gboolean f2_vk_record_channel_attention (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error);
+/* vk-op-conv.c */
+gboolean f2_vk_record_dwconv (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error);
+/* vk-op-elementwise.c */
+gboolean f2_vk_record_mean_rows (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error);
+gboolean f2_vk_record_embedding (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error);
+gboolean f2_vk_record_add (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error);
+gboolean f2_vk_record_copy (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error);
+/* vk-op-reduce.c */
+gboolean f2_vk_record_argmax (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error);
+gboolean f2_vk_record_topk (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error);
+/* vk-op-resample.c */
+gboolean f2_vk_record_resample_h (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error);
+gboolean f2_vk_record_resample_v (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error);
+
+/* Append a copy of @d to @out. */
+static inline void
+f2_vk_emit (GArray *out, const F2VkDispatch *d)
+{
+  g_array_append_val (out, *d);
+}
+
+/* Workgroups for @n invocations of @local threads each, as a 2-D grid when
+ * one dimension is not enough; shaders rebuild the flat index with
+ * f2_flat_index() (common.glsl). */
+void f2_vk_grid_1d (F2VkDispatch *d, guint64 n, guint32 local);
+
+G_END_DECLS

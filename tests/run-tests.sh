@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the project needs, builds, and runs every test
+# on the CPU Vulkan device (lavapipe). Idempotent: run it again at any time.
+#   tests/run-tests.sh            everything
+#   tests/run-tests.sh --suite unit   extra arguments go to `meson test`
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+./packaging/install-deps.sh
+
+# Force Mesa's CPU Vulkan driver so results do not depend on the machine's GPU
+if [ -z "${VK_ICD_FILENAMES:-}" ] && [ -f /usr/share/vulkan/icd.d/lvp_icd.x86_64.json ]; then
+  export VK_ICD_FILENAMES=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json
+fi
+
+if [ ! -f build/build.ninja ]; then
+  meson setup build
+else
+  meson setup --reconfigure build >/dev/null
+fi
+ninja -C build
+meson test -C build --print-errorlogs --num-processes 2 "$@"
