@@ -1,6 +1,7 @@
 #include "test-common.h"
 
 #include <json-glib/json-glib.h>
+#include <string.h>
 
 const char *
 f2_test_golden_dir (void)
@@ -33,4 +34,90 @@ f2_test_load_json (const char *path)
   root = json_node_copy (json_parser_get_root (parser));
   g_object_unref (parser);
   return root;
+}
+
+/* A minimal safetensors reader for the tests: 8-byte little-endian header
+ * length, JSON header, then the raw little-endian data. */
+gboolean
+f2_test_read_tensor (const char *file, const char *name, float **data,
+    gsize *n, GError **error)
+{
+  char *contents = NULL;
+  gsize length = 0;
+  guint64 header_len = 0;
+  JsonParser *parser = NULL;
+  JsonObject *header, *tensor;
+  JsonArray *offsets;
+  const char *dtype;
+  guint64 begin, end, elem, count;
+  const guint8 *blob;
+  gboolean ok = FALSE;
+
+  if (!g_file_get_contents (file, &contents, &length, error))
+    return FALSE;
+  if (length < 8)
+    goto bad_file;
+  for (int i = 7; i >= 0; i--)
+    header_len = (header_len << 8) | (guint8) contents[i];
+  if (header_len > length - 8)
+    goto bad_file;
+  parser = json_parser_new ();
+  if (!json_parser_load_from_data (parser, contents + 8, header_len, error))
+    goto out;
+  if (!JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    goto bad_file;
+  header = json_node_get_object (json_parser_get_root (parser));
+  if (!json_object_has_member (header, name)) {
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+        "%s has no tensor '%s'", file, name);
+    goto out;
+  }
+  tensor = json_object_get_object_member (header, name);
+  if (tensor == NULL || !json_object_has_member (tensor, "dtype")
+      || !json_object_has_member (tensor, "data_offsets"))
+    goto bad_file;
+  dtype = json_object_get_string_member (tensor, "dtype");
+  offsets = json_object_get_array_member (tensor, "data_offsets");
+  if (dtype == NULL || offsets == NULL || json_array_get_length (offsets) != 2)
+    goto bad_file;
+  begin = json_array_get_int_element (offsets, 0);
+  end = json_array_get_int_element (offsets, 1);
+  elem = g_str_equal (dtype, "F32") || g_str_equal (dtype, "I32") ? 4
+      : g_str_equal (dtype, "I64") ? 8 : 0;
+  if (elem == 0) {
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+        "tensor '%s' of %s has dtype %s; only F32, I32 and I64 are read",
+        name, file, dtype);
+    goto out;
+  }
+  if (end < begin || end > length - 8 - header_len || (end - begin) % elem)
+    goto bad_file;
+  blob = (const guint8 *) contents + 8 + header_len + begin;
+  count = (end - begin) / elem;
+  *data = g_new (float, MAX (count, 1));
+  for (guint64 i = 0; i < count; i++) {
+    if (g_str_equal (dtype, "F32")) {
+      memcpy (*data + i, blob + 4 * i, 4);
+    } else if (g_str_equal (dtype, "I32")) {
+      gint32 v;
+      memcpy (&v, blob + 4 * i, 4);
+      (*data)[i] = v;
+    } else {
+      gint64 v;
+      memcpy (&v, blob + 8 * i, 8);
+      (*data)[i] = v;
+    }
+  }
+  *n = count;
+  ok = TRUE;
+  goto out;
+
+bad_file:
+  g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL,
+      "%s is not a valid safetensors file (tensor '%s')", file, name);
+out:
+  if (parser != NULL)
+    g_object_unref (parser);
+  g_free (contents);
+  return ok;
 }

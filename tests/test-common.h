@@ -15,3 +15,9 @@ char *f2_test_golden_path (const char *relative);
 
 /* Parse a JSON file into a JsonNode; aborts the test with a message on failure. */
 struct _JsonNode *f2_test_load_json (const char *path);
+
+/* Read tensor @name of the safetensors file @file as floats (F32 as is, I64
+ * and I32 converted). g_free() *data. FALSE with @error set when the file or
+ * the tensor cannot be read. */
+gboolean f2_test_read_tensor (const char *file, const char *name,
+    float **data, gsize *n, GError **error);

@@ -1,0 +1,61 @@
+/* Still image decoding with gdk-pixbuf; see image.h. */
+#include "image.h"
+
+#include <gdk-pixbuf/gdk-pixbuf.h>
+#include <string.h>
+
+gboolean
+f2_image_load_rgb (const char *path, guint8 **rgb, int *w, int *h,
+    GError **error)
+{
+  GError *local = NULL;
+  GdkPixbuf *pixbuf;
+  const guint8 *pixels;
+  int width, height, stride, channels;
+  guint8 *out;
+
+  g_return_val_if_fail (path != NULL && rgb != NULL, FALSE);
+
+  pixbuf = gdk_pixbuf_new_from_file (path, &local);
+  if (pixbuf == NULL) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+        "cannot decode image '%s': %s", path, local->message);
+    g_error_free (local);
+    return FALSE;
+  }
+  width = gdk_pixbuf_get_width (pixbuf);
+  height = gdk_pixbuf_get_height (pixbuf);
+  stride = gdk_pixbuf_get_rowstride (pixbuf);
+  channels = gdk_pixbuf_get_n_channels (pixbuf);
+  if (gdk_pixbuf_get_colorspace (pixbuf) != GDK_COLORSPACE_RGB
+      || gdk_pixbuf_get_bits_per_sample (pixbuf) != 8
+      || (channels != 3 && channels != 4) || width <= 0 || height <= 0) {
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+        "image '%s' decodes to an unsupported pixel layout (%d channels of "
+        "%d bits); convert it to 8-bit RGB", path, channels,
+        gdk_pixbuf_get_bits_per_sample (pixbuf));
+    g_object_unref (pixbuf);
+    return FALSE;
+  }
+
+  pixels = gdk_pixbuf_read_pixels (pixbuf);
+  out = g_malloc ((gsize) width * height * 3);
+  for (int y = 0; y < height; y++) {
+    const guint8 *row = pixels + (gsize) y * stride;
+    guint8 *o = out + (gsize) y * width * 3;
+
+    if (channels == 3) {
+      memcpy (o, row, (gsize) width * 3);
+      continue;
+    }
+    for (int x = 0; x < width; x++)
+      memcpy (o + 3 * x, row + 4 * x, 3);
+  }
+  g_object_unref (pixbuf);
+  *rgb = out;
+  if (w != NULL)
+    *w = width;
+  if (h != NULL)
+    *h = height;
+  return TRUE;
+}

@@ -1,0 +1,715 @@
+/* Op names, FLOP counts and validation (f2_op_check).
+ *
+ * The check computes, for every ref of an op, the extent its kernel touches
+ * from the op's parameters and verifies that it lies inside the buffer and
+ * that the buffer holds the right element type. Values that only exist at run
+ * time (row indices, kv_len_ref, pos_ref) are bounded by the backend when the
+ * program runs.
+ */
+#include "backend-private.h"
+
+#include <math.h>
+
+static const char *const kind_names[F2_OP_COUNT] = {
+  [F2_OP_MATMUL] = "matmul",
+  [F2_OP_LAYER_NORM] = "layer_norm",
+  [F2_OP_SOFTMAX] = "softmax",
+  [F2_OP_ATTENTION] = "attention",
+  [F2_OP_CHANNEL_ATTENTION] = "channel_attention",
+  [F2_OP_CONV2D] = "conv2d",
+  [F2_OP_DWCONV3X3] = "dwconv3x3",
+  [F2_OP_MEAN_ROWS] = "mean_rows",
+  [F2_OP_EMBEDDING] = "embedding",
+  [F2_OP_ADD] = "add",
+  [F2_OP_COPY] = "copy",
+  [F2_OP_ARGMAX] = "argmax",
+  [F2_OP_TOPK] = "topk",
+  [F2_OP_RESAMPLE_H] = "resample_h",
+  [F2_OP_RESAMPLE_V] = "resample_v",
+};
+
+const char *
+f2_op_kind_name (F2OpKind kind)
+{
+  if ((guint) kind >= F2_OP_COUNT)
+    return "unknown";
+  return kind_names[kind];
+}
+
+#define MAX_TOPK 16
+
+static guint32
+conv_out_size (guint32 size, guint32 pad, guint32 kernel, guint32 stride)
+{
+  return (size + 2 * pad - kernel) / stride + 1;
+}
+
+double
+f2_op_flops (const F2Op *op)
+{
+  switch (op->kind) {
+    case F2_OP_MATMUL:{
+      const F2MatmulParams *p = &op->p.matmul;
+      return 2.0 * p->m * p->n * p->k;
+    }
+    case F2_OP_LAYER_NORM:
+      return 8.0 * op->p.layer_norm.rows * op->p.layer_norm.cols;
+    case F2_OP_SOFTMAX:
+      return 5.0 * op->p.softmax.rows * op->p.softmax.cols;
+    case F2_OP_ATTENTION:{
+      const F2AttentionParams *p = &op->p.attention;
+      double batch = p->batch;
+      if ((p->flags & F2_ATTN_WINDOW) && p->window > 0)
+        batch = (double) (p->grid_h / p->window) * (p->grid_w / p->window);
+      return 4.0 * batch * p->n_heads * p->q_len * p->kv_len * p->head_dim;
+    }
+    case F2_OP_CHANNEL_ATTENTION:{
+      const F2ChannelAttentionParams *p = &op->p.channel_attention;
+      double cg = p->groups ? (double) p->channels / p->groups : 0;
+      return 4.0 * p->groups * cg * cg * p->tokens;
+    }
+    case F2_OP_CONV2D:{
+      const F2Conv2dParams *p = &op->p.conv2d;
+      if (p->stride == 0 || p->h + 2 * p->pad < p->kernel || p->w + 2 * p->pad < p->kernel)
+        return 0;
+      return 2.0 * conv_out_size (p->h, p->pad, p->kernel, p->stride)
+          * conv_out_size (p->w, p->pad, p->kernel, p->stride)
+          * p->cout * p->cin * p->kernel * p->kernel;
+    }
+    case F2_OP_DWCONV3X3:
+      return 18.0 * op->p.dwconv.h * op->p.dwconv.w * op->p.dwconv.c;
+    case F2_OP_MEAN_ROWS:
+      return (double) op->p.mean_rows.rows * op->p.mean_rows.cols;
+    case F2_OP_EMBEDDING:
+      return 2.0 * op->p.embedding.n * op->p.embedding.dim;
+    case F2_OP_ADD:
+      return op->p.add.n;
+    case F2_OP_COPY:
+      return 0;
+    case F2_OP_ARGMAX:
+      return (double) op->p.argmax.rows * op->p.argmax.cols;
+    case F2_OP_TOPK:
+      return 3.0 * op->p.topk.rows * op->p.topk.cols;
+    case F2_OP_RESAMPLE_H:{
+      const F2ResampleHParams *p = &op->p.resample_h;
+      return 6.0 * p->in_h * p->out_w * p->taps;
+    }
+    case F2_OP_RESAMPLE_V:{
+      const F2ResampleVParams *p = &op->p.resample_v;
+      return 6.0 * p->out_h * p->w * p->taps;
+    }
+    case F2_OP_COUNT:
+      break;
+  }
+  return 0;
+}
+
+/* ---- validation ---- */
+
+static const char *
+elem_name (F2ElemType type)
+{
+  switch (type) {
+    case F2_ELEM_FLOAT:
+      return "float";
+    case F2_ELEM_I32:
+      return "i32";
+    case F2_ELEM_U8:
+      return "u8";
+  }
+  return "unknown";
+}
+
+static gboolean
+invalid (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+static gboolean
+invalid (GError **error, const char *format, ...)
+{
+  va_list args;
+  char *message;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error_literal (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_INVALID, message);
+  g_free (message);
+  return FALSE;
+}
+
+/* Elements touched by @rows rows of @cols elements, @ld apart. */
+static guint64
+span (guint64 rows, guint64 cols, guint64 ld)
+{
+  if (rows == 0 || cols == 0)
+    return 0;
+  return (rows - 1) * ld + cols;
+}
+
+static gboolean
+check_ref (F2Backend *backend, F2Ref ref, const char *what, F2ElemType type,
+    guint64 extent, GError **error)
+{
+  const F2BufferInfo *info;
+
+  if (!f2_ref_is_set (ref))
+    return invalid (error, "%s is required but not set", what);
+  info = f2_backend_buffer_info (backend, ref.buffer);
+  if (info == NULL)
+    return invalid (error, "%s refers to buffer %u, which does not exist", what,
+        ref.buffer);
+  if (info->type != type)
+    return invalid (error, "%s must be a %s buffer, but buffer %u holds %s",
+        what, elem_name (type), ref.buffer, elem_name (info->type));
+  if (ref.offset > info->n_elements || extent > info->n_elements - ref.offset)
+    return invalid (error, "%s needs %" G_GUINT64_FORMAT " elements at offset %"
+        G_GUINT64_FORMAT ", but buffer %u holds only %" G_GUINT64_FORMAT
+        "; allocate a larger buffer or fix the op's dimensions", what, extent,
+        ref.offset, ref.buffer, info->n_elements);
+  return TRUE;
+}
+
+static gboolean
+check_optional (F2Backend *backend, F2Ref ref, const char *what,
+    F2ElemType type, guint64 extent, GError **error)
+{
+  if (!f2_ref_is_set (ref))
+    return TRUE;
+  return check_ref (backend, ref, what, type, extent, error);
+}
+
+static gboolean
+check_unused (F2Ref ref, const char *what, GError **error)
+{
+  if (f2_ref_is_set (ref))
+    return invalid (error, "%s is set but this op does not use it", what);
+  return TRUE;
+}
+
+/* A row stride of 0 means packed; otherwise it must hold a row. */
+static gboolean
+check_stride (guint32 ld, guint32 cols, const char *what, GError **error)
+{
+  if (ld != 0 && ld < cols)
+    return invalid (error, "row stride %s = %u is smaller than the row (%u)",
+        what, ld, cols);
+  return TRUE;
+}
+
+#define PACKED(ld, dflt) ((ld) != 0 ? (ld) : (dflt))
+#define NONZERO(field) \
+  if ((field) == 0) \
+    return invalid (error, "parameter %s must not be 0", #field)
+
+static gboolean
+check_matmul (const F2Op *op, F2Backend *b, GError **error)
+{
+  const F2MatmulParams *p = &op->p.matmul;
+
+  NONZERO (p->m);
+  NONZERO (p->n);
+  NONZERO (p->k);
+  if (p->flags & ~(guint32) (F2_EPI_BIAS | F2_EPI_GELU | F2_EPI_RESIDUAL))
+    return invalid (error, "unknown epilogue flags 0x%x", p->flags);
+  if (!check_stride (p->lda, p->k, "lda", error)
+      || !check_stride (p->ldo, p->n, "ldo", error)
+      || !check_stride (p->ldr, p->n, "ldr", error))
+    return FALSE;
+  if (!check_ref (b, op->in[0], "input a (slot 0)", F2_ELEM_FLOAT,
+          span (p->m, p->k, PACKED (p->lda, p->k)), error)
+      || !check_ref (b, op->in[1], "weight (slot 1)", F2_ELEM_FLOAT,
+          f2_backend_linear_size (b, p->n, p->k), error)
+      || !check_ref (b, op->out, "output", F2_ELEM_FLOAT,
+          span (p->m, p->n, PACKED (p->ldo, p->n)), error))
+    return FALSE;
+  if (p->flags & F2_EPI_BIAS) {
+    if (!check_ref (b, op->in[2], "bias (slot 2, F2_EPI_BIAS)", F2_ELEM_FLOAT, p->n, error))
+      return FALSE;
+  } else if (!check_unused (op->in[2], "bias (slot 2) without F2_EPI_BIAS", error))
+    return FALSE;
+  if (p->flags & F2_EPI_RESIDUAL) {
+    if (!check_ref (b, op->in[3], "residual (slot 3, F2_EPI_RESIDUAL)", F2_ELEM_FLOAT,
+            span (p->m, p->n, PACKED (p->ldr, p->n)), error))
+      return FALSE;
+  } else if (!check_unused (op->in[3], "residual (slot 3) without F2_EPI_RESIDUAL", error))
+    return FALSE;
+  return TRUE;
+}
+
+static gboolean
+check_layer_norm (const F2Op *op, F2Backend *b, GError **error)
+{
+  const F2LayerNormParams *p = &op->p.layer_norm;
+  guint32 ldx = PACKED (p->ldx, p->cols);
+
+  NONZERO (p->rows);
+  NONZERO (p->cols);
+  if (!(p->eps >= 0.0f) || !isfinite (p->eps))
+    return invalid (error, "eps %g must be a finite number >= 0", p->eps);
+  return check_stride (p->ldx, p->cols, "ldx", error)
+      && check_stride (p->ldo, p->cols, "ldo", error)
+      && check_ref (b, op->in[0], "input x (slot 0)", F2_ELEM_FLOAT,
+      span (p->rows, p->cols, ldx), error)
+      && check_ref (b, op->in[1], "gamma (slot 1)", F2_ELEM_FLOAT, p->cols, error)
+      && check_ref (b, op->in[2], "beta (slot 2)", F2_ELEM_FLOAT, p->cols, error)
+      && check_optional (b, op->in[3], "residual (slot 3)", F2_ELEM_FLOAT,
+      span (p->rows, p->cols, ldx), error)
+      && check_ref (b, op->out, "output", F2_ELEM_FLOAT,
+      span (p->rows, p->cols, PACKED (p->ldo, p->cols)), error);
+}
+
+static gboolean
+check_softmax (const F2Op *op, F2Backend *b, GError **error)
+{
+  const F2SoftmaxParams *p = &op->p.softmax;
+
+  NONZERO (p->rows);
+  NONZERO (p->cols);
+  if (!isfinite (p->scale))
+    return invalid (error, "scale must be finite");
+  if (!check_ref (b, op->in[0], "input x (slot 0)", F2_ELEM_FLOAT,
+          (guint64) p->rows * p->cols, error))
+    return FALSE;
+  if (op->out.buffer != op->in[0].buffer || op->out.offset != op->in[0].offset)
+    return invalid (error, "softmax works in place: the output must equal input x");
+  return TRUE;
+}
+
+static gboolean
+check_attention (const F2Op *op, F2Backend *b, GError **error)
+{
+  const F2AttentionParams *p = &op->p.attention;
+  guint32 width;
+  guint64 q_ext, k_ext, v_ext, o_ext;
+  guint32 batch = p->batch;
+  const guint32 known = F2_ATTN_CAUSAL | F2_ATTN_KEY_MASK | F2_ATTN_DYNAMIC_KV
+      | F2_ATTN_WINDOW;
+
+  NONZERO (p->n_heads);
+  NONZERO (p->head_dim);
+  NONZERO (p->q_len);
+  NONZERO (p->kv_len);
+  if (p->flags & ~known)
+    return invalid (error, "unknown attention flags 0x%x", p->flags);
+  if (!isfinite (p->scale))
+    return invalid (error, "scale must be finite");
+  width = p->n_heads * p->head_dim;
+  if ((guint64) p->n_heads * p->head_dim > G_MAXUINT32)
+    return invalid (error, "n_heads * head_dim is too large");
+  if (p->q_stride < width || p->k_stride < width || p->v_stride < width
+      || p->o_stride < width)
+    return invalid (error, "n_heads * head_dim = %u exceeds a row stride "
+        "(q %u, k %u, v %u, out %u)", width, p->q_stride, p->k_stride,
+        p->v_stride, p->o_stride);
+
+  if (p->flags & F2_ATTN_WINDOW) {
+    guint64 tokens;
+
+    NONZERO (p->window);
+    NONZERO (p->grid_h);
+    NONZERO (p->grid_w);
+    if (p->grid_h % p->window || p->grid_w % p->window)
+      return invalid (error, "window %u does not divide the %ux%u grid; pad "
+          "the grid to a multiple of the window", p->window, p->grid_h, p->grid_w);
+    if (p->q_len != p->window * p->window || p->kv_len != p->q_len)
+      return invalid (error, "window attention needs q_len = kv_len = window^2 "
+          "(%u), got %u and %u", p->window * p->window, p->q_len, p->kv_len);
+    tokens = (guint64) p->grid_h * p->grid_w;
+    batch = (p->grid_h / p->window) * (p->grid_w / p->window);
+    q_ext = span (tokens, width, p->q_stride);
+    k_ext = span (tokens, width, p->k_stride);
+    v_ext = span (tokens, width, p->v_stride);
+    o_ext = span (tokens, width, p->o_stride);
+  } else {
+    NONZERO (p->batch);
+    q_ext = (guint64) (batch - 1) * p->q_batch + span (p->q_len, width, p->q_stride);
+    k_ext = (guint64) (batch - 1) * p->k_batch + span (p->kv_len, width, p->k_stride);
+    v_ext = (guint64) (batch - 1) * p->v_batch + span (p->kv_len, width, p->v_stride);
+    o_ext = (guint64) (batch - 1) * p->o_batch + span (p->q_len, width, p->o_stride);
+  }
+
+  if (!check_ref (b, op->in[0], "q (slot 0)", F2_ELEM_FLOAT, q_ext, error)
+      || !check_ref (b, op->in[1], "k (slot 1)", F2_ELEM_FLOAT, k_ext, error)
+      || !check_ref (b, op->in[2], "v (slot 2)", F2_ELEM_FLOAT, v_ext, error)
+      || !check_ref (b, op->out, "output", F2_ELEM_FLOAT, o_ext, error))
+    return FALSE;
+  if (p->flags & F2_ATTN_KEY_MASK) {
+    if (!check_ref (b, op->in[3], "key mask (slot 3, F2_ATTN_KEY_MASK)", F2_ELEM_I32,
+            (guint64) (batch - 1) * p->mask_batch + p->kv_len, error))
+      return FALSE;
+  } else if (!check_unused (op->in[3], "key mask (slot 3) without F2_ATTN_KEY_MASK", error))
+    return FALSE;
+  if (p->flags & F2_ATTN_DYNAMIC_KV) {
+    if (!check_ref (b, op->in[4], "kv_len_ref (slot 4, F2_ATTN_DYNAMIC_KV)",
+            F2_ELEM_I32, 1, error))
+      return FALSE;
+  } else if (!check_unused (op->in[4], "kv_len_ref (slot 4) without F2_ATTN_DYNAMIC_KV", error))
+    return FALSE;
+  return TRUE;
+}
+
+static gboolean
+check_channel_attention (const F2Op *op, F2Backend *b, GError **error)
+{
+  const F2ChannelAttentionParams *p = &op->p.channel_attention;
+
+  NONZERO (p->tokens);
+  NONZERO (p->channels);
+  NONZERO (p->groups);
+  if (p->channels % p->groups)
+    return invalid (error, "groups %u does not divide channels %u", p->groups,
+        p->channels);
+  if (!isfinite (p->scale))
+    return invalid (error, "scale must be finite");
+  return check_ref (b, op->in[0], "qkv (slot 0)", F2_ELEM_FLOAT,
+      (guint64) p->tokens * 3 * p->channels, error)
+      && check_ref (b, op->out, "output", F2_ELEM_FLOAT,
+      (guint64) p->tokens * p->channels, error);
+}
+
+static gboolean
+check_conv2d (const F2Op *op, F2Backend *b, GError **error)
+{
+  const F2Conv2dParams *p = &op->p.conv2d;
+  guint64 ho, wo;
+
+  NONZERO (p->cin);
+  NONZERO (p->h);
+  NONZERO (p->w);
+  NONZERO (p->cout);
+  NONZERO (p->kernel);
+  NONZERO (p->stride);
+  if (p->in_layout != F2_LAYOUT_CHW && p->in_layout != F2_LAYOUT_HWC)
+    return invalid (error, "unknown input layout %d", p->in_layout);
+  if (p->flags & ~(guint32) (F2_EPI_BIAS | F2_EPI_GELU))
+    return invalid (error, "conv2d supports only the bias and GELU epilogues "
+        "(flags 0x%x)", p->flags);
+  if ((guint64) p->h + 2 * p->pad < p->kernel || (guint64) p->w + 2 * p->pad < p->kernel)
+    return invalid (error, "the %ux%u input (padding %u) is smaller than the "
+        "kernel %u", p->w, p->h, p->pad, p->kernel);
+  ho = conv_out_size (p->h, p->pad, p->kernel, p->stride);
+  wo = conv_out_size (p->w, p->pad, p->kernel, p->stride);
+  if ((guint64) p->cin * p->kernel * p->kernel > G_MAXUINT32)
+    return invalid (error, "cin * kernel^2 is too large");
+  if (!check_ref (b, op->in[0], "input x (slot 0)", F2_ELEM_FLOAT,
+          (guint64) p->cin * p->h * p->w, error)
+      || !check_ref (b, op->in[1], "weight (slot 1)", F2_ELEM_FLOAT,
+          f2_backend_linear_size (b, p->cout, p->cin * p->kernel * p->kernel), error)
+      || !check_ref (b, op->out, "output", F2_ELEM_FLOAT, ho * wo * p->cout, error))
+    return FALSE;
+  if (p->flags & F2_EPI_BIAS)
+    return check_ref (b, op->in[2], "bias (slot 2, F2_EPI_BIAS)", F2_ELEM_FLOAT,
+        p->cout, error);
+  return check_unused (op->in[2], "bias (slot 2) without F2_EPI_BIAS", error);
+}
+
+static gboolean
+refs_overlap (F2Ref a, guint64 a_len, F2Ref b, guint64 b_len)
+{
+  return a.buffer == b.buffer && a.offset < b.offset + b_len
+      && b.offset < a.offset + a_len;
+}
+
+static gboolean
+check_dwconv (const F2Op *op, F2Backend *b, GError **error)
+{
+  const F2DwConvParams *p = &op->p.dwconv;
+  guint64 n = (guint64) p->h * p->w * p->c;
+
+  NONZERO (p->h);
+  NONZERO (p->w);
+  NONZERO (p->c);
+  if (!check_ref (b, op->in[0], "input x (slot 0)", F2_ELEM_FLOAT, n, error)
+      || !check_ref (b, op->in[1], "weight (slot 1)", F2_ELEM_FLOAT,
+          (guint64) p->c * 9, error)
+      || !check_optional (b, op->in[2], "bias (slot 2)", F2_ELEM_FLOAT, p->c, error)
+      || !check_ref (b, op->out, "output", F2_ELEM_FLOAT, n, error))
+    return FALSE;
+  if (refs_overlap (op->out, n, op->in[0], n))
+    return invalid (error, "the output overlaps input x; use another buffer");
+  return TRUE;
+}
+
+static gboolean
+check_mean_rows (const F2Op *op, F2Backend *b, GError **error)
+{
+  const F2MeanRowsParams *p = &op->p.mean_rows;
+
+  NONZERO (p->rows);
+  NONZERO (p->cols);
+  return check_stride (p->ldx, p->cols, "ldx", error)
+      && check_ref (b, op->in[0], "input x (slot 0)", F2_ELEM_FLOAT,
+      span (p->rows, p->cols, PACKED (p->ldx, p->cols)), error)
+      && check_ref (b, op->out, "output", F2_ELEM_FLOAT, p->cols, error);
+}
+
+static gboolean
+check_embedding (const F2Op *op, F2Backend *b, GError **error)
+{
+  const F2EmbeddingParams *p = &op->p.embedding;
+
+  NONZERO (p->n);
+  NONZERO (p->dim);
+  NONZERO (p->vocab);
+  if (!isfinite (p->scale))
+    return invalid (error, "scale must be finite");
+  if (f2_ref_is_set (op->in[3]) && !f2_ref_is_set (op->in[2]))
+    return invalid (error, "pos_ref (slot 3) is set without a position table (slot 2)");
+  /* The rows added through pos_ref are checked when the program runs. */
+  return check_stride (p->ldo, p->dim, "ldo", error)
+      && check_ref (b, op->in[0], "ids (slot 0)", F2_ELEM_I32, p->n, error)
+      && check_ref (b, op->in[1], "table (slot 1)", F2_ELEM_FLOAT,
+      (guint64) p->vocab * p->dim, error)
+      && check_optional (b, op->in[2], "positions (slot 2)", F2_ELEM_FLOAT,
+      ((guint64) p->pos_offset + p->n) * p->dim, error)
+      && check_optional (b, op->in[3], "pos_ref (slot 3)", F2_ELEM_I32, 1, error)
+      && check_ref (b, op->out, "output", F2_ELEM_FLOAT,
+      span (p->n, p->dim, PACKED (p->ldo, p->dim)), error);
+}
+
+static gboolean
+check_add (const F2Op *op, F2Backend *b, GError **error)
+{
+  const F2AddParams *p = &op->p.add;
+
+  NONZERO (p->n);
+  if (p->b_period > p->n)
+    return invalid (error, "b_period %u is larger than n %u", p->b_period, p->n);
+  return check_ref (b, op->in[0], "input a (slot 0)", F2_ELEM_FLOAT, p->n, error)
+      && check_ref (b, op->in[1], "input b (slot 1)", F2_ELEM_FLOAT,
+      PACKED (p->b_period, p->n), error)
+      && check_ref (b, op->out, "output", F2_ELEM_FLOAT, p->n, error);
+}
+
+static gboolean
+check_copy (const F2Op *op, F2Backend *b, GError **error)
+{
+  const F2CopyParams *p = &op->p.copy;
+  guint32 ldx = PACKED (p->ldx, p->cols);
+
+  NONZERO (p->rows);
+  NONZERO (p->cols);
+  if (!check_stride (p->ldx, p->cols, "ldx", error)
+      || !check_stride (p->ldo, p->cols, "ldo", error)
+      || !check_ref (b, op->out, "output", F2_ELEM_FLOAT,
+          span (p->rows, p->cols, PACKED (p->ldo, p->cols)), error))
+    return FALSE;
+  /* With a row index, the rows read are known only at run time. */
+  if (f2_ref_is_set (op->in[1]))
+    return check_ref (b, op->in[1], "row index (slot 1)", F2_ELEM_I32, p->rows, error)
+        && check_ref (b, op->in[0], "input x (slot 0)", F2_ELEM_FLOAT, p->cols, error);
+  return check_ref (b, op->in[0], "input x (slot 0)", F2_ELEM_FLOAT,
+      span (p->rows, p->cols, ldx), error);
+}
+
+static gboolean
+check_banned (const F2Op *op, F2Backend *b, guint32 rows, guint32 max_banned,
+    GError **error)
+{
+  if (!f2_ref_is_set (op->in[1]))
+    return TRUE;
+  if (max_banned == 0)
+    return invalid (error, "banned ids (slot 1) are set but max_banned is 0");
+  return check_ref (b, op->in[1], "banned ids (slot 1)", F2_ELEM_I32,
+      (guint64) rows * max_banned, error);
+}
+
+static gboolean
+check_argmax (const F2Op *op, F2Backend *b, GError **error)
+{
+  const F2ArgmaxParams *p = &op->p.argmax;
+
+  NONZERO (p->rows);
+  NONZERO (p->cols);
+  if (p->cols > G_MAXINT32)
+    return invalid (error, "cols %u does not fit an i32 id", p->cols);
+  return check_stride (p->ldx, p->cols, "ldx", error)
+      && check_ref (b, op->in[0], "input x (slot 0)", F2_ELEM_FLOAT,
+      span (p->rows, p->cols, PACKED (p->ldx, p->cols)), error)
+      && check_banned (op, b, p->rows, p->max_banned, error)
+      && check_ref (b, op->out, "output ids", F2_ELEM_I32, p->rows, error);
+}
+
+static gboolean
+check_topk (const F2Op *op, F2Backend *b, GError **error)
+{
+  const F2TopkParams *p = &op->p.topk;
+
+  NONZERO (p->rows);
+  NONZERO (p->cols);
+  NONZERO (p->k);
+  if (p->k > MAX_TOPK)
+    return invalid (error, "k = %u is larger than the supported %d", p->k, MAX_TOPK);
+  if (p->k > p->cols)
+    return invalid (error, "k = %u is larger than cols %u", p->k, p->cols);
+  if (p->cols > G_MAXINT32)
+    return invalid (error, "cols %u does not fit an i32 id", p->cols);
+  return check_stride (p->ldx, p->cols, "ldx", error)
+      && check_ref (b, op->in[0], "input x (slot 0)", F2_ELEM_FLOAT,
+      span (p->rows, p->cols, PACKED (p->ldx, p->cols)), error)
+      && check_banned (op, b, p->rows, p->max_banned, error)
+      && check_ref (b, op->out, "output ids", F2_ELEM_I32,
+      (guint64) p->rows * p->k, error)
+      && check_ref (b, op->out2, "output values (out2)", F2_ELEM_FLOAT,
+      (guint64) p->rows * p->k, error);
+}
+
+/* One plane of an image: @rows rows of @row_bytes, @stride apart. */
+static gboolean
+check_plane (const F2ResampleHParams *p, int plane, guint64 rows,
+    guint64 row_bytes, guint64 *end, GError **error)
+{
+  if (p->stride[plane] < row_bytes)
+    return invalid (error, "stride of plane %d (%u bytes) is smaller than a row "
+        "(%" G_GUINT64_FORMAT " bytes)", plane, p->stride[plane], row_bytes);
+  *end = MAX (*end, p->plane_offset[plane] + span (rows, row_bytes, p->stride[plane]));
+  return TRUE;
+}
+
+static gboolean
+check_resample_h (const F2Op *op, F2Backend *b, GError **error)
+{
+  const F2ResampleHParams *p = &op->p.resample_h;
+  guint64 end = 0, cw, ch;
+
+  NONZERO (p->in_w);
+  NONZERO (p->in_h);
+  NONZERO (p->out_w);
+  NONZERO (p->taps);
+  cw = (p->in_w + 1ull) / 2;
+  ch = (p->in_h + 1ull) / 2;
+  switch (p->format) {
+    case F2_PIXEL_RGB:
+      if (!check_plane (p, 0, p->in_h, 3ull * p->in_w, &end, error))
+        return FALSE;
+      break;
+    case F2_PIXEL_RGBX:
+    case F2_PIXEL_BGRX:
+    case F2_PIXEL_RGBA:
+    case F2_PIXEL_BGRA:
+      if (!check_plane (p, 0, p->in_h, 4ull * p->in_w, &end, error))
+        return FALSE;
+      break;
+    case F2_PIXEL_NV12:
+      if (!check_plane (p, 0, p->in_h, p->in_w, &end, error)
+          || !check_plane (p, 1, ch, 2 * cw, &end, error))
+        return FALSE;
+      break;
+    case F2_PIXEL_I420:
+      if (!check_plane (p, 0, p->in_h, p->in_w, &end, error)
+          || !check_plane (p, 1, ch, cw, &end, error)
+          || !check_plane (p, 2, ch, cw, &end, error))
+        return FALSE;
+      break;
+    default:
+      return invalid (error, "unknown pixel format %d", p->format);
+  }
+  if (p->format == F2_PIXEL_NV12 || p->format == F2_PIXEL_I420) {
+    for (int i = 0; i < 9; i++)
+      if (!isfinite (p->yuv_matrix[i]))
+        return invalid (error, "yuv_matrix[%d] is not finite", i);
+    if (!isfinite (p->y_offset))
+      return invalid (error, "y_offset is not finite");
+  }
+  return check_ref (b, op->in[0], "image (slot 0)", F2_ELEM_U8, end, error)
+      && check_ref (b, op->in[1], "coefficients (slot 1)", F2_ELEM_I32,
+      (guint64) p->out_w * p->taps, error)
+      && check_ref (b, op->in[2], "bounds (slot 2)", F2_ELEM_I32, p->out_w, error)
+      && check_ref (b, op->out, "output", F2_ELEM_U8,
+      (guint64) p->in_h * p->out_w * 3, error);
+}
+
+static gboolean
+check_resample_v (const F2Op *op, F2Backend *b, GError **error)
+{
+  const F2ResampleVParams *p = &op->p.resample_v;
+
+  NONZERO (p->in_h);
+  NONZERO (p->w);
+  NONZERO (p->out_h);
+  NONZERO (p->taps);
+  for (int c = 0; c < 3; c++) {
+    if (!isfinite (p->mean[c]) || !isfinite (p->std[c]) || p->std[c] == 0.0f)
+      return invalid (error, "mean[%d] = %g and std[%d] = %g must be finite "
+          "and std non-zero", c, p->mean[c], c, p->std[c]);
+  }
+  if (!isfinite (p->rescale))
+    return invalid (error, "rescale must be finite");
+  return check_ref (b, op->in[0], "rows (slot 0)", F2_ELEM_U8,
+      (guint64) p->in_h * p->w * 3, error)
+      && check_ref (b, op->in[1], "coefficients (slot 1)", F2_ELEM_I32,
+      (guint64) p->out_h * p->taps, error)
+      && check_ref (b, op->in[2], "bounds (slot 2)", F2_ELEM_I32, p->out_h, error)
+      && check_ref (b, op->out, "output", F2_ELEM_FLOAT,
+      (guint64) 3 * p->out_h * p->w, error);
+}
+
+/* Slots each op reads; any other set slot is an error. */
+static const guint8 used_inputs[F2_OP_COUNT] = {
+  [F2_OP_MATMUL] = 4,
+  [F2_OP_LAYER_NORM] = 4,
+  [F2_OP_SOFTMAX] = 1,
+  [F2_OP_ATTENTION] = 5,
+  [F2_OP_CHANNEL_ATTENTION] = 1,
+  [F2_OP_CONV2D] = 3,
+  [F2_OP_DWCONV3X3] = 3,
+  [F2_OP_MEAN_ROWS] = 1,
+  [F2_OP_EMBEDDING] = 4,
+  [F2_OP_ADD] = 2,
+  [F2_OP_COPY] = 2,
+  [F2_OP_ARGMAX] = 2,
+  [F2_OP_TOPK] = 2,
+  [F2_OP_RESAMPLE_H] = 3,
+  [F2_OP_RESAMPLE_V] = 3,
+};
+
+gboolean
+f2_op_check (const F2Op *op, F2Backend *backend, GError **error)
+{
+  g_return_val_if_fail (op != NULL && backend != NULL, FALSE);
+
+  if ((guint) op->kind >= F2_OP_COUNT)
+    return invalid (error, "unknown op kind %d", op->kind);
+  for (guint i = used_inputs[op->kind]; i < G_N_ELEMENTS (op->in); i++)
+    if (f2_ref_is_set (op->in[i]))
+      return invalid (error, "input slot %u is set but %s has only %u inputs",
+          i, f2_op_kind_name (op->kind), used_inputs[op->kind]);
+  if (op->kind != F2_OP_TOPK && f2_ref_is_set (op->out2))
+    return invalid (error, "out2 is set but only topk writes a second output");
+
+  switch (op->kind) {
+    case F2_OP_MATMUL:
+      return check_matmul (op, backend, error);
+    case F2_OP_LAYER_NORM:
+      return check_layer_norm (op, backend, error);
+    case F2_OP_SOFTMAX:
+      return check_softmax (op, backend, error);
+    case F2_OP_ATTENTION:
+      return check_attention (op, backend, error);
+    case F2_OP_CHANNEL_ATTENTION:
+      return check_channel_attention (op, backend, error);
+    case F2_OP_CONV2D:
+      return check_conv2d (op, backend, error);
+    case F2_OP_DWCONV3X3:
+      return check_dwconv (op, backend, error);
+    case F2_OP_MEAN_ROWS:
+      return check_mean_rows (op, backend, error);
+    case F2_OP_EMBEDDING:
+      return check_embedding (op, backend, error);
+    case F2_OP_ADD:
+      return check_add (op, backend, error);
+    case F2_OP_COPY:
+      return check_copy (op, backend, error);
+    case F2_OP_ARGMAX:
+      return check_argmax (op, backend, error);
+    case F2_OP_TOPK:
+      return check_topk (op, backend, error);
+    case F2_OP_RESAMPLE_H:
+      return check_resample_h (op, backend, error);
+    case F2_OP_RESAMPLE_V:
+      return check_resample_v (op, backend, error);
+    case F2_OP_COUNT:
+      break;
+  }
+  return invalid (error, "unknown op kind %d", op->kind);
+}
