@@ -629,7 +629,7 @@ member_type (JsonObject *obj, const char *name)
 static gboolean
 load_tokenizer_json (F2Tokenizer *tok, const char *file, GError **error)
 {
-  JsonParser *parser = json_parser_new_immutable ();
+  JsonParser *parser = json_parser_new ();
   GError *local = NULL;
   JsonNode *root;
   JsonObject *obj, *model;
@@ -697,7 +697,7 @@ out:
 static gboolean
 load_vocab_json (F2Tokenizer *tok, const char *file, GError **error)
 {
-  JsonParser *parser = json_parser_new_immutable ();
+  JsonParser *parser = json_parser_new ();
   GError *local = NULL;
   JsonNode *root;
   gboolean ok = FALSE;
