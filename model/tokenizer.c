@@ -824,13 +824,120 @@ f2_tokenizer_new_from_dir (const char *dir, GError **error)
 
 /* ---- Encoding ---- */
 
+/* A pair that may be merged: the symbol at @pos with the one after it. */
+typedef struct {
+  gint32 rank;
+  gint32 pos;
+  gint32 merged;
+} Candidate;
+
+/* Lower rank first; on equal rank the leftmost pair. */
+static gboolean
+candidate_before (const Candidate *a, const Candidate *b)
+{
+  return a->rank < b->rank || (a->rank == b->rank && a->pos < b->pos);
+}
+
+static void
+heap_push (GArray *heap, const Candidate *c)
+{
+  Candidate *h;
+  guint i;
+
+  g_array_append_val (heap, *c);
+  h = (Candidate *) heap->data;
+  for (i = heap->len - 1; i > 0 && candidate_before (&h[i], &h[(i - 1) / 2]);
+      i = (i - 1) / 2) {
+    Candidate t = h[i];
+
+    h[i] = h[(i - 1) / 2];
+    h[(i - 1) / 2] = t;
+  }
+}
+
+static Candidate
+heap_pop (GArray *heap)
+{
+  Candidate *h = (Candidate *) heap->data, top = h[0];
+  guint i = 0, n = heap->len - 1;
+
+  h[0] = h[n];
+  g_array_set_size (heap, n);
+  for (;;) {
+    guint l = 2 * i + 1, r = l + 1, m = i;
+    Candidate t;
+
+    if (l < n && candidate_before (&h[l], &h[m]))
+      m = l;
+    if (r < n && candidate_before (&h[r], &h[m]))
+      m = r;
+    if (m == i)
+      break;
+    t = h[i];
+    h[i] = h[m];
+    h[m] = t;
+    i = m;
+  }
+  return top;
+}
+
+static void
+push_pair (const F2Tokenizer *tok, GArray *heap, const gint32 *sym,
+    gint32 left, gint32 right)
+{
+  const MergeSlot *m = merges_lookup (tok, sym[left], sym[right]);
+
+  if (m != NULL) {
+    Candidate c = { m->rank, left, m->merged };
+
+    heap_push (heap, &c);
+  }
+}
+
+/* Applies the merges to the symbols @sym[0..n) (linked by @next/@prev, -1 at
+ * the ends): always the best-ranked pair, leftmost first, until none is
+ * left. Merged-away symbols become -1. A heap keeps long pieces fast;
+ * entries made stale by earlier merges are skipped when they come up. */
+static void
+merge_symbols (const F2Tokenizer *tok, gint32 *sym, gint32 *prev,
+    gint32 *next, gsize n)
+{
+  GArray *heap = g_array_sized_new (FALSE, FALSE, sizeof (Candidate), n);
+  gsize i;
+
+  for (i = 0; i + 1 < n; i++)
+    push_pair (tok, heap, sym, i, i + 1);
+  while (heap->len > 0) {
+    Candidate c = heap_pop (heap);
+    gint32 r = next[c.pos];
+    const MergeSlot *m;
+
+    if (sym[c.pos] < 0 || r < 0)
+      continue;
+    m = merges_lookup (tok, sym[c.pos], sym[r]);
+    if (m == NULL || m->merged != c.merged)
+      continue;
+    sym[c.pos] = c.merged;
+    sym[r] = -1;
+    next[c.pos] = next[r];
+    if (next[r] >= 0)
+      prev[next[r]] = c.pos;
+    if (prev[c.pos] >= 0)
+      push_pair (tok, heap, sym, prev[c.pos], c.pos);
+    if (next[c.pos] >= 0)
+      push_pair (tok, heap, sym, c.pos, next[c.pos]);
+  }
+  g_array_unref (heap);
+}
+
 /* BPE of one piece (its raw bytes), appended to @out as ids. */
 static void
 bpe_piece (F2Tokenizer *tok, const char *piece, gsize n, GArray *out)
 {
-  gint32 *cached, *sym;
+  gint32 *cached, *sym, *prev, *next, *result;
   char *key = g_strndup (piece, n);
-  gsize len = n, i;
+  gsize len = 0, i;
+  gint32 at;
 
   g_mutex_lock (&tok->cache_lock);
   cached = g_hash_table_lookup (tok->cache, key);
@@ -842,37 +949,28 @@ bpe_piece (F2Tokenizer *tok, const char *piece, gsize n, GArray *out)
     return;
   }
 
-  sym = g_new (gint32, n + 1);
-  for (i = 0; i < n; i++)
-    sym[i + 1] = tok->byte_id[(guint8) piece[i]];
-
-  /* merge the best-ranked pair, leftmost first, until none is left */
-  while (len > 1) {
-    const MergeSlot *best = NULL;
-    gsize best_at = 0;
-
-    for (i = 1; i < len; i++) {
-      const MergeSlot *m = merges_lookup (tok, sym[i], sym[i + 1]);
-
-      if (m != NULL && (best == NULL || m->rank < best->rank)) {
-        best = m;
-        best_at = i;
-      }
-    }
-    if (best == NULL)
-      break;
-    sym[best_at] = best->merged;
-    memmove (&sym[best_at + 1], &sym[best_at + 2],
-        (len - best_at - 1) * sizeof (gint32));
-    len--;
+  sym = g_new (gint32, 3 * n);
+  prev = sym + n;
+  next = prev + n;
+  for (i = 0; i < n; i++) {
+    sym[i] = tok->byte_id[(guint8) piece[i]];
+    prev[i] = (gint32) i - 1;
+    next[i] = i + 1 < n ? (gint32) i + 1 : -1;
   }
-  sym[0] = (gint32) len;
-  g_array_append_vals (out, sym + 1, len);
+  merge_symbols (tok, sym, prev, next, n);
+
+  /* result: count, then the ids left in order */
+  result = g_new (gint32, n + 1);
+  for (at = 0; at >= 0; at = next[at])
+    result[1 + len++] = sym[at];
+  result[0] = (gint32) len;
+  g_free (sym);
+  g_array_append_vals (out, result + 1, len);
 
   g_mutex_lock (&tok->cache_lock);
   if (g_hash_table_size (tok->cache) >= CACHE_MAX_WORDS)
     g_hash_table_remove_all (tok->cache);
-  g_hash_table_replace (tok->cache, key, sym);
+  g_hash_table_replace (tok->cache, key, result);
   g_mutex_unlock (&tok->cache_lock);
 }
 

@@ -459,6 +459,24 @@ test_edges (void)
     g_array_unref (ids);
   }
 
+  /* a long piece (one word of 20000 letters) round-trips too */
+  {
+    GString *word = g_string_new (NULL);
+    GArray *ids;
+
+    for (i = 0; i < 20000; i++)
+      g_string_append_c (word, "abcdefghij"[(i * 7 + i / 13) % 10]);
+    ids = f2_tokenizer_encode (tiny, word->str, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (ids->len, <, word->len);
+    text = f2_tokenizer_decode (tiny, (const gint32 *) ids->data, ids->len,
+        TRUE);
+    g_assert_cmpstr (text, ==, word->str);
+    g_free (text);
+    g_array_unref (ids);
+    g_string_free (word, TRUE);
+  }
+
   /* <mask> absorbs the spaces before it (lstrip in tokenizer.json) */
   expect_encode_ids ("a   <mask>", mask);
   expect_encode_ids ("a <mask> b", mask_space);
