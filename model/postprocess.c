@@ -679,3 +679,25 @@ f2_postprocess_tokens (const char *task_token, F2PostProcessType type,
   parse.n_tokens = n_tokens;
   return run (&parse, type, text->str, error);
 }
+
+F2Result *
+f2_postprocess_sequence (const char *task_token, F2PostProcessType type,
+    F2Tokenizer *tokenizer, const gint32 *ids, gsize n_ids,
+    const float *scores, int image_width, int image_height, GError **error)
+{
+  g_autoptr (GPtrArray) pieces = g_ptr_array_new_with_free_func (g_free);
+
+  g_return_val_if_fail (task_token != NULL, NULL);
+  g_return_val_if_fail (tokenizer != NULL, NULL);
+  g_return_val_if_fail (ids != NULL || n_ids == 0, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  /* sequence[1:], each token decoded on its own, without clean-up (the
+   * reference's convert_tokens_to_string([token])). */
+  for (gsize i = 1; i < n_ids; i++)
+    g_ptr_array_add (pieces, f2_tokenizer_decode_full (tokenizer, &ids[i], 1,
+            FALSE, FALSE));
+  return f2_postprocess_tokens (task_token, type,
+      (const char *const *) pieces->pdata, scores, pieces->len, image_width,
+      image_height, error);
+}

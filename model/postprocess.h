@@ -14,6 +14,7 @@
 
 #include "result.h"
 #include "tasks.h"
+#include "tokenizer.h"
 
 G_BEGIN_DECLS
 
@@ -60,6 +61,15 @@ F2Result *f2_postprocess (const char *task_token, F2PostProcessType type,
 F2Result *f2_postprocess_tokens (const char *task_token,
     F2PostProcessType type, const char *const *token_texts,
     const float *scores, gsize n_tokens, int image_width, int image_height,
+    GError **error);
+
+/* f2_postprocess_tokens() for a generated sequence: @ids is the whole
+ * sequence as generate() returns it (decoder start token first), @scores
+ * NULL or its n_ids - 1 transition scores (one per id after the first).
+ * The token texts come from @tokenizer. */
+F2Result *f2_postprocess_sequence (const char *task_token,
+    F2PostProcessType type, F2Tokenizer *tokenizer, const gint32 *ids,
+    gsize n_ids, const float *scores, int image_width, int image_height,
     GError **error);
 
 #define F2_POSTPROCESS_ERROR (f2_postprocess_error_quark ())

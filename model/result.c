@@ -1,6 +1,7 @@
 /* F2Result: freeing, copying and the reference's JSON layout. */
 #include "result.h"
 
+#include <math.h>
 #include <string.h>
 
 static void
@@ -51,13 +52,23 @@ f2_result_copy (const F2Result *result)
   return copy;
 }
 
+/* JSON has no infinities or NaN: those become null. */
+static void
+add_number (JsonArray *array, double value)
+{
+  if (isfinite (value))
+    json_array_add_double_element (array, value);
+  else
+    json_array_add_null_element (array);
+}
+
 static JsonArray *
 float_array (const float *values, guint n)
 {
   JsonArray *array = json_array_sized_new (n);
 
   for (guint i = 0; i < n; i++)
-    json_array_add_double_element (array, values[i]);
+    add_number (array, values[i]);
   return array;
 }
 
@@ -94,7 +105,7 @@ boxes_object (const F2Result *result, gboolean with_scores)
     JsonArray *scores = json_array_new ();
 
     for (guint i = 0; i < result->n_regions; i++)
-      json_array_add_double_element (scores, result->regions[i].score);
+      add_number (scores, result->regions[i].score);
     json_object_set_array_member (object, "scores", scores);
   }
   return object;

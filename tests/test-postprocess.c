@@ -335,7 +335,8 @@ vocab_piece (const Vocab *vocab, gint64 id)
 /* ---- the case files ---------------------------------------------------- */
 
 static void
-test_generated_cases (JsonNode *types, const Vocab *vocab)
+test_generated_cases (JsonNode *types, const Vocab *vocab,
+    F2Tokenizer *tokenizer)
 {
   g_autofree char *dir_path = f2_test_golden_path ("tiny/cases");
   g_autoptr (GDir) dir = g_dir_open (dir_path, 0, NULL);
@@ -416,6 +417,23 @@ test_generated_cases (JsonNode *types, const Vocab *vocab)
       n_checks++;
       if (result && result->n_regions > 0 && result->regions[0].has_score)
         n_scored++;
+
+      /* The same through the library's tokenizer. */
+      {
+        g_autofree gint32 *ids = g_new (gint32, n + 1);
+        g_autoptr (F2Result) seq_result = NULL;
+        g_autoptr (GError) seq_error = NULL;
+        g_autofree char *seq_what = g_strdup_printf ("%s beam sequence with "
+            "scores", (char *) names->pdata[i]);
+
+        for (guint t = 0; t <= n; t++)
+          ids[t] = json_array_get_int_element (sequence, t);
+        seq_result = f2_postprocess_sequence (task, type, tokenizer, ids,
+            n + 1, scores, width, height, &seq_error);
+        check_result (seq_what, seq_result, seq_error,
+            json_object_get_member (expected, "ok"));
+        n_checks++;
+      }
     }
   }
   g_print ("cases: %u of %u results match (%u with scores)\n",
@@ -615,6 +633,9 @@ main (int argc, char **argv)
   g_autoptr (JsonNode) prompts = NULL;
   JsonNode *types;
   Vocab vocab;
+  g_autofree char *model_dir = NULL;
+  F2Tokenizer *tokenizer;
+  GError *error = NULL;
 
   g_test_init (&argc, &argv, NULL);
 
@@ -635,10 +656,14 @@ main (int argc, char **argv)
   types = json_object_get_member (json_node_get_object (prompts),
       "tasks_answer_post_processing_type");
   vocab_init (&vocab, prompts);
+  model_dir = f2_test_golden_path ("tiny/model");
+  tokenizer = f2_tokenizer_new_from_dir (model_dir, &error);
+  g_assert_no_error (error);
 
   test_hand_written_cases (types);
-  test_generated_cases (types, &vocab);
+  test_generated_cases (types, &vocab, tokenizer);
   vocab_clear (&vocab);
+  f2_tokenizer_free (tokenizer);
 
   g_print ("%u passed, %u failed\n", n_passed, n_failed);
   return n_failed == 0 ? 0 : 1;
