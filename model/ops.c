@@ -196,6 +196,34 @@ check_stride (guint32 ld, guint32 cols, const char *what, GError **error)
   return TRUE;
 }
 
+/* Whether two strided regions (rows of cols elements, ld apart) share an
+ * element. Exact, so that slices side by side in one buffer (columns of a
+ * concatenation) are not mistaken for overlapping. */
+static gboolean
+regions_overlap (F2Ref a, guint64 a_rows, guint64 a_cols, guint64 a_ld,
+    F2Ref b, guint64 b_rows, guint64 b_cols, guint64 b_ld)
+{
+  if (a.buffer != b.buffer || a_rows == 0 || b_rows == 0)
+    return FALSE;
+  for (guint64 r = 0; r < a_rows; r++) {
+    guint64 start = a.offset + r * a_ld, end = start + a_cols;
+    guint64 s = 0;
+
+    /* first row of b that ends after start */
+    if (start >= b.offset + b_cols)
+      s = (start - b.offset - b_cols) / b_ld + 1;
+    if (s < b_rows && b.offset + s * b_ld < end)
+      return TRUE;
+  }
+  return FALSE;
+}
+
+static gboolean
+refs_overlap (F2Ref a, guint64 a_len, F2Ref b, guint64 b_len)
+{
+  return regions_overlap (a, 1, a_len, a_len, b, 1, b_len, b_len);
+}
+
 #define PACKED(ld, dflt) ((ld) != 0 ? (ld) : (dflt))
 #define NONZERO(field) \
   if ((field) == 0) \
@@ -222,6 +250,9 @@ check_matmul (const F2Op *op, F2Backend *b, GError **error)
       || !check_ref (b, op->out, "output", F2_ELEM_FLOAT,
           span (p->m, p->n, PACKED (p->ldo, p->n)), error))
     return FALSE;
+  if (regions_overlap (op->out, p->m, p->n, PACKED (p->ldo, p->n),
+          op->in[0], p->m, p->k, PACKED (p->lda, p->k)))
+    return invalid (error, "the output overlaps input a; use another buffer");
   if (p->flags & F2_EPI_BIAS) {
     if (!check_ref (b, op->in[2], "bias (slot 2, F2_EPI_BIAS)", F2_ELEM_FLOAT, p->n, error))
       return FALSE;
@@ -361,10 +392,15 @@ check_channel_attention (const F2Op *op, F2Backend *b, GError **error)
         p->channels);
   if (!isfinite (p->scale))
     return invalid (error, "scale must be finite");
-  return check_ref (b, op->in[0], "qkv (slot 0)", F2_ELEM_FLOAT,
-      (guint64) p->tokens * 3 * p->channels, error)
-      && check_ref (b, op->out, "output", F2_ELEM_FLOAT,
-      (guint64) p->tokens * p->channels, error);
+  if (!check_ref (b, op->in[0], "qkv (slot 0)", F2_ELEM_FLOAT,
+          (guint64) p->tokens * 3 * p->channels, error)
+      || !check_ref (b, op->out, "output", F2_ELEM_FLOAT,
+          (guint64) p->tokens * p->channels, error))
+    return FALSE;
+  if (refs_overlap (op->out, (guint64) p->tokens * p->channels, op->in[0],
+          (guint64) p->tokens * 3 * p->channels))
+    return invalid (error, "the output overlaps input qkv; use another buffer");
+  return TRUE;
 }
 
 static gboolean
@@ -397,18 +433,14 @@ check_conv2d (const F2Op *op, F2Backend *b, GError **error)
           f2_backend_linear_size (b, p->cout, p->cin * p->kernel * p->kernel), error)
       || !check_ref (b, op->out, "output", F2_ELEM_FLOAT, ho * wo * p->cout, error))
     return FALSE;
+  if (refs_overlap (op->out, ho * wo * p->cout, op->in[0], (guint64) p->cin * p->h * p->w))
+    return invalid (error, "the output overlaps input x; use another buffer");
   if (p->flags & F2_EPI_BIAS)
     return check_ref (b, op->in[2], "bias (slot 2, F2_EPI_BIAS)", F2_ELEM_FLOAT,
         p->cout, error);
   return check_unused (op->in[2], "bias (slot 2) without F2_EPI_BIAS", error);
 }
 
-static gboolean
-refs_overlap (F2Ref a, guint64 a_len, F2Ref b, guint64 b_len)
-{
-  return a.buffer == b.buffer && a.offset < b.offset + b_len
-      && b.offset < a.offset + a_len;
-}
 
 static gboolean
 check_dwconv (const F2Op *op, F2Backend *b, GError **error)

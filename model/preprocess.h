@@ -56,13 +56,18 @@ guint64 f2_image_layout_size (const F2ImageLayout *layout);
 
 /* YUV -> RGB conversion for NV12 and I420 frames (limited range, 8 bits).
  *
- * The matrix is the exact one of the colorimetry, as GStreamer's videoconvert
- * computes it in floating point (Y scaled by 255/219 after removing 16,
- * chroma by 255/112 * (1 - K) after removing 128), applied in float and
- * rounded to nearest. videoconvert applies a fixed-point version of the same
- * matrix, so its results may differ by one level. Chroma is not
- * interpolated: each chroma sample covers its 2x2 block of luma, as in
- * videoconvert's I420 -> RGB fast path. */
+ * The matrix is the exact one of the colorimetry, the one GStreamer's
+ * videoconvert derives in floating point (Y scaled by 255/219 after removing
+ * 16, chroma by 255/112 * (1 - K) after removing 128), applied in float and
+ * rounded to nearest. Chroma is not interpolated: each chroma sample covers
+ * its 2x2 block of luma, as in videoconvert's I420 -> RGB fast path.
+ *
+ * videoconvert itself (GStreamer 1.22) differs from this in two ways: its
+ * I420 fast path works in reduced fixed point and comes out 1 to 6 levels
+ * lower (Y 235 gives 253, Y 128 gives 128 instead of 130), and for NV12 it
+ * interpolates chroma between samples. We keep the exact matrix, so results
+ * on YUV input are within a few levels of "videoconvert ! RGB" on smooth
+ * images, not identical. */
 typedef enum {
   F2_YUV_BT601,
   F2_YUV_BT709,

@@ -788,13 +788,13 @@ test_check (void)
 {
   F2Op op = { .kind = F2_OP_MATMUL, .name = "bad" };
   F2Ref small = new_float (NULL, 10), ints = new_i32 (NULL, 100);
-  F2Ref big = new_float (NULL, 100);
+  F2Ref big = new_float (NULL, 100), big2 = new_float (NULL, 100);
 
   /* a needs 4*5 = 20 elements */
   op.p.matmul = (F2MatmulParams) { 4, 2, 5, 0, 0, 0, 0 };
   op.in[0] = small;
   op.in[1] = big;
-  op.out = big;
+  op.out = big2;
   expect_invalid (&op, "input a");
   op.in[0] = ints;
   expect_invalid (&op, "must be a float buffer");
@@ -816,6 +816,16 @@ test_check (void)
   op.in[5] = F2_REF_NONE;
   op.in[0].offset = 90;
   expect_invalid (&op, "offset 90");
+
+  /* Output overlapping a is refused; side-by-side columns of one buffer
+   * (a in columns 0..4, out in 5..6 of rows of 8) are fine. */
+  op.in[0] = big;
+  op.out = f2_ref_at (big, 8);
+  expect_invalid (&op, "overlaps input a");
+  op.p.matmul.lda = 8;
+  op.p.matmul.ldo = 8;
+  op.out = f2_ref_at (big, 5);
+  run (&op);
 
   op = (F2Op) { .kind = F2_OP_ATTENTION };
   op.p.attention = (F2AttentionParams) { .n_heads = 2, .head_dim = 4, .q_len = 4,
