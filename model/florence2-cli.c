@@ -1,0 +1,212 @@
+/* florence2-cli: run one Florence-2 task on images and print one JSON object
+ * per image on stdout.
+ *
+ *   florence2-cli --model DIR --task '<OD>' [--prompt TEXT] [--num-beams N]
+ *       [--max-new-tokens N] [--precision fp32|fp16] [--device INDEX|NAME|cpu]
+ *       [--dump DIR] [--profile] IMAGE...
+ */
+#include "florence2.h"
+#include "image.h"
+
+#include <locale.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+static char *opt_model = NULL;
+static char *opt_task = NULL;
+static char *opt_prompt = NULL;
+static int opt_num_beams = 0;
+static int opt_max_new_tokens = 0;
+static char *opt_precision = NULL;
+static char *opt_device = NULL;
+static char *opt_dump = NULL;
+static gboolean opt_profile = FALSE;
+static gboolean opt_pretty = FALSE;
+static char **opt_images = NULL;
+
+static GOptionEntry entries[] = {
+  { "model", 'm', 0, G_OPTION_ARG_FILENAME, &opt_model,
+      "Florence-2 model directory (Hugging Face layout)", "DIR" },
+  { "task", 't', 0, G_OPTION_ARG_STRING, &opt_task,
+      "Task token or name, e.g. '<OD>' or od (default <CAPTION>)", "TASK" },
+  { "prompt", 'p', 0, G_OPTION_ARG_STRING, &opt_prompt,
+      "The task's input: a phrase, or a region <loc_x1><loc_y1><loc_x2><loc_y2>", "TEXT" },
+  { "num-beams", 0, 0, G_OPTION_ARG_INT, &opt_num_beams,
+      "Beam search width; 1 = greedy (default: the model's, 3)", "N" },
+  { "max-new-tokens", 0, 0, G_OPTION_ARG_INT, &opt_max_new_tokens,
+      "Most tokens to generate (default 1024)", "N" },
+  { "precision", 0, 0, G_OPTION_ARG_STRING, &opt_precision,
+      "Storage precision on Vulkan: fp16 (default) or fp32", "P" },
+  { "device", 'd', 0, G_OPTION_ARG_STRING, &opt_device,
+      "Vulkan device index or name, or cpu for the CPU reference", "DEV" },
+  { "dump", 0, 0, G_OPTION_ARG_FILENAME, &opt_dump,
+      "Write intermediate tensors as safetensors into DIR", "DIR" },
+  { "profile", 0, 0, G_OPTION_ARG_NONE, &opt_profile,
+      "Print a per-stage profile on stderr", NULL },
+  { "pretty", 0, 0, G_OPTION_ARG_NONE, &opt_pretty,
+      "Indent the JSON output", NULL },
+  { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_images, NULL, "IMAGE..." },
+  { NULL }
+};
+
+static gboolean
+parse_precision (const char *name, F2Precision *precision, GError **error)
+{
+  if (name == NULL || g_str_equal (name, "fp16")) {
+    *precision = F2_PRECISION_FP16;
+  } else if (g_str_equal (name, "fp32")) {
+    *precision = F2_PRECISION_FP32;
+  } else {
+    g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "unknown precision '%s': use fp16 or fp32", name);
+    return FALSE;
+  }
+  return TRUE;
+}
+
+static void
+print_profile (const char *image, const Florence2Output *out)
+{
+  const Florence2Timings *t = &out->timings;
+
+  g_printerr ("%s: preprocess+vision %.1f ms, encoder %.1f ms, decoder %.1f ms "
+      "(%u steps, %.2f ms/step), post-process %.2f ms, total %.1f ms\n", image,
+      t->preprocess_ms + t->vision_ms, t->encoder_ms, t->decoder_ms,
+      out->decoder_steps, out->decoder_steps ? t->decoder_ms / out->decoder_steps : 0.0,
+      t->postprocess_ms, t->total_ms);
+}
+
+static gboolean
+run_image (Florence2Model *model, const Florence2RunParams *params,
+    const char *path, GError **error)
+{
+  guint8 *rgb = NULL;
+  int w = 0, h = 0;
+  F2Image image = { 0 };
+  Florence2Output *out;
+  JsonNode *json;
+  char *text;
+
+  if (!f2_image_load_rgb (path, &rgb, &w, &h, error))
+    return FALSE;
+  image.format = F2_PIXEL_RGB;
+  image.width = (guint32) w;
+  image.height = (guint32) h;
+  image.stride[0] = (guint32) w * 3;
+  image.data = rgb;
+  image.size = (gsize) w * h * 3;
+  out = florence2_model_run (model, &image, params, error);
+  g_free (rgb);
+  if (out == NULL) {
+    g_prefix_error (error, "%s: ", path);
+    return FALSE;
+  }
+
+  json = florence2_output_to_json (out, model);
+  json_object_set_string_member (json_node_get_object (json), "image", path);
+  text = json_to_string (json, opt_pretty);
+  printf ("%s\n", text);
+  fflush (stdout);
+  g_free (text);
+  json_node_unref (json);
+
+  if (opt_profile)
+    print_profile (path, out);
+  florence2_output_free (out);
+
+  if (opt_dump != NULL) {
+    char *base = g_path_get_basename (path);
+    char *dot = strrchr (base, '.');
+    char *dir;
+    gboolean ok;
+    if (dot != NULL)
+      *dot = '\0';
+    dir = g_build_filename (opt_dump, base, NULL);
+    ok = florence2_model_dump (model, dir, error);
+    g_free (dir);
+    g_free (base);
+    return ok;
+  }
+  return TRUE;
+}
+
+int
+main (int argc, char **argv)
+{
+  GError *error = NULL;
+  GOptionContext *context;
+  Florence2ModelParams mp = florence2_model_default_params ();
+  Florence2RunParams rp = florence2_run_default_params ();
+  const F2TaskInfo *task;
+  Florence2Model *model;
+  int status = 0;
+
+  setlocale (LC_ALL, "");
+  context = g_option_context_new ("IMAGE... - run a Florence-2 task on images");
+  g_option_context_set_summary (context,
+      "Prints one JSON object per image on stdout: task, prompt, input_ids, "
+      "generated_ids, text, result, image_size, timings_ms.");
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    goto fail;
+  if (opt_model == NULL) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--model DIR is required: a Florence-2 directory with config.json and weights");
+    goto fail;
+  }
+  if (opt_images == NULL || opt_images[0] == NULL) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "no image given: add one or more PNG or JPEG files");
+    goto fail;
+  }
+  task = f2_task_lookup (opt_task ? opt_task : "<CAPTION>");
+  if (task == NULL) {
+    g_set_error (&error, F2_TASK_ERROR, F2_TASK_ERROR_UNKNOWN_TASK,
+        "unknown task '%s': use a task token such as '<OD>' or its name such as od",
+        opt_task);
+    goto fail;
+  }
+  if (!parse_precision (opt_precision, &mp.precision, &error))
+    goto fail;
+  if (opt_num_beams < 0 || opt_num_beams > 16 || opt_max_new_tokens < 0) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--num-beams must be 1..16 and --max-new-tokens positive");
+    goto fail;
+  }
+  mp.device = opt_device;
+  if (opt_num_beams > 0)
+    rp.num_beams = (guint) opt_num_beams;
+  if (opt_max_new_tokens > 0)
+    rp.max_new_tokens = (guint) opt_max_new_tokens;
+  mp.limits.max_beams = MAX (mp.limits.max_beams, rp.num_beams);
+  mp.limits.max_decoder_tokens = MAX (mp.limits.max_decoder_tokens, rp.max_new_tokens + 1);
+  rp.task = task->task;
+  rp.text = opt_prompt;
+  {
+    /* check the prompt before loading a model */
+    char *prompt = f2_task_build_prompt (task->task, opt_prompt, &error);
+    if (prompt == NULL)
+      goto fail;
+    g_free (prompt);
+  }
+
+  model = florence2_model_new (opt_model, &mp, &error);
+  if (model == NULL)
+    goto fail;
+  for (guint i = 0; opt_images[i] != NULL; i++) {
+    if (!run_image (model, &rp, opt_images[i], &error)) {
+      g_printerr ("florence2-cli: %s\n", error->message);
+      g_clear_error (&error);
+      status = 1;
+    }
+  }
+  florence2_model_unref (model);
+  g_option_context_free (context);
+  return status;
+
+fail:
+  g_printerr ("florence2-cli: %s\n", error->message);
+  g_error_free (error);
+  g_option_context_free (context);
+  return 2;
+}

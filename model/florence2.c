@@ -1,0 +1,430 @@
+/* The library's front door: load a model directory onto a device, run a
+ * task on an image, produce the reference's outputs. */
+#include "florence2.h"
+#include "config.h"
+#include "generate.h"
+#include "postprocess.h"
+#include "safetensors.h"
+#include "tokenizer.h"
+#include "weights.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <stdarg.h>
+
+struct _Florence2Model {
+  gint ref_count;
+  GMutex lock;
+  char *dir;
+  F2Precision precision;
+  F2Config *config;
+  F2Tokenizer *tokenizer;
+  F2Backend *backend;
+  F2Net *net;
+  F2GenerateParams generation;
+  F2NetLimits limits;
+};
+
+/* ------------------------------------------------------------------- log */
+
+static Florence2LogFunc log_func = NULL;
+static gpointer log_data = NULL;
+
+void
+florence2_log_set (Florence2LogFunc func, gpointer user_data)
+{
+  log_func = func;
+  log_data = user_data;
+}
+
+void
+f2_log (GLogLevelFlags level, const char *format, ...)
+{
+  va_list args;
+  char *message;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  if (log_func != NULL)
+    log_func (level, message, log_data);
+  else
+    g_log ("florence2", level, "%s", message);
+  g_free (message);
+}
+
+/* ----------------------------------------------------------------- model */
+
+Florence2ModelParams
+florence2_model_default_params (void)
+{
+  Florence2ModelParams p = {
+    .device = NULL,
+    .precision = F2_PRECISION_FP16,
+    .limits = f2_net_default_limits (),
+  };
+  return p;
+}
+
+Florence2RunParams
+florence2_run_default_params (void)
+{
+  Florence2RunParams p = {
+    .task = F2_TASK_CAPTION,
+    .text = NULL,
+    .num_beams = 0,
+    .max_new_tokens = 1024,
+  };
+  return p;
+}
+
+Florence2Model *
+florence2_model_new (const char *model_dir, const Florence2ModelParams *params,
+    GError **error)
+{
+  Florence2ModelParams defaults = florence2_model_default_params ();
+  Florence2Model *model;
+  F2Weights *weights;
+  gint64 start = g_get_monotonic_time ();
+
+  if (params == NULL)
+    params = &defaults;
+  if (model_dir == NULL || !g_file_test (model_dir, G_FILE_TEST_IS_DIR)) {
+    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
+        "model directory '%s' does not exist: give the folder of a Florence-2 "
+        "model (config.json, model.safetensors or pytorch_model.bin, tokenizer.json)",
+        model_dir ? model_dir : "(null)");
+    return NULL;
+  }
+
+  model = g_new0 (Florence2Model, 1);
+  model->ref_count = 1;
+  g_mutex_init (&model->lock);
+  model->dir = g_strdup (model_dir);
+  model->precision = params->precision;
+  model->limits = params->limits;
+
+  model->config = f2_config_load_dir (model_dir, error);
+  if (model->config == NULL)
+    goto fail;
+  model->generation = f2_config_generate_params (model->config);
+  model->tokenizer = f2_tokenizer_new_from_dir (model_dir, error);
+  if (model->tokenizer == NULL)
+    goto fail;
+
+  if (params->device != NULL && g_ascii_strcasecmp (params->device, "cpu") == 0) {
+    model->backend = f2_backend_new_cpu ();
+    model->precision = F2_PRECISION_FP32;
+  } else {
+    model->backend = f2_backend_new_vulkan (params->device, params->precision, error);
+    if (model->backend == NULL)
+      goto fail;
+  }
+
+  weights = f2_weights_open_dir (model_dir, error);
+  if (weights == NULL)
+    goto fail;
+  model->net = f2_net_new (model->backend, model->config, weights, &model->limits, error);
+  /* the weights live on the device now: drop the mapped file */
+  f2_weights_close (weights);
+  if (model->net == NULL)
+    goto fail;
+
+  f2_log (G_LOG_LEVEL_INFO, "loaded %s on %s (%s) in %.0f ms", model_dir,
+      f2_backend_name (model->backend),
+      model->precision == F2_PRECISION_FP16 ? "fp16" : "fp32",
+      (g_get_monotonic_time () - start) / 1000.0);
+  return model;
+
+fail:
+  g_prefix_error (error, "cannot load Florence-2 model from %s: ", model_dir);
+  florence2_model_unref (model);
+  return NULL;
+}
+
+Florence2Model *
+florence2_model_ref (Florence2Model *model)
+{
+  g_atomic_int_inc (&model->ref_count);
+  return model;
+}
+
+void
+florence2_model_unref (Florence2Model *model)
+{
+  if (model == NULL || !g_atomic_int_dec_and_test (&model->ref_count))
+    return;
+  f2_net_free (model->net);
+  f2_backend_free (model->backend);
+  if (model->tokenizer)
+    f2_tokenizer_free (model->tokenizer);
+  f2_config_free (model->config);
+  g_mutex_clear (&model->lock);
+  g_free (model->dir);
+  g_free (model);
+}
+
+const char *
+florence2_model_dir (Florence2Model *model)
+{
+  return model->dir;
+}
+
+const char *
+florence2_model_device_name (Florence2Model *model)
+{
+  return f2_backend_name (model->backend);
+}
+
+F2Precision
+florence2_model_precision (Florence2Model *model)
+{
+  return model->precision;
+}
+
+F2Net *
+florence2_model_net (Florence2Model *model)
+{
+  return model->net;
+}
+
+void
+florence2_model_lock (Florence2Model *model)
+{
+  g_mutex_lock (&model->lock);
+}
+
+void
+florence2_model_unlock (Florence2Model *model)
+{
+  g_mutex_unlock (&model->lock);
+}
+
+/* ------------------------------------------------------------------- run */
+
+typedef struct {
+  F2Net *net;
+  guint forced_length;          /* benchmarks: never pick EOS */
+} StepContext;
+
+static gboolean
+net_step (gpointer user_data, const F2Step *step, GError **error)
+{
+  StepContext *ctx = user_data;
+  return f2_net_step (ctx->net, step, error);
+}
+
+void
+florence2_output_free (Florence2Output *output)
+{
+  if (output == NULL)
+    return;
+  g_free (output->prompt);
+  if (output->input_ids)
+    g_array_unref (output->input_ids);
+  if (output->generated_ids)
+    g_array_unref (output->generated_ids);
+  if (output->token_scores)
+    g_array_unref (output->token_scores);
+  g_free (output->text);
+  f2_result_free (output->result);
+  g_free (output);
+}
+
+static double
+ms_since (gint64 start)
+{
+  return (g_get_monotonic_time () - start) / 1000.0;
+}
+
+Florence2Output *
+florence2_model_run (Florence2Model *model, const F2Image *image,
+    const Florence2RunParams *params, GError **error)
+{
+  const F2TaskInfo *task = f2_task_info (params->task);
+  F2GenerateParams gen = model->generation;
+  Florence2Output *out;
+  F2Generation *generation = NULL;
+  StepContext ctx = { model->net, params->forced_length };
+  F2NetProfile profile;
+  gint64 start = g_get_monotonic_time (), t;
+  gboolean ok;
+
+  if (task == NULL) {
+    g_set_error (error, F2_TASK_ERROR, F2_TASK_ERROR_UNKNOWN_TASK, "unknown task %d",
+        params->task);
+    return NULL;
+  }
+  out = g_new0 (Florence2Output, 1);
+  out->task = params->task;
+  out->image_width = (int) image->width;
+  out->image_height = (int) image->height;
+  out->prompt = f2_task_build_prompt (params->task, params->text, error);
+  if (out->prompt == NULL)
+    goto fail;
+  out->input_ids = f2_tokenizer_encode (model->tokenizer, out->prompt, error);
+  if (out->input_ids == NULL)
+    goto fail;
+  if (out->input_ids->len > model->limits.max_prompt_tokens) {
+    g_set_error (error, F2_TASK_ERROR, F2_TASK_ERROR_UNEXPECTED_TEXT,
+        "the prompt is %u tokens long; at most %u fit: shorten the text",
+        out->input_ids->len, model->limits.max_prompt_tokens);
+    goto fail;
+  }
+
+  if (params->num_beams > 0)
+    gen.num_beams = params->num_beams;
+  gen.max_new_tokens = params->max_new_tokens;
+  if (params->forced_length > 0) {
+    /* fixed-length runs for benchmarks: no EOS can stop them early */
+    gen.max_new_tokens = params->forced_length;
+    gen.eos_token_id = -1;
+  }
+  if (gen.num_beams > model->limits.max_beams ||
+      gen.max_new_tokens + 1 > model->limits.max_decoder_tokens) {
+    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_INVALID,
+        "num-beams %u / max-new-tokens %u exceed what this model was loaded "
+        "for (%u beams, %u tokens): load it with larger limits", gen.num_beams,
+        gen.max_new_tokens, model->limits.max_beams,
+        model->limits.max_decoder_tokens - 1);
+    goto fail;
+  }
+
+  g_mutex_lock (&model->lock);
+  f2_net_reset_profile (model->net);
+  ok = f2_net_set_image (model->net, image, error) &&
+      f2_net_encode (model->net, (const gint32 *) out->input_ids->data,
+      out->input_ids->len, error);
+  if (ok)
+    generation = f2_generate (&gen, model->limits.max_banned, net_step, &ctx, error);
+  f2_net_get_profile (model->net, &profile);
+  g_mutex_unlock (&model->lock);
+  if (generation == NULL)
+    goto fail;
+
+  t = g_get_monotonic_time ();
+  out->generated_ids = g_array_ref (generation->ids);
+  out->token_scores = g_array_ref (generation->token_scores);
+  out->sequence_score = generation->sequence_score;
+  out->decoder_steps = generation->steps;
+  f2_generation_free (generation);
+  out->text = f2_tokenizer_decode (model->tokenizer,
+      (const gint32 *) out->generated_ids->data, out->generated_ids->len, FALSE);
+  out->result = f2_postprocess (task->token, task->postprocess, out->text,
+      out->image_width, out->image_height, error);
+  if (out->result == NULL)
+    goto fail;
+
+  out->timings.preprocess_ms = profile.preprocess_ms;
+  out->timings.vision_ms = profile.vision_ms;
+  out->timings.encoder_ms = profile.encoder_ms;
+  out->timings.decoder_ms = profile.decoder_ms;
+  out->timings.postprocess_ms = ms_since (t);
+  out->timings.total_ms = ms_since (start);
+  return out;
+
+fail:
+  florence2_output_free (out);
+  return NULL;
+}
+
+static JsonNode *
+int_array (const GArray *ids)
+{
+  JsonArray *array = json_array_sized_new (ids->len);
+  JsonNode *node = json_node_new (JSON_NODE_ARRAY);
+
+  for (guint i = 0; i < ids->len; i++)
+    json_array_add_int_element (array, g_array_index (ids, gint32, i));
+  json_node_take_array (node, array);
+  return node;
+}
+
+JsonNode *
+florence2_output_to_json (const Florence2Output *output, Florence2Model *model)
+{
+  const F2TaskInfo *task = f2_task_info (output->task);
+  JsonBuilder *b = json_builder_new ();
+  JsonNode *root;
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "task");
+  json_builder_add_string_value (b, task->token);
+  json_builder_set_member_name (b, "prompt");
+  json_builder_add_string_value (b, output->prompt);
+  json_builder_set_member_name (b, "input_ids");
+  json_builder_add_value (b, int_array (output->input_ids));
+  json_builder_set_member_name (b, "generated_ids");
+  json_builder_add_value (b, int_array (output->generated_ids));
+  json_builder_set_member_name (b, "text");
+  json_builder_add_string_value (b, output->text);
+  json_builder_set_member_name (b, "result");
+  json_builder_add_value (b, f2_result_to_json (output->result));
+  json_builder_set_member_name (b, "image_size");
+  json_builder_begin_array (b);
+  json_builder_add_int_value (b, output->image_width);
+  json_builder_add_int_value (b, output->image_height);
+  json_builder_end_array (b);
+  json_builder_set_member_name (b, "timings_ms");
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "preprocess");
+  json_builder_add_double_value (b, output->timings.preprocess_ms);
+  json_builder_set_member_name (b, "vision");
+  json_builder_add_double_value (b, output->timings.vision_ms);
+  json_builder_set_member_name (b, "encoder");
+  json_builder_add_double_value (b, output->timings.encoder_ms);
+  json_builder_set_member_name (b, "decoder");
+  json_builder_add_double_value (b, output->timings.decoder_ms);
+  json_builder_set_member_name (b, "postprocess");
+  json_builder_add_double_value (b, output->timings.postprocess_ms);
+  json_builder_set_member_name (b, "total");
+  json_builder_add_double_value (b, output->timings.total_ms);
+  json_builder_end_object (b);
+  json_builder_set_member_name (b, "decoder_steps");
+  json_builder_add_int_value (b, output->decoder_steps);
+  if (model != NULL) {
+    json_builder_set_member_name (b, "device");
+    json_builder_add_string_value (b, florence2_model_device_name (model));
+    json_builder_set_member_name (b, "precision");
+    json_builder_add_string_value (b,
+        florence2_model_precision (model) == F2_PRECISION_FP16 ? "fp16" : "fp32");
+  }
+  json_builder_end_object (b);
+  root = json_builder_get_root (b);
+  g_object_unref (b);
+  return root;
+}
+
+gboolean
+florence2_model_dump (Florence2Model *model, const char *dir, GError **error)
+{
+  static const F2NetTensor tensors[] = {
+    F2_NET_PIXEL_VALUES, F2_NET_VISION_OUT, F2_NET_IMAGE_FEATURES,
+    F2_NET_INPUTS_EMBEDS, F2_NET_ENCODER_OUT, F2_NET_LOGITS,
+  };
+  gboolean ok = TRUE;
+
+  if (g_mkdir_with_parents (dir, 0755) != 0) {
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
+        "cannot create dump directory %s: %s", dir, g_strerror (errno));
+    return FALSE;
+  }
+  g_mutex_lock (&model->lock);
+  for (guint i = 0; i < G_N_ELEMENTS (tensors) && ok; i++) {
+    guint64 n = f2_net_tensor_size (model->net, tensors[i]);
+    float *data;
+    char *name, *path;
+    if (n == 0)
+      continue;
+    data = g_new (float, n);
+    name = g_strconcat (f2_net_tensor_name (tensors[i]), ".safetensors", NULL);
+    path = g_build_filename (dir, name, NULL);
+    ok = f2_net_read_tensor (model->net, tensors[i], data, error) &&
+        f2_safetensors_write_f32 (path, f2_net_tensor_name (tensors[i]), data, n, error);
+    g_free (path);
+    g_free (name);
+    g_free (data);
+  }
+  g_mutex_unlock (&model->lock);
+  return ok;
+}

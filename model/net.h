@@ -1,0 +1,109 @@
+/* The Florence-2 network on a backend: weights uploaded once, working
+ * buffers sized once for the maximum lengths, programs recorded once per
+ * shape and replayed.
+ *
+ * A frame goes through three calls:
+ *   f2_net_set_image()   preprocessing, DaViT, image projection (577 tokens)
+ *   f2_net_encode()      prompt embeddings merged after the image tokens,
+ *                        BART encoder, cross-attention K/V of every decoder
+ *                        layer (once per frame)
+ *   f2_net_step()        one decoder step for 1..max_beams rows with the KV
+ *                        cache; logits reduced on the device, only ids and
+ *                        scores come back
+ * Generation (generate.c) drives f2_net_step().
+ */
+#pragma once
+
+#include "backend.h"
+#include "config.h"
+#include "ops.h"
+#include "weights.h"
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+typedef struct _F2Net F2Net;
+
+typedef struct {
+  guint max_prompt_tokens;      /* longest tokenized prompt, incl. <s> </s> (default 256) */
+  guint max_decoder_tokens;     /* longest generated sequence incl. the start token (default 1025) */
+  guint max_beams;              /* default 3 */
+  guint max_banned;             /* banned ids per row per step (no_repeat_ngram), default 64 */
+  guint max_image_width, max_image_height;  /* largest input frame (default 8192 x 8192) */
+} F2NetLimits;
+
+F2NetLimits f2_net_default_limits (void);
+
+F2Net *f2_net_new (F2Backend *backend, const F2Config *config,
+    F2Weights *weights, const F2NetLimits *limits, GError **error);
+void f2_net_free (F2Net *net);
+
+F2Backend *f2_net_backend (F2Net *net);
+
+/* Run preprocessing and the vision tower on one image. @data holds the frame
+ * in @format (plane offsets and strides in bytes, as F2ResampleHParams). */
+typedef struct {
+  F2PixelFormat format;
+  guint32 width, height;
+  guint32 stride[3], plane_offset[3];
+  const guint8 *data;
+  gsize size;
+  /* YUV only: the colour matrix (see preprocess.h); FALSE = BT.601 */
+  gboolean bt709;
+} F2Image;
+
+gboolean f2_net_set_image (F2Net *net, const F2Image *image, GError **error);
+
+/* Encode the prompt (token ids incl. <s> ... </s>) with the current image. */
+gboolean f2_net_encode (F2Net *net, const gint32 *ids, guint n_ids, GError **error);
+
+/* One decoder step.
+ * rows: beams being decoded (1 for greedy); tokens[r]: the token fed to row r
+ * at decoder position @position (0 = the decoder start token); parents[r]:
+ * the row whose cache row r continues (beam reordering; NULL = identity);
+ * banned: [rows][max_banned] ids to exclude, -1 = unused (NULL = none).
+ * Output, per row: with k == 0 the argmax of the raw logits in out_ids[r];
+ * with k > 0 the k best of log_softmax(logits) (excluding banned) in
+ * out_ids[r*k..] and out_scores[r*k..], best first. */
+typedef struct {
+  guint rows;
+  const gint32 *tokens;
+  const gint32 *parents;
+  guint position;
+  const gint32 *banned;
+  guint k;
+  gint32 *out_ids;
+  float *out_scores;
+} F2Step;
+
+gboolean f2_net_step (F2Net *net, const F2Step *step, GError **error);
+
+/* Intermediate tensors of the last frame, for --dump and the golden tests
+ * (names as in the golden files). Row counts depend on the prompt. */
+typedef enum {
+  F2_NET_PIXEL_VALUES,          /* [3][768][768] */
+  F2_NET_VISION_OUT,            /* vision_tower_out [576][C4] */
+  F2_NET_IMAGE_FEATURES,        /* [577][P] */
+  F2_NET_INPUTS_EMBEDS,         /* [577+L][P] */
+  F2_NET_ENCODER_OUT,           /* encoder_last_hidden_state [577+L][P] */
+  F2_NET_LOGITS,                /* logits of the last step, row 0 [V] */
+} F2NetTensor;
+
+/* Number of floats of @which (0 when not computed yet) and a read into @out. */
+guint64 f2_net_tensor_size (F2Net *net, F2NetTensor which);
+gboolean f2_net_read_tensor (F2Net *net, F2NetTensor which, float *out, GError **error);
+const char *f2_net_tensor_name (F2NetTensor which);
+
+/* Per-stage device times of the last frame (vision, encoder, decoder steps),
+ * dispatches and submits; printed by --profile and the benchmark. */
+typedef struct {
+  double preprocess_ms, vision_ms, encoder_ms, decoder_ms;
+  guint decoder_steps;
+  guint dispatches, submits;
+} F2NetProfile;
+
+void f2_net_get_profile (F2Net *net, F2NetProfile *profile);
+void f2_net_reset_profile (F2Net *net);
+
+G_END_DECLS
