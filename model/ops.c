@@ -394,6 +394,8 @@ check_channel_attention (const F2Op *op, F2Backend *b, GError **error)
     return invalid (error, "scale must be finite");
   if (!check_ref (b, op->in[0], "qkv (slot 0)", F2_ELEM_FLOAT,
           (guint64) p->tokens * 3 * p->channels, error)
+      || !check_optional (b, op->in[1], "scratch (slot 1)", F2_ELEM_I32,
+          f2_channel_attention_scratch_size (p), error)
       || !check_ref (b, op->out, "output", F2_ELEM_FLOAT,
           (guint64) p->tokens * p->channels, error))
     return FALSE;
@@ -682,7 +684,7 @@ static const guint8 used_inputs[F2_OP_COUNT] = {
   [F2_OP_LAYER_NORM] = 4,
   [F2_OP_SOFTMAX] = 1,
   [F2_OP_ATTENTION] = 5,
-  [F2_OP_CHANNEL_ATTENTION] = 1,
+  [F2_OP_CHANNEL_ATTENTION] = 2,
   [F2_OP_CONV2D] = 3,
   [F2_OP_DWCONV3X3] = 3,
   [F2_OP_MEAN_ROWS] = 1,

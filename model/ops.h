@@ -135,11 +135,26 @@ typedef struct {
  * (3, groups, channels/groups); for each group g:
  *   A = softmax((q_g * scale)^T k_g)  (Cg x Cg, reduced over the tokens)
  *   out_g[n][c] = sum_c' A[c][c'] v_g[n][c']
- * out: [tokens][channels]. The reference uses scale = tokens^-0.5. */
+ * out: [tokens][channels]. The reference uses scale = tokens^-0.5.
+ * Input slot 1 is working memory (I32 buffer used as raw 32-bit words, at
+ * least f2_channel_attention_scratch_size() elements): the Vulkan backend
+ * reduces over the tokens in split partial sums there, then keeps A in it.
+ * It is required on Vulkan, ignored by the CPU backend; one scratch area
+ * sized for the largest op can serve every channel attention op. */
 typedef struct {
   guint32 tokens, channels, groups;
   float scale;
 } F2ChannelAttentionParams;
+
+/* Token splits of the partial sums (the scratch layout depends on it) */
+#define F2_CHANNEL_ATTENTION_SPLITS 32
+
+static inline guint64
+f2_channel_attention_scratch_size (const F2ChannelAttentionParams *p)
+{
+  guint64 cg = p->groups ? p->channels / p->groups : 0;
+  return (F2_CHANNEL_ATTENTION_SPLITS + 1) * (guint64) p->groups * cg * cg;
+}
 
 typedef enum {
   F2_LAYOUT_CHW,                /* planar [C][H][W] (pixel values) */
@@ -273,7 +288,7 @@ typedef struct {
  *   LAYER_NORM:        0 x, 1 gamma, 2 beta, 3 residual
  *   SOFTMAX:           0 x (out must equal x)
  *   ATTENTION:         0 q, 1 k, 2 v, 3 key mask (I32), 4 kv_len_ref (I32)
- *   CHANNEL_ATTENTION: 0 qkv
+ *   CHANNEL_ATTENTION: 0 qkv, 1 scratch (I32, Vulkan only, see above)
  *   CONV2D:            0 x, 1 w (linear [cout][cin*k*k]), 2 bias
  *   DWCONV3X3:         0 x, 1 w [c][9], 2 bias
  *   MEAN_ROWS:         0 x

@@ -12,10 +12,6 @@
 
 PENDING (f2_vk_record_matmul, "matmul")
 PENDING (f2_vk_record_conv2d, "conv2d")
-PENDING (f2_vk_record_layer_norm, "layer norm")
-PENDING (f2_vk_record_softmax, "softmax")
-PENDING (f2_vk_record_attention, "attention")
-PENDING (f2_vk_record_channel_attention, "channel attention")
 PENDING (f2_vk_record_dwconv, "depthwise conv")
 PENDING (f2_vk_record_argmax, "argmax")
 PENDING (f2_vk_record_topk, "top-k")

@@ -1,0 +1,203 @@
+/* Recorders of the attention ops: fused multi-head attention (encoder,
+ * decoder self- and cross-attention, DaViT window attention) and DaViT
+ * channel attention. */
+#include "vk-ops.h"
+
+#define ATTN_WORKGROUP 64
+#define ATTN_MAX_HEAD_DIM 256
+#define ATTN_MAX_TILE_KEYS 64
+
+static guint64
+span (guint64 rows, guint32 cols, guint32 ld)
+{
+  return (rows - 1) * ld + cols;
+}
+
+static guint32
+pow2_at_least (guint32 n)
+{
+  guint32 p = 1;
+
+  while (p < n)
+    p *= 2;
+  return p;
+}
+
+static gboolean
+fits_u32 (guint64 v)
+{
+  return v <= G_MAXUINT32;
+}
+
+gboolean
+f2_vk_record_attention (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error)
+{
+  const F2AttentionParams *p = &op->p.attention;
+  gboolean window = (p->flags & F2_ATTN_WINDOW) != 0;
+  guint32 width = p->n_heads * p->head_dim;
+  guint32 hd4 = f2_div_up (p->head_dim, 4);
+  guint32 batch = p->batch, wg, ks, qt, bk = 1;
+  guint64 q_ext, k_ext, v_ext, o_ext;
+  guint64 shared_budget = vk->dev->max_shared_memory;
+  F2Variant variant = f2_vk_matmul_variant (vk, op);
+  gboolean vec4;
+  F2VkDispatch d;
+
+  if (p->head_dim > ATTN_MAX_HEAD_DIM) {
+    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_UNSUPPORTED,
+        "attention head_dim %u is larger than the Vulkan kernel's limit (%u)",
+        p->head_dim, ATTN_MAX_HEAD_DIM);
+    return FALSE;
+  }
+  if (window) {
+    guint64 tokens = (guint64) p->grid_h * p->grid_w;
+    batch = (p->grid_h / p->window) * (p->grid_w / p->window);
+    q_ext = span (tokens, width, p->q_stride);
+    k_ext = span (tokens, width, p->k_stride);
+    v_ext = span (tokens, width, p->v_stride);
+    o_ext = span (tokens, width, p->o_stride);
+  } else {
+    q_ext = (guint64) (batch - 1) * p->q_batch + span (p->q_len, width, p->q_stride);
+    k_ext = (guint64) (batch - 1) * p->k_batch + span (p->kv_len, width, p->k_stride);
+    v_ext = (guint64) (batch - 1) * p->v_batch + span (p->kv_len, width, p->v_stride);
+    o_ext = (guint64) (batch - 1) * p->o_batch + span (p->q_len, width, p->o_stride);
+  }
+  if (!fits_u32 (q_ext) || !fits_u32 (k_ext) || !fits_u32 (v_ext) || !fits_u32 (o_ext)
+      || !fits_u32 (p->mask_batch) || batch > 65535 || p->n_heads > 65535) {
+    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_UNSUPPORTED,
+        "attention of %u heads over a batch of %u with these strides is too "
+        "large for one Vulkan dispatch; split it into several ops", p->n_heads, batch);
+    return FALSE;
+  }
+
+  /* Few queries (decoding): several invocations per query split the keys.
+   * Many queries: one invocation per query, in workgroups that tile q_len
+   * well (window attention has 144 queries: three workgroups of 48). */
+  if (p->q_len < ATTN_WORKGROUP) {
+    qt = pow2_at_least (p->q_len);
+    wg = ATTN_WORKGROUP;
+    /* the merge of the partial results must fit half the shared memory */
+    while (wg > qt && (guint64) wg * (hd4 * 16 + 8) > shared_budget / 2)
+      wg /= 2;
+    ks = wg / qt;
+  } else {
+    ks = 1;
+    wg = (p->q_len % 48 == 0 && p->q_len % 64 != 0) ? 48 : ATTN_WORKGROUP;
+    qt = wg;
+  }
+  if (variant != F2_VARIANT_REGISTER_BLOCKED) {
+    /* the merge arrays take one element each when unused (see the shader) */
+    guint64 merge = ks > 1 ? (guint64) wg * (hd4 * 16 + 8) : 16 + 8;
+    bk = (guint32) MIN (ATTN_MAX_TILE_KEYS, (shared_budget - merge) / (32 * hd4));
+    bk = MAX (bk, 2);
+  }
+
+  vec4 = p->head_dim % 4 == 0 && p->q_stride % 4 == 0 && p->k_stride % 4 == 0
+      && p->v_stride % 4 == 0 && p->o_stride % 4 == 0
+      && op->in[0].offset % 4 == 0 && op->in[1].offset % 4 == 0
+      && op->in[2].offset % 4 == 0 && op->out.offset % 4 == 0
+      && (window || (p->q_batch % 4 == 0 && p->k_batch % 4 == 0
+              && p->v_batch % 4 == 0 && p->o_batch % 4 == 0));
+
+  f2_vk_dispatch_init (&d, "attention");
+  f2_vk_dispatch_spec (&d, wg);
+  f2_vk_dispatch_spec (&d, p->head_dim);
+  f2_vk_dispatch_spec (&d, ks);
+  f2_vk_dispatch_spec (&d, vec4);
+  f2_vk_dispatch_spec (&d, bk);
+  f2_vk_dispatch_bind (&d, op->out, o_ext, TRUE);
+  f2_vk_dispatch_bind (&d, op->in[0], q_ext, FALSE);
+  f2_vk_dispatch_bind (&d, op->in[1], k_ext, FALSE);
+  f2_vk_dispatch_bind (&d, op->in[2], v_ext, FALSE);
+  f2_vk_dispatch_bind (&d, op->in[3], (p->flags & F2_ATTN_KEY_MASK) ?
+      (guint64) (batch - 1) * p->mask_batch + p->kv_len : 0, FALSE);
+  f2_vk_dispatch_bind (&d, op->in[4], (p->flags & F2_ATTN_DYNAMIC_KV) ? 1 : 0, FALSE);
+  f2_vk_dispatch_push (&d, p->q_stride);
+  f2_vk_dispatch_push (&d, p->k_stride);
+  f2_vk_dispatch_push (&d, p->v_stride);
+  f2_vk_dispatch_push (&d, p->o_stride);
+  f2_vk_dispatch_push (&d, p->q_len);
+  f2_vk_dispatch_push (&d, p->kv_len);
+  f2_vk_dispatch_push (&d, window ? 0 : (guint32) p->q_batch);
+  f2_vk_dispatch_push (&d, window ? 0 : (guint32) p->k_batch);
+  f2_vk_dispatch_push (&d, window ? 0 : (guint32) p->v_batch);
+  f2_vk_dispatch_push (&d, window ? 0 : (guint32) p->o_batch);
+  f2_vk_dispatch_push (&d, (guint32) p->mask_batch);
+  f2_vk_dispatch_push (&d, p->grid_w);
+  f2_vk_dispatch_push (&d, p->window);
+  f2_vk_dispatch_push (&d, (guint32) p->causal_offset);
+  f2_vk_dispatch_push_float (&d, p->scale);
+  f2_vk_dispatch_push (&d, p->flags);
+  d.groups[0] = f2_div_up (p->q_len, qt);
+  d.groups[1] = p->n_heads;
+  d.groups[2] = batch;
+  f2_vk_emit (out, &d);
+  return TRUE;
+}
+
+/* Channel attention in three passes over the scratch area (see ops.h):
+ * partial Gram matrices per token split, their ordered sum and softmax into
+ * A, then out = A v. */
+gboolean
+f2_vk_record_channel_attention (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error)
+{
+  const F2ChannelAttentionParams *p = &op->p.channel_attention;
+  guint32 cg = p->channels / p->groups, c4 = f2_div_up (cg, 4);
+  /* at least 64 tokens per split: shorter sums gain nothing */
+  guint32 splits = MIN (F2_CHANNEL_ATTENTION_SPLITS, f2_div_up (p->tokens, 64));
+  guint64 part_size = (guint64) F2_CHANNEL_ATTENTION_SPLITS * p->groups * cg * cg;
+  guint64 a_size = (guint64) p->groups * cg * cg;
+  guint64 qkv_ext = (guint64) p->tokens * 3 * p->channels;
+  gboolean vec4 = cg % 4 == 0 && op->in[0].offset % 4 == 0;
+  F2VkDispatch d;
+
+  if (!f2_ref_is_set (op->in[1])) {
+    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_INVALID,
+        "channel attention on Vulkan needs the scratch input (slot 1, I32, "
+        "%" G_GUINT64_FORMAT " elements); allocate it when building the network",
+        f2_channel_attention_scratch_size (p));
+    return FALSE;
+  }
+  if ((guint64) p->groups * c4 > 65535 || f2_div_up (p->tokens, 4 * 64) > 65535) {
+    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_UNSUPPORTED,
+        "channel attention over %u tokens x %u channels is too large for the "
+        "Vulkan kernel", p->tokens, p->channels);
+    return FALSE;
+  }
+
+  f2_vk_dispatch_init (&d, "channel_attn_partial");
+  f2_vk_dispatch_spec (&d, vec4);
+  f2_vk_dispatch_bind (&d, op->in[1], (guint64) splits * p->groups * cg * cg, TRUE);
+  f2_vk_dispatch_bind (&d, op->in[0], qkv_ext, FALSE);
+  f2_vk_dispatch_push (&d, p->tokens);
+  f2_vk_dispatch_push (&d, p->channels);
+  f2_vk_dispatch_push (&d, cg);
+  f2_vk_dispatch_push (&d, splits);
+  d.groups[0] = splits;
+  d.groups[1] = p->groups;
+  f2_vk_emit (out, &d);
+
+  f2_vk_dispatch_init (&d, "channel_attn_softmax");
+  d.float_variant = FALSE;
+  f2_vk_dispatch_bind (&d, op->in[1], part_size + a_size, TRUE);
+  f2_vk_dispatch_push (&d, p->groups * cg);
+  f2_vk_dispatch_push (&d, cg);
+  f2_vk_dispatch_push (&d, splits);
+  f2_vk_dispatch_push (&d, (guint32) part_size);
+  f2_vk_dispatch_push_float (&d, p->scale);
+  f2_vk_grid_1d (&d, (guint64) p->groups * cg, 64);
+  f2_vk_emit (out, &d);
+
+  f2_vk_dispatch_init (&d, "channel_attn_apply");
+  f2_vk_dispatch_spec (&d, vec4);
+  f2_vk_dispatch_bind (&d, op->out, (guint64) p->tokens * p->channels, TRUE);
+  f2_vk_dispatch_bind (&d, op->in[0], qkv_ext, FALSE);
+  f2_vk_dispatch_bind (&d, f2_ref_at (op->in[1], part_size), a_size, FALSE);
+  f2_vk_dispatch_push (&d, p->tokens);
+  f2_vk_dispatch_push (&d, p->channels);
+  f2_vk_dispatch_push (&d, cg);
+  d.groups[0] = f2_div_up (p->tokens, 4 * 64);
+  d.groups[1] = p->groups * c4;
+  f2_vk_emit (out, &d);
+  return TRUE;
+}
