@@ -280,14 +280,17 @@ vk_read (F2Backend *base, F2Ref src, void *dst, guint64 n, GError **error)
   return TRUE;
 }
 
-/* Linear weights are stored for the matmul kernels as [ceil(k/4)][n] groups
- * of four consecutive k values (one vec4 per (k/4, n)), zero-padded in k:
- * a vec4 load then feeds four multiply-adds, and consecutive invocations
- * (consecutive n) read consecutive vec4s. */
+/* Linear weights are stored for the matmul kernels in blocks of
+ * F2_VK_LINEAR_BLOCK columns; each block is [ceil(k/4)][BLOCK] groups of
+ * four consecutive k values (one vec4 per (k/4, n)), zero-padded in k and
+ * n: a vec4 load then feeds four multiply-adds, consecutive invocations
+ * (consecutive n) read consecutive vec4s, and a range of whole blocks is
+ * contiguous, so a weight larger than one binding can be split by columns. */
 static guint64
 vk_linear_size (F2Backend *base, guint32 n, guint32 k)
 {
-  return (guint64) f2_div_up (k, 4) * 4 * n;
+  return (guint64) f2_div_up (n, F2_VK_LINEAR_BLOCK) * F2_VK_LINEAR_BLOCK *
+      f2_div_up (k, 4) * 4;
 }
 
 static gboolean
@@ -304,10 +307,13 @@ vk_upload_linear (F2Backend *base, F2Ref dst, guint32 n, guint32 k,
         "out of host memory packing a %ux%u weight", n, k);
     return FALSE;
   }
-  for (guint32 kk = 0; kk < k4; kk++)
-    for (guint32 j = 0; j < n; j++)
+  for (guint32 j = 0; j < n; j++) {
+    guint64 block = j / F2_VK_LINEAR_BLOCK, col = j % F2_VK_LINEAR_BLOCK;
+    for (guint32 kk = 0; kk < k4; kk++)
       for (guint32 l = 0; l < 4 && kk * 4 + l < k; l++)
-        packed[((guint64) kk * n + j) * 4 + l] = w[(guint64) j * k + kk * 4 + l];
+        packed[((block * k4 + kk) * F2_VK_LINEAR_BLOCK + col) * 4 + l] =
+            w[(guint64) j * k + kk * 4 + l];
+  }
   ok = vk_write (base, dst, packed, size, error);
   g_free (packed);
   return ok;

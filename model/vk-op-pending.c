@@ -10,8 +10,6 @@
     return FALSE; \
   }
 
-PENDING (f2_vk_record_matmul, "matmul")
-PENDING (f2_vk_record_conv2d, "conv2d")
 PENDING (f2_vk_record_dwconv, "depthwise conv")
 PENDING (f2_vk_record_argmax, "argmax")
 PENDING (f2_vk_record_topk, "top-k")

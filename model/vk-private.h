@@ -16,6 +16,9 @@ G_BEGIN_DECLS
 #define F2_VK_MAX_SPEC 8
 #define F2_VK_MAX_PUSH 24       /* uint32 params after the 8 binding offsets */
 #define F2_VK_PUSH_BYTES 128
+/* Linear weights are packed in blocks of this many columns (vk-backend.c,
+ * vulkan-shaders/matmul-common.glsl) */
+#define F2_VK_LINEAR_BLOCK 64
 
 typedef struct {
   VkBuffer buffer;

@@ -1,0 +1,228 @@
+/* Recorders of the matmul family: F2_OP_MATMUL and F2_OP_CONV2D (an
+ * implicit GEMM over the same kernels, see vulkan-shaders/matmul-*.glsl).
+ *
+ * Kernels, chosen by f2_vk_matmul_variant() (the driver quirk table, or the
+ * op's forced variant):
+ * - register-blocked (matmul_rb): CPU drivers. TM rows x TN columns per
+ *   invocation, A operands shared through subgroupBroadcast.
+ * - shared-memory tiled (matmul_tiled): GPUs.
+ * - matrix-vector (matmul_rb specialised with TM = M): any device when M is
+ *   at most F2_VK_GEMV_MAX_M (decoder steps: one row per beam), where a tile
+ *   of many rows would waste most of its work.
+ * Weights larger than one binding are split by columns (whole blocks of the
+ * packed layout), outputs and A operands larger than one binding by rows. */
+#include "vk-ops.h"
+
+#define F2_VK_GEMV_MAX_M 4
+
+/* push constants after the binding offsets (see matmul-common.glsl) */
+enum {
+  P_M, P_N, P_K, P_LDA, P_LDO, P_LDR, P_FLAGS, P_A_VEC4, P_K4,
+  P_CIN, P_H, P_W, P_KERNEL, P_STRIDE, P_PAD, P_WO, P_HWC,
+  P_COUNT
+};
+
+typedef struct {
+  guint32 m, n, k;
+  guint32 lda, ldo, ldr;        /* resolved (never 0) */
+  guint32 flags;
+  gboolean conv;
+  guint32 conv_push[8];         /* P_CIN.. for convolutions */
+  guint64 a_extent;             /* elements of a one dispatch reads, conv only */
+} Gemm;
+
+typedef struct {
+  const char *shader;
+  guint32 spec[5];
+  guint n_spec;
+  guint32 rows_per_group, cols_per_group;
+} Kernel;
+
+static guint32
+pow2_floor (guint32 v)
+{
+  guint32 p = 1;
+  while (p * 2 <= v)
+    p *= 2;
+  return p;
+}
+
+static void
+pick_kernel (F2VkBackend *vk, const F2Op *op, const Gemm *g, Kernel *kernel)
+{
+  F2VkDevice *dev = vk->dev;
+  F2Variant variant = f2_vk_matmul_variant (vk, op);
+  gboolean broadcast = dev->subgroup_basic && dev->subgroup_ballot;
+  guint32 sg = MAX (dev->subgroup_size, 1);
+
+  /* no cooperative-matrix kernel yet: the tiled one is the GPU fallback */
+  if (variant == F2_VARIANT_COOPMAT || variant == F2_VARIANT_AUTO)
+    variant = F2_VARIANT_SHARED_TILED;
+  if (!broadcast)
+    variant = F2_VARIANT_SHARED_TILED;
+
+  if (broadcast && !g->conv && g->m <= F2_VK_GEMV_MAX_M) {
+    /* matrix-vector: every row in one tile, A shared over the subgroup */
+    guint32 tm = g->m, tn = 2, wg = 64;
+    guint32 kch = MAX (pow2_floor (sg / tm), 1);
+    kernel->shader = "matmul_rb";
+    kernel->spec[0] = wg;
+    kernel->spec[1] = tm;
+    kernel->spec[2] = tn;
+    kernel->spec[3] = MIN (kch, 8);
+    kernel->n_spec = 4;
+    kernel->rows_per_group = tm;
+    kernel->cols_per_group = wg * tn;
+  } else if (variant == F2_VARIANT_REGISTER_BLOCKED) {
+    guint32 tm = 4, tn = 4, wg = 64;
+    guint32 kch = MAX (pow2_floor (sg / tm), 1);
+    kernel->shader = g->conv ? "conv2d_rb" : "matmul_rb";
+    kernel->spec[0] = wg;
+    kernel->spec[1] = tm;
+    kernel->spec[2] = tn;
+    kernel->spec[3] = MIN (kch, 4);
+    kernel->n_spec = 4;
+    kernel->rows_per_group = tm;
+    kernel->cols_per_group = wg * tn;
+  } else {
+    guint32 tx = 16, ty = 16, rm = 4, rn = 4, bkv = 4;
+    /* stay inside the device's workgroup and shared memory limits */
+    while (tx * ty > dev->max_workgroup_invocations && ty > 1)
+      ty /= 2;
+    while ((guint64) bkv * (ty * rm + tx * rn) * 16 > dev->max_shared_memory && bkv > 1)
+      bkv /= 2;
+    kernel->shader = g->conv ? "conv2d_tiled" : "matmul_tiled";
+    kernel->spec[0] = tx;
+    kernel->spec[1] = ty;
+    kernel->spec[2] = rm;
+    kernel->spec[3] = rn;
+    kernel->spec[4] = bkv;
+    kernel->n_spec = 5;
+    kernel->rows_per_group = ty * rm;
+    kernel->cols_per_group = tx * rn;
+  }
+}
+
+static gboolean
+record_gemm (F2VkBackend *vk, const F2Op *op, const Gemm *g, GArray *out,
+    GError **error)
+{
+  guint elem = f2_elem_size (F2_ELEM_FLOAT, vk->base.precision);
+  guint64 range = (vk->dev->max_storage_range - 256) / elem;   /* elements */
+  guint32 k4 = f2_div_up (g->k, 4);
+  guint64 block_elems = (guint64) k4 * F2_VK_LINEAR_BLOCK * 4;
+  guint64 cols_per, rows_per;
+  gboolean has_bias = (g->flags & F2_EPI_BIAS) && f2_ref_is_set (op->in[2]);
+  gboolean has_res = (g->flags & F2_EPI_RESIDUAL) && f2_ref_is_set (op->in[3]);
+  Kernel kernel = { 0 };
+
+  if (op->in[1].offset % 4 != 0) {
+    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_INVALID,
+        "the weight must start at a multiple of 4 elements (offset %" G_GUINT64_FORMAT
+        "); place linear weights at multiples of f2_backend_linear_size()",
+        op->in[1].offset);
+    return FALSE;
+  }
+  pick_kernel (vk, op, g, &kernel);
+
+  /* columns per dispatch: whole weight blocks within one binding */
+  cols_per = range / block_elems * F2_VK_LINEAR_BLOCK;
+  /* rows per dispatch: a, out and residual within one binding, and the
+   * workgroup grid within the 65535 every device supports */
+  rows_per = (guint64) 65535 * kernel.rows_per_group;
+  if (!g->conv) {
+    rows_per = MIN (rows_per, range / g->lda);
+    rows_per = MIN (rows_per, range / g->ldo);
+    if (has_res)
+      rows_per = MIN (rows_per, range / g->ldr);
+  }
+  if (cols_per == 0 || rows_per == 0 || (g->conv && (rows_per < g->m
+              || (guint64) g->m * g->ldo > range || g->a_extent > range))) {
+    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_UNSUPPORTED,
+        "a %ux%ux%u %s is too large for the device's storage buffer range "
+        "(%" G_GUINT64_FORMAT " MiB); split it into smaller ops", g->m, g->n, g->k,
+        g->conv ? "convolution" : "matmul", (guint64) vk->dev->max_storage_range >> 20);
+    return FALSE;
+  }
+
+  for (guint64 m0 = 0; m0 < g->m; m0 += rows_per) {
+    guint32 mc = (guint32) MIN (rows_per, g->m - m0);
+    for (guint64 n0 = 0; n0 < g->n; n0 += cols_per) {
+      guint32 nc = (guint32) MIN (cols_per, g->n - n0);
+      F2Ref a = g->conv ? op->in[0] : f2_ref_at (op->in[0], m0 * g->lda);
+      gboolean a_vec4 = !g->conv && g->lda % 4 == 0 && a.offset % 4 == 0;
+      F2VkDispatch d;
+
+      f2_vk_dispatch_init (&d, kernel.shader);
+      for (guint i = 0; i < kernel.n_spec; i++)
+        f2_vk_dispatch_spec (&d, kernel.spec[i]);
+      f2_vk_dispatch_bind (&d, f2_ref_at (op->out, m0 * g->ldo + n0),
+          (guint64) (mc - 1) * g->ldo + nc, TRUE);
+      f2_vk_dispatch_bind (&d, a, g->conv ? g->a_extent :
+          (guint64) (mc - 1) * g->lda + g->k, FALSE);
+      f2_vk_dispatch_bind (&d, f2_ref_at (op->in[1], n0 / F2_VK_LINEAR_BLOCK * block_elems),
+          f2_div_up (nc, F2_VK_LINEAR_BLOCK) * block_elems, FALSE);
+      f2_vk_dispatch_bind (&d, has_bias ? f2_ref_at (op->in[2], n0) : F2_REF_NONE,
+          nc, FALSE);
+      f2_vk_dispatch_bind (&d, has_res ? f2_ref_at (op->in[3], m0 * g->ldr + n0) : F2_REF_NONE,
+          (guint64) (mc - 1) * g->ldr + nc, FALSE);
+
+      f2_vk_dispatch_push (&d, mc);
+      f2_vk_dispatch_push (&d, nc);
+      f2_vk_dispatch_push (&d, g->k);
+      f2_vk_dispatch_push (&d, g->lda);
+      f2_vk_dispatch_push (&d, g->ldo);
+      f2_vk_dispatch_push (&d, g->ldr);
+      f2_vk_dispatch_push (&d, (has_bias ? F2_EPI_BIAS : 0) | (g->flags & F2_EPI_GELU) |
+          (has_res ? F2_EPI_RESIDUAL : 0));
+      f2_vk_dispatch_push (&d, a_vec4);
+      f2_vk_dispatch_push (&d, k4);
+      for (guint i = 0; i < P_COUNT - P_CIN; i++)
+        f2_vk_dispatch_push (&d, g->conv_push[i]);
+
+      d.groups[0] = f2_div_up (nc, kernel.cols_per_group);
+      d.groups[1] = f2_div_up (mc, kernel.rows_per_group);
+      if (d.groups[0] > 65535) {
+        g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_UNSUPPORTED,
+            "a matmul of %u columns needs too many workgroups", nc);
+        return FALSE;
+      }
+      f2_vk_emit (out, &d);
+    }
+  }
+  return TRUE;
+}
+
+gboolean
+f2_vk_record_matmul (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error)
+{
+  const F2MatmulParams *p = &op->p.matmul;
+  Gemm g = {
+    .m = p->m, .n = p->n, .k = p->k,
+    .lda = p->lda ? p->lda : p->k,
+    .ldo = p->ldo ? p->ldo : p->n,
+    .ldr = p->ldr ? p->ldr : p->n,
+    .flags = p->flags,
+  };
+
+  return record_gemm (vk, op, &g, out, error);
+}
+
+gboolean
+f2_vk_record_conv2d (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error)
+{
+  const F2Conv2dParams *p = &op->p.conv2d;
+  guint32 ho = (p->h + 2 * p->pad - p->kernel) / p->stride + 1;
+  guint32 wo = (p->w + 2 * p->pad - p->kernel) / p->stride + 1;
+  Gemm g = {
+    .m = ho * wo, .n = p->cout, .k = p->cin * p->kernel * p->kernel,
+    .lda = p->cin * p->kernel * p->kernel, .ldo = p->cout, .ldr = p->cout,
+    .flags = p->flags & (F2_EPI_BIAS | F2_EPI_GELU),
+    .conv = TRUE,
+    .conv_push = { p->cin, p->h, p->w, p->kernel, p->stride, p->pad, wo,
+      p->in_layout == F2_LAYOUT_HWC },
+    .a_extent = (guint64) p->cin * p->h * p->w,
+  };
+
+  return record_gemm (vk, op, &g, out, error);
+}

@@ -1,0 +1,139 @@
+/* Kernel tests: matmul (every variant, the matrix-vector path, column splits
+ * of weights larger than one binding, epilogues, strides) and conv2d as an
+ * implicit GEMM (planar 7x7/4 as Florence-2's first stage, token-layout
+ * 3x3/2 as its later stages). The large Florence-2 shapes run with fewer
+ * rows where the CPU reference would take too long; the row count does not
+ * change the code paths. */
+#include "kernel-harness.h"
+
+/* fp32: accumulation order only; fp16: inputs and output rounded to half */
+#define TOL_NMSE(kt) KT_TOL (kt, 1e-10, 1e-5)
+
+static const struct {
+  F2Variant variant;
+  const char *name;
+} variants[] = {
+  { F2_VARIANT_REGISTER_BLOCKED, "rb" },
+  { F2_VARIANT_SHARED_TILED, "tiled" },
+};
+
+typedef struct {
+  guint32 m, n, k;
+  guint32 lda, ldo, ldr;        /* 0 = packed */
+  guint32 flags;
+  guint32 a_offset;             /* elements before a's first row */
+} MatmulCase;
+
+static void
+test_matmul (KernelTest *kt, F2Variant variant, const char *vname, const MatmulCase *c)
+{
+  guint32 lda = c->lda ? c->lda : c->k, ldo = c->ldo ? c->ldo : c->n;
+  guint32 ldr = c->ldr ? c->ldr : c->n;
+  guint64 a_size = c->a_offset + (guint64) (c->m - 1) * lda + c->k;
+  guint64 o_size = (guint64) (c->m - 1) * ldo + c->n;
+  guint64 r_size = (guint64) (c->m - 1) * ldr + c->n;
+  float *a = kt_random (a_size, 11 + c->m, 1.0f);
+  float *w = kt_random ((guint64) c->n * c->k, 12 + c->k, 0.05f);
+  float *bias = kt_random (c->n, 13, 0.5f);
+  float *res = kt_random (r_size, 14, 1.0f);
+  F2Op op = { .kind = F2_OP_MATMUL, .variant = variant, .name = "matmul" };
+  char *label = g_strdup_printf ("matmul %s %ux%ux%u%s%s%s%s", vname, c->m, c->n, c->k,
+      c->flags & F2_EPI_BIAS ? " +bias" : "", c->flags & F2_EPI_GELU ? " +gelu" : "",
+      c->flags & F2_EPI_RESIDUAL ? " +res" : "",
+      c->lda || c->ldo || c->ldr || c->a_offset ? " strided" : "");
+
+  op.in[0] = f2_ref_at (kt_float (kt, a_size, a), c->a_offset);
+  op.in[1] = kt_linear (kt, c->n, c->k, w);
+  if (c->flags & F2_EPI_BIAS)
+    op.in[2] = kt_float (kt, c->n, bias);
+  if (c->flags & F2_EPI_RESIDUAL)
+    op.in[3] = kt_float (kt, r_size, res);
+  op.out = kt_float (kt, o_size, NULL);
+  op.p.matmul = (F2MatmulParams) { c->m, c->n, c->k, c->lda, c->ldo, c->ldr, c->flags };
+  kt_check (kt, &op, label, op.out, o_size, FALSE, TOL_NMSE (kt), KT_TOL (kt, 1e-4, 3e-2));
+  g_free (label);
+  g_free (a);
+  g_free (w);
+  g_free (bias);
+  g_free (res);
+}
+
+static void
+test_conv (KernelTest *kt, F2Variant variant, const char *vname, guint32 cin,
+    guint32 h, guint32 w, guint32 cout, guint32 kernel, guint32 stride, guint32 pad,
+    F2Layout layout, guint32 flags)
+{
+  guint32 ho = (h + 2 * pad - kernel) / stride + 1, wo = (w + 2 * pad - kernel) / stride + 1;
+  guint32 k = cin * kernel * kernel;
+  guint64 x_size = (guint64) cin * h * w, o_size = (guint64) ho * wo * cout;
+  float *x = kt_random (x_size, 21, 1.0f);
+  float *wt = kt_random ((guint64) cout * k, 22, 0.1f);
+  float *bias = kt_random (cout, 23, 0.5f);
+  F2Op op = { .kind = F2_OP_CONV2D, .variant = variant, .name = "conv2d" };
+  char *label = g_strdup_printf ("conv2d %s %s %ux%ux%u -> %u k%u/%u%s", vname,
+      layout == F2_LAYOUT_HWC ? "hwc" : "chw", cin, h, w, cout, kernel, stride,
+      flags & F2_EPI_BIAS ? " +bias" : "");
+
+  op.in[0] = kt_float (kt, x_size, x);
+  op.in[1] = kt_linear (kt, cout, k, wt);
+  if (flags & F2_EPI_BIAS)
+    op.in[2] = kt_float (kt, cout, bias);
+  op.out = kt_float (kt, o_size, NULL);
+  op.p.conv2d = (F2Conv2dParams) { cin, h, w, cout, kernel, stride, pad, layout, flags };
+  kt_check (kt, &op, label, op.out, o_size, FALSE, TOL_NMSE (kt), KT_TOL (kt, 1e-4, 3e-2));
+  g_free (label);
+  g_free (x);
+  g_free (wt);
+  g_free (bias);
+}
+
+static void
+run_all (KernelTest *kt)
+{
+  const guint32 B = F2_EPI_BIAS, G = F2_EPI_GELU, R = F2_EPI_RESIDUAL;
+  const MatmulCase per_variant[] = {
+    { 5, 1, 1 },
+    { 9, 17, 1, .flags = B },
+    { 37, 53, 71 },
+    { 37, 53, 71, .flags = B | G | R },
+    { 6, 130, 9, .flags = B | R },
+    { 33, 70, 50, 53, 75, 81, B | R, 3 },         /* unaligned rows of a */
+    { 29, 64, 48, 52, 70, 66, G | R, 4 },         /* vec4-aligned rows of a */
+    { 577, 768, 768, .flags = B },
+    { 97, 3072, 768, .flags = B | G },            /* 577x3072x768 (fc1) */
+    { 67, 768, 3072, .flags = B | R },            /* 577x768x3072 (fc2) */
+    { 130, 512, 1536, .flags = B },               /* 2304x512x1536 */
+    { 1000, 128, 384, .flags = B | R },           /* 9216x128x384 */
+  };
+  /* the matrix-vector path (M <= 4) on any variant */
+  const MatmulCase gemv[] = {
+    { 1, 1, 1 },
+    { 1, 51289, 768 },                            /* LM head: split in fp32 */
+    { 3, 51289, 768, .flags = B },                /* three beams */
+    { 2, 1000, 1024, 1030, 1001, 1003, B | G | R, 1 },
+    { 4, 768, 3072, .flags = B | R },
+  };
+
+  for (guint v = 0; v < G_N_ELEMENTS (variants); v++) {
+    for (guint i = 0; i < G_N_ELEMENTS (per_variant); i++)
+      test_matmul (kt, variants[v].variant, variants[v].name, &per_variant[i]);
+    test_conv (kt, variants[v].variant, variants[v].name, 3, 64, 64, 128, 7, 4, 3,
+        F2_LAYOUT_CHW, B);
+    test_conv (kt, variants[v].variant, variants[v].name, 5, 13, 11, 37, 3, 2, 1,
+        F2_LAYOUT_HWC, B);
+    test_conv (kt, variants[v].variant, variants[v].name, 128, 25, 25, 256, 3, 2, 1,
+        F2_LAYOUT_HWC, B);
+    test_conv (kt, variants[v].variant, variants[v].name, 2, 9, 10, 3, 3, 1, 0,
+        F2_LAYOUT_CHW, 0);
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (gemv); i++)
+    test_matmul (kt, F2_VARIANT_AUTO, "auto", &gemv[i]);
+  /* Florence-2-base's first stage at full size, with the device's choice */
+  test_conv (kt, F2_VARIANT_AUTO, "auto", 3, 768, 768, 128, 7, 4, 3, F2_LAYOUT_CHW, B);
+}
+
+int
+main (int argc, char **argv)
+{
+  return kt_main (argc, argv, run_all);
+}

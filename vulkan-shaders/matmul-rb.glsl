@@ -1,0 +1,81 @@
+// Register-blocked matmul, the kernel for CPU drivers (and the small-M
+// matrix-vector path everywhere).
+//
+// Each invocation keeps a TM x TN block of accumulators: TM rows shared by
+// its whole subgroup, TN columns of its own (strided by the workgroup size,
+// so neighbouring invocations read neighbouring weights). Per vec4 group of
+// k it loads TN weight vec4s and does 4*TM*TN multiply-adds. The A operands
+// of the TM rows are loaded once per subgroup: TM*KCH invocations each load
+// one vec4 (one row, one of KCH consecutive k groups) and subgroupBroadcast
+// hands it to the others. When the subgroup is narrower than TM*KCH (or the
+// workgroup is not a whole number of subgroups), every invocation loads the
+// A operands itself: the result is the same for any subgroup size.
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_ballot : require
+
+layout(local_size_x_id = 0) in;
+layout(constant_id = 1) const uint TM = 4;
+layout(constant_id = 2) const uint TN = 4;
+layout(constant_id = 3) const uint KCH = 2;
+
+void main()
+{
+    const uint WG = gl_WorkGroupSize.x;
+    uint row0 = gl_WorkGroupID.y * TM;
+    uint col0 = gl_WorkGroupID.x * WG * TN + gl_LocalInvocationID.x;
+    uint wbase[TN];
+    float acc[TM][TN];
+
+    [[unroll]] for (uint j = 0u; j < TN; j++) {
+        // columns past the end read the last one (always in the binding)
+        wbase[j] = w_column_base(min(col0 + j * WG, pc.n - 1u));
+        [[unroll]] for (uint r = 0u; r < TM; r++)
+            acc[r][j] = 0.0;
+    }
+
+    uint kfull = pc.k / 4u;             // groups with four valid k
+    uint kk = 0u;
+    bool shared_a = gl_SubgroupSize >= TM * KCH && WG % gl_SubgroupSize == 0u;
+    if (shared_a) {
+        uint lane = gl_SubgroupInvocationID;
+        bool loader = lane < TM * KCH;
+        uint my_row = min(row0 + lane % TM, pc.m - 1u);
+        uint my_kk = lane / TM;
+        for (; kk + KCH <= kfull; kk += KCH) {
+            vec4 mine = vec4(0.0);
+            if (loader)
+                mine = load_a_full(my_row, kk + my_kk);
+            [[unroll]] for (uint c = 0u; c < KCH; c++) {
+                vec4 wv[TN];
+                [[unroll]] for (uint j = 0u; j < TN; j++)
+                    wv[j] = load_w(wbase[j], kk + c);
+                [[unroll]] for (uint r = 0u; r < TM; r++) {
+                    vec4 av = subgroupBroadcast(mine, c * TM + r);
+                    [[unroll]] for (uint j = 0u; j < TN; j++)
+                        acc[r][j] += dot(av, wv[j]);
+                }
+            }
+        }
+    }
+    // the rest (or everything without sharing): each invocation loads A
+    for (; kk < pc.k4; kk++) {
+        vec4 wv[TN];
+        [[unroll]] for (uint j = 0u; j < TN; j++)
+            wv[j] = load_w(wbase[j], kk);
+        [[unroll]] for (uint r = 0u; r < TM; r++) {
+            vec4 av = load_a(min(row0 + r, pc.m - 1u), kk);
+            [[unroll]] for (uint j = 0u; j < TN; j++)
+                acc[r][j] += dot(av, wv[j]);
+        }
+    }
+
+    [[unroll]] for (uint r = 0u; r < TM; r++) {
+        if (row0 + r >= pc.m)
+            break;
+        [[unroll]] for (uint j = 0u; j < TN; j++) {
+            uint c = col0 + j * WG;
+            if (c < pc.n)
+                store_out(row0 + r, c, acc[r][j]);
+        }
+    }
+}

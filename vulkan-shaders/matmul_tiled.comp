@@ -1,0 +1,6 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+// Matmul with fused epilogue; see matmul-common.glsl and matmul-tiled.glsl.
+#include "matmul-common.glsl"
+#include "matmul-tiled.glsl"
