@@ -121,3 +121,98 @@ out:
   g_free (contents);
   return ok;
 }
+
+static gboolean
+is_number (JsonNode *node)
+{
+  GType type;
+
+  if (!JSON_NODE_HOLDS_VALUE (node))
+    return FALSE;
+  type = json_node_get_value_type (node);
+  return type == G_TYPE_INT64 || type == G_TYPE_DOUBLE;
+}
+
+gboolean
+f2_test_json_equal (JsonNode *got, JsonNode *want, const char *path,
+    gboolean exact_doubles, GString *why)
+{
+  if (JSON_NODE_TYPE (got) != JSON_NODE_TYPE (want)) {
+    g_string_printf (why, "%s: node types differ", path);
+    return FALSE;
+  }
+
+  switch (JSON_NODE_TYPE (want)) {
+    case JSON_NODE_OBJECT:{
+      JsonObject *go = json_node_get_object (got);
+      JsonObject *wo = json_node_get_object (want);
+      g_autoptr (GList) gm = json_object_get_members (go);
+      g_autoptr (GList) wm = json_object_get_members (wo);
+      GList *g, *w;
+
+      for (g = gm, w = wm; g != NULL && w != NULL; g = g->next, w = w->next) {
+        g_autofree char *sub = g_strdup_printf ("%s.%s", path,
+            (const char *) w->data);
+
+        if (strcmp (g->data, w->data) != 0) {
+          g_string_printf (why, "%s: key '%s' where '%s' was expected", path,
+              (const char *) g->data, (const char *) w->data);
+          return FALSE;
+        }
+        if (!f2_test_json_equal (json_object_get_member (go, g->data),
+                json_object_get_member (wo, w->data), sub,
+                exact_doubles || strcmp (w->data, "scores") == 0, why))
+          return FALSE;
+      }
+      if (g != NULL || w != NULL) {
+        g_string_printf (why, "%s: %u keys, expected %u", path,
+            json_object_get_size (go), json_object_get_size (wo));
+        return FALSE;
+      }
+      return TRUE;
+    }
+    case JSON_NODE_ARRAY:{
+      JsonArray *ga = json_node_get_array (got);
+      JsonArray *wa = json_node_get_array (want);
+
+      if (json_array_get_length (ga) != json_array_get_length (wa)) {
+        g_string_printf (why, "%s: %u elements, expected %u", path,
+            json_array_get_length (ga), json_array_get_length (wa));
+        return FALSE;
+      }
+      for (guint i = 0; i < json_array_get_length (wa); i++) {
+        g_autofree char *sub = g_strdup_printf ("%s[%u]", path, i);
+
+        if (!f2_test_json_equal (json_array_get_element (ga, i),
+                json_array_get_element (wa, i), sub, exact_doubles, why))
+          return FALSE;
+      }
+      return TRUE;
+    }
+    case JSON_NODE_VALUE:
+      if (is_number (want) && is_number (got)) {
+        double g = json_node_get_double (got);
+        double w = json_node_get_double (want);
+
+        if (exact_doubles ? g == w : (float) g == (float) w)
+          return TRUE;
+        g_string_printf (why, "%s: %.17g, expected %.17g", path, g, w);
+        return FALSE;
+      }
+      if (json_node_get_value_type (want) == G_TYPE_STRING
+          && json_node_get_value_type (got) == G_TYPE_STRING) {
+        if (strcmp (json_node_get_string (got),
+                json_node_get_string (want)) == 0)
+          return TRUE;
+        g_string_printf (why, "%s: \"%s\", expected \"%s\"", path,
+            json_node_get_string (got), json_node_get_string (want));
+        return FALSE;
+      }
+      g_string_printf (why, "%s: value types differ", path);
+      return FALSE;
+    case JSON_NODE_NULL:
+      return TRUE;
+  }
+  return FALSE;
+}
+

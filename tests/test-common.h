@@ -21,3 +21,9 @@ struct _JsonNode *f2_test_load_json (const char *path);
  * the tensor cannot be read. */
 gboolean f2_test_read_tensor (const char *file, const char *name,
     float **data, gsize *n, GError **error);
+
+/* Structural JSON comparison: same keys in the same order, same strings,
+ * numbers equal as float32 (as doubles with @exact_doubles or under a
+ * "scores" key). On a difference @why gets the JSON path and both sides. */
+gboolean f2_test_json_equal (struct _JsonNode *got, struct _JsonNode *want,
+    const char *path, gboolean exact_doubles, GString *why);
