@@ -1,0 +1,1032 @@
+/* The florence2 element with GstHarness, on the tiny golden model and the
+ * CPU reference backend: metadata equal to the library's result for the same
+ * picture, every format, odd sizes and strides, property changes while
+ * PLAYING, flush and EOS during an inference, low-latency mode, state cycles,
+ * and clear errors for bad settings and bad frames.
+ *
+ * Inferences are slow on the CPU backend, so every case keeps them few
+ * (max-new-tokens 8, greedy). */
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+#include <gst/video/video.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+#include <math.h>
+#include <string.h>
+
+#include <gst/florence2/gstflorence2meta.h>
+
+#include "florence2.h"
+#include "image.h"
+#include "test-common.h"
+
+#define MAX_NEW_TOKENS 8
+#define IMAGE "tiny/images/shapes_640x480.png"
+
+static gchar *model_dir;
+static guint8 *image_rgb;
+static gint image_w, image_h;
+static Florence2Model *ref_model;       /* the test's own, for reference runs */
+
+static void
+load_fixtures (void)
+{
+  GError *error = NULL;
+  gchar *path;
+
+  if (ref_model != NULL)
+    return;
+  model_dir = f2_test_golden_path ("tiny/model");
+  path = f2_test_golden_path (IMAGE);
+  fail_unless (f2_image_load_rgb (path, &image_rgb, &image_w, &image_h,
+          &error), "%s", error ? error->message : "");
+  g_free (path);
+  {
+    Florence2ModelParams mp = florence2_model_default_params ();
+
+    mp.device = "cpu";
+    ref_model = florence2_model_new (model_dir, &mp, &error);
+    fail_unless (ref_model != NULL, "cannot load the tiny model: %s",
+        error ? error->message : "");
+  }
+}
+
+/* ------------------------------------------------------------ frames */
+
+/* A frame of @format, @w x @h: the golden image when the size matches, a
+ * deterministic pattern otherwise. */
+static GstBuffer *
+make_frame (GstVideoFormat format, gint w, gint h, GstVideoInfo * info)
+{
+  GstVideoInfo rgb_info;
+  GstVideoFrame in, out;
+  GstBuffer *rgb, *buffer;
+  GstVideoConverter *conv;
+
+  gst_video_info_set_format (&rgb_info, GST_VIDEO_FORMAT_RGB, w, h);
+  rgb = gst_buffer_new_allocate (NULL, rgb_info.size, NULL);
+  fail_unless (gst_video_frame_map (&in, &rgb_info, rgb, GST_MAP_WRITE));
+  for (gint y = 0; y < h; y++) {
+    guint8 *row = (guint8 *) GST_VIDEO_FRAME_PLANE_DATA (&in, 0) +
+        y * GST_VIDEO_FRAME_PLANE_STRIDE (&in, 0);
+
+    if (w == image_w && h == image_h)
+      memcpy (row, image_rgb + (gsize) y * w * 3, (gsize) w * 3);
+    else
+      for (gint x = 0; x < 3 * w; x++)
+        row[x] = (guint8) ((x * 7 + y * 13) ^ (x / 3 * y));
+  }
+  gst_video_frame_unmap (&in);
+
+  gst_video_info_set_format (info, format, w, h);
+  if (format == GST_VIDEO_FORMAT_RGB)
+    return rgb;
+
+  buffer = gst_buffer_new_allocate (NULL, info->size, NULL);
+  fail_unless (gst_video_frame_map (&in, &rgb_info, rgb, GST_MAP_READ));
+  fail_unless (gst_video_frame_map (&out, info, buffer, GST_MAP_WRITE));
+  conv = gst_video_converter_new (&rgb_info, info, NULL);
+  gst_video_converter_frame (conv, &in, &out);
+  gst_video_converter_free (conv);
+  gst_video_frame_unmap (&out);
+  gst_video_frame_unmap (&in);
+  gst_buffer_unref (rgb);
+  return buffer;
+}
+
+static F2PixelFormat
+f2_format (GstVideoFormat format)
+{
+  switch (format) {
+    case GST_VIDEO_FORMAT_RGB:
+      return F2_PIXEL_RGB;
+    case GST_VIDEO_FORMAT_RGBx:
+      return F2_PIXEL_RGBX;
+    case GST_VIDEO_FORMAT_BGRx:
+      return F2_PIXEL_BGRX;
+    case GST_VIDEO_FORMAT_RGBA:
+      return F2_PIXEL_RGBA;
+    case GST_VIDEO_FORMAT_BGRA:
+      return F2_PIXEL_BGRA;
+    case GST_VIDEO_FORMAT_NV12:
+      return F2_PIXEL_NV12;
+    default:
+      return F2_PIXEL_I420;
+  }
+}
+
+/* The library's output for the frame in @buffer (laid out as @info). */
+static Florence2Output *
+reference_run (GstBuffer * buffer, const GstVideoInfo * info, F2Task task,
+    const gchar * prompt)
+{
+  Florence2RunParams rp = florence2_run_default_params ();
+  Florence2Output *out;
+  GError *error = NULL;
+  GstMapInfo map;
+  F2Image image = { 0 };
+
+  load_fixtures ();
+  fail_unless (gst_buffer_map (buffer, &map, GST_MAP_READ));
+  image.format = f2_format (GST_VIDEO_INFO_FORMAT (info));
+  image.width = GST_VIDEO_INFO_WIDTH (info);
+  image.height = GST_VIDEO_INFO_HEIGHT (info);
+  for (guint p = 0; p < GST_VIDEO_INFO_N_PLANES (info); p++) {
+    image.stride[p] = GST_VIDEO_INFO_PLANE_STRIDE (info, p);
+    image.plane_offset[p] = GST_VIDEO_INFO_PLANE_OFFSET (info, p);
+  }
+  image.data = map.data;
+  image.size = map.size;
+  image.bt709 = GST_VIDEO_INFO_COLORIMETRY (info).matrix ==
+      GST_VIDEO_COLOR_MATRIX_BT709;
+  rp.task = task;
+  rp.text = prompt;
+  rp.num_beams = 1;
+  rp.max_new_tokens = MAX_NEW_TOKENS;
+  out = florence2_model_run (ref_model, &image, &rp, &error);
+  fail_unless (out != NULL, "reference run failed: %s",
+      error ? error->message : "");
+  gst_buffer_unmap (buffer, &map);
+  return out;
+}
+
+/* Preprocessed pixels of the reference model's last run. */
+static float *
+reference_pixels (gsize * n)
+{
+  F2Net *net = florence2_model_net (ref_model);
+  GError *error = NULL;
+  float *px;
+
+  *n = f2_net_tensor_size (net, F2_NET_PIXEL_VALUES);
+  fail_unless (*n > 0);
+  px = g_new (float, *n);
+  fail_unless (f2_net_read_tensor (net, F2_NET_PIXEL_VALUES, px, &error),
+      "%s", error ? error->message : "");
+  return px;
+}
+
+/* -------------------------------------------------------- harnesses */
+
+static GstHarness *
+harness_new (const gchar * extra)
+{
+  gchar *desc;
+  GstHarness *h;
+
+  load_fixtures ();
+  desc = g_strdup_printf ("florence2 model=\"%s\" device=cpu num-beams=1 "
+      "max-new-tokens=%d %s", model_dir, MAX_NEW_TOKENS, extra ? extra : "");
+  h = gst_harness_new_parse (desc);
+  g_free (desc);
+  return h;
+}
+
+static void
+set_caps (GstHarness * h, const GstVideoInfo * info)
+{
+  GstCaps *caps = gst_video_info_to_caps (info);
+
+  gst_caps_set_simple (caps, "framerate", GST_TYPE_FRACTION, 30, 1, NULL);
+  gst_harness_set_src_caps (h, caps);
+}
+
+static GstBuffer *
+stamp (GstBuffer * buffer, guint index)
+{
+  GST_BUFFER_PTS (buffer) = index * GST_SECOND / 30;
+  GST_BUFFER_DURATION (buffer) = GST_SECOND / 30;
+  return buffer;
+}
+
+/* The meta on @buffer equals @ref's result (coordinates as the element
+ * computes them from the library's floats). */
+static void
+assert_meta_equals (GstBuffer * buffer, const Florence2Output * ref,
+    const gchar * what)
+{
+  GstFlorence2Meta *meta = gst_buffer_get_florence2_meta (buffer);
+  const F2Result *r = ref->result;
+
+  fail_unless (meta != NULL, "%s: no meta", what);
+  fail_unless_equals_string (meta->task, f2_task_info (ref->task)->token);
+  fail_unless_equals_string (meta->text, r->text);
+  fail_unless_equals_int (meta->n_regions, r->n_regions);
+  for (guint i = 0; i < r->n_regions; i++) {
+    const GstFlorence2Region *m = &meta->regions[i];
+    const F2Region *e = &r->regions[i];
+
+    fail_unless_equals_string (m->label, e->label);
+    fail_unless (m->x == e->bbox[0] && m->y == e->bbox[1] &&
+        m->w == e->bbox[2] - e->bbox[0] && m->h == e->bbox[3] - e->bbox[1],
+        "%s: region %u is %g,%g %gx%g, the library gives %g,%g - %g,%g",
+        what, i, m->x, m->y, m->w, m->h, e->bbox[0], e->bbox[1], e->bbox[2],
+        e->bbox[3]);
+    fail_unless_equals_int (m->n_polygons, e->n_polygons);
+    fail_unless_equals_int (m->has_quad, e->shape == F2_REGION_QUAD);
+  }
+}
+
+static void
+assert_same_meta (GstBuffer * a, GstBuffer * b)
+{
+  GstFlorence2Meta *ma = gst_buffer_get_florence2_meta (a);
+  GstFlorence2Meta *mb = gst_buffer_get_florence2_meta (b);
+  gchar *ja, *jb;
+
+  fail_unless (ma != NULL && mb != NULL);
+  /* same JSON apart from the timing */
+  ma->inference_time = mb->inference_time = 0;
+  ja = gst_florence2_meta_to_json (ma, 0);
+  jb = gst_florence2_meta_to_json (mb, 0);
+  fail_unless_equals_string (ja, jb);
+  g_free (ja);
+  g_free (jb);
+}
+
+static GstBus *
+attach_bus (GstHarness * h)
+{
+  GstBus *bus = gst_bus_new ();
+
+  gst_element_set_bus (h->element, bus);
+  return bus;
+}
+
+/* --------------------------------------------------------- the tests */
+
+GST_START_TEST (test_meta_matches_library)
+{
+  GstHarness *h;
+  GstBuffer *in, *out;
+  GstVideoInfo info;
+  Florence2Output *ref;
+  GstBus *bus;
+  GstMessage *msg;
+  const GstStructure *s;
+  GstFlorence2Meta *meta;
+  gchar *json, *desc, *results, *contents;
+  GstClockTime last = 0, min_latency;
+  guint n_rois = 0;
+  gpointer state = NULL;
+  GstMeta *m;
+
+  load_fixtures ();
+  results = g_build_filename (g_get_tmp_dir (), "florence2-results-XXXXXX",
+      NULL);
+  g_close (g_mkstemp (results), NULL);
+  desc = g_strdup_printf ("emit-messages=true results-location=\"%s\"",
+      results);
+  h = harness_new (desc);
+  g_free (desc);
+  bus = attach_bus (h);
+
+  in = make_frame (GST_VIDEO_FORMAT_RGB, image_w, image_h, &info);
+  ref = reference_run (in, &info, F2_TASK_OD, NULL);
+  fail_unless (ref->result->n_regions > 0,
+      "the tiny model found no box: the comparison would be empty");
+  set_caps (h, &info);
+
+  out = gst_harness_push_and_pull (h, stamp (gst_buffer_ref (in), 3));
+  fail_unless (out != NULL);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (out), GST_BUFFER_PTS (in));
+  assert_meta_equals (out, ref, "RGB");
+  meta = gst_buffer_get_florence2_meta (out);
+  fail_unless_equals_uint64 (meta->source_pts, GST_BUFFER_PTS (in));
+  fail_unless_equals_int (meta->width, image_w);
+  fail_unless (meta->prompt == NULL);
+  fail_unless (GST_CLOCK_TIME_IS_VALID (meta->inference_time) &&
+      meta->inference_time > 0);
+  g_object_get (h->element, "last-inference-time", &last, NULL);
+  fail_unless_equals_uint64 (last, meta->inference_time);
+
+  /* the frame data passes unchanged */
+  {
+    GstMapInfo a, b;
+
+    fail_unless (gst_buffer_map (out, &a, GST_MAP_READ));
+    fail_unless (gst_buffer_map (in, &b, GST_MAP_READ));
+    fail_unless (a.size == b.size && memcmp (a.data, b.data, a.size) == 0);
+    gst_buffer_unmap (out, &a);
+    gst_buffer_unmap (in, &b);
+  }
+
+  /* one ROI meta per box, DL Streamer "detection" + "florence2" */
+  while ((m = gst_buffer_iterate_meta_filtered (out, &state,
+              GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE))) {
+    GstVideoRegionOfInterestMeta *roi = (GstVideoRegionOfInterestMeta *) m;
+    const GstFlorence2Region *r = &meta->regions[n_rois];
+    GstStructure *det = gst_video_region_of_interest_meta_get_param (roi,
+        "detection");
+    GstStructure *f2 = gst_video_region_of_interest_meta_get_param (roi,
+        "florence2");
+    gdouble x_min, y_max;
+    guint label_id;
+
+    fail_unless (det != NULL && f2 != NULL);
+    fail_unless (gst_structure_get_double (det, "x_min", &x_min));
+    fail_unless (gst_structure_get_double (det, "y_max", &y_max));
+    fail_unless (fabs (x_min - CLAMP (r->x / image_w, 0, 1)) < 1e-6);
+    fail_unless (fabs (y_max - CLAMP ((r->y + r->h) / image_h, 0, 1)) < 1e-6);
+    fail_unless_equals_string (gst_structure_get_string (det, "label"),
+        r->label);
+    fail_unless (gst_structure_get_uint (det, "label_id", &label_id));
+    fail_unless_equals_int (label_id, r->label_id);
+    fail_if (gst_structure_has_field (det, "confidence"));
+    fail_unless_equals_string (gst_structure_get_string (f2, "task"), "<OD>");
+    fail_unless_equals_string (gst_structure_get_string (f2, "phrase"),
+        r->label);
+    n_rois++;
+  }
+  fail_unless_equals_int (n_rois, meta->n_regions);
+
+  /* the bus message carries the same result */
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ELEMENT);
+  fail_unless (msg != NULL, "no florence2-result message");
+  s = gst_message_get_structure (msg);
+  fail_unless (gst_structure_has_name (s, "florence2-result"));
+  fail_unless_equals_string (gst_structure_get_string (s, "task"), "<OD>");
+  json = gst_florence2_meta_to_json (meta, GST_BUFFER_PTS (out));
+  fail_unless_equals_string (gst_structure_get_string (s, "json"), json);
+  {
+    guint64 ts, src_ts, t;
+
+    fail_unless (gst_structure_get_uint64 (s, "timestamp", &ts));
+    fail_unless (gst_structure_get_uint64 (s, "source-timestamp", &src_ts));
+    fail_unless (gst_structure_get_uint64 (s, "inference-time", &t));
+    fail_unless_equals_uint64 (ts, GST_BUFFER_PTS (in));
+    fail_unless_equals_uint64 (src_ts, GST_BUFFER_PTS (in));
+    fail_unless_equals_uint64 (t, meta->inference_time);
+  }
+  gst_message_unref (msg);
+
+  /* aligned mode reports the inference time as latency */
+  gst_harness_set_upstream_latency (h, 0);
+  min_latency = gst_harness_query_latency (h);
+  fail_unless (min_latency >= meta->inference_time,
+      "latency %" GST_TIME_FORMAT " < inference time %" GST_TIME_FORMAT,
+      GST_TIME_ARGS (min_latency), GST_TIME_ARGS (meta->inference_time));
+
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+
+  /* one JSON line per inference, the same object */
+  fail_unless (g_file_get_contents (results, &contents, NULL, NULL));
+  fail_unless (g_str_has_suffix (contents, "\n"));
+  contents[strlen (contents) - 1] = '\0';
+  fail_unless_equals_string (contents, json);
+  g_free (contents);
+  g_free (json);
+  g_unlink (results);
+  g_free (results);
+
+  florence2_output_free (ref);
+  gst_buffer_unref (in);
+  gst_object_unref (bus);
+}
+
+GST_END_TEST;
+
+/* Packed RGB formats give exactly the RGB result. */
+GST_START_TEST (test_packed_formats)
+{
+  static const GstVideoFormat formats[] = {
+    GST_VIDEO_FORMAT_RGBx, GST_VIDEO_FORMAT_BGRx, GST_VIDEO_FORMAT_RGBA,
+    GST_VIDEO_FORMAT_BGRA,
+  };
+  GstVideoInfo info;
+  GstBuffer *rgb;
+  Florence2Output *ref;
+
+  load_fixtures ();
+  rgb = make_frame (GST_VIDEO_FORMAT_RGB, image_w, image_h, &info);
+  ref = reference_run (rgb, &info, F2_TASK_OD, NULL);
+  gst_buffer_unref (rgb);
+
+  for (guint i = 0; i < G_N_ELEMENTS (formats); i++) {
+    GstHarness *h = harness_new (NULL);
+    GstBuffer *in = make_frame (formats[i], image_w, image_h, &info);
+    GstBuffer *out;
+
+    set_caps (h, &info);
+    out = gst_harness_push_and_pull (h, stamp (in, 0));
+    fail_unless (out != NULL);
+    assert_meta_equals (out, ref, gst_video_format_to_string (formats[i]));
+    gst_buffer_unref (out);
+    gst_harness_teardown (h);
+  }
+  florence2_output_free (ref);
+}
+
+GST_END_TEST;
+
+/* NV12 and I420: the element gives the library's result for the same YUV
+ * frame, and the preprocessed pixels are close to those of the RGB frame. */
+GST_START_TEST (test_yuv_formats)
+{
+  static const GstVideoFormat formats[] = {
+    GST_VIDEO_FORMAT_NV12, GST_VIDEO_FORMAT_I420,
+  };
+  GstVideoInfo info;
+  GstBuffer *rgb;
+  Florence2Output *ref;
+  float *rgb_px;
+  gsize n;
+
+  load_fixtures ();
+  rgb = make_frame (GST_VIDEO_FORMAT_RGB, image_w, image_h, &info);
+  ref = reference_run (rgb, &info, F2_TASK_OD, NULL);
+  florence2_output_free (ref);
+  rgb_px = reference_pixels (&n);
+  gst_buffer_unref (rgb);
+
+  for (guint i = 0; i < G_N_ELEMENTS (formats); i++) {
+    GstHarness *h = harness_new (NULL);
+    GstBuffer *in = make_frame (formats[i], image_w, image_h, &info);
+    GstBuffer *out;
+    float *px;
+    gsize n2;
+    double sum = 0;
+
+    ref = reference_run (in, &info, F2_TASK_OD, NULL);
+    px = reference_pixels (&n2);
+    fail_unless_equals_int (n, n2);
+    for (gsize k = 0; k < n; k++)
+      sum += fabs (px[k] - rgb_px[k]);
+    /* normalised pixels span about 4.5; a few 8-bit levels are ~0.05 */
+    fail_unless (sum / n < 0.05, "%s: mean |YUV - RGB| = %g after "
+        "normalisation", gst_video_format_to_string (formats[i]), sum / n);
+    g_free (px);
+
+    set_caps (h, &info);
+    out = gst_harness_push_and_pull (h, stamp (gst_buffer_ref (in), 0));
+    fail_unless (out != NULL);
+    assert_meta_equals (out, ref, gst_video_format_to_string (formats[i]));
+    gst_buffer_unref (out);
+    gst_buffer_unref (in);
+    gst_harness_teardown (h);
+    florence2_output_free (ref);
+  }
+  g_free (rgb_px);
+}
+
+GST_END_TEST;
+
+static GstBuffer *
+push_pull_one (GstVideoFormat format, gint w, gint h, GstVideoInfo * info,
+    GstBuffer ** in_out)
+{
+  GstHarness *hn = harness_new (NULL);
+  GstBuffer *in = make_frame (format, w, h, info), *out;
+
+  set_caps (hn, info);
+  out = gst_harness_push_and_pull (hn, stamp (gst_buffer_ref (in), 0));
+  fail_unless (out != NULL, "%dx%d %s: no output", w, h,
+      gst_video_format_to_string (format));
+  fail_unless (gst_buffer_get_florence2_meta (out) != NULL,
+      "%dx%d %s: no meta", w, h, gst_video_format_to_string (format));
+  gst_harness_teardown (hn);
+  if (in_out)
+    *in_out = in;
+  else
+    gst_buffer_unref (in);
+  return out;
+}
+
+/* Tiny and odd frame sizes, and a padded stride described by a video meta. */
+GST_START_TEST (test_odd_sizes_and_strides)
+{
+  GstVideoInfo info, padded;
+  GstBuffer *in, *out, *tight_out, *pad_in;
+  Florence2Output *ref;
+  GstHarness *h;
+  GstMapInfo src, dst;
+  gsize offsets[GST_VIDEO_MAX_PLANES] = { 16 };
+  gint strides[GST_VIDEO_MAX_PLANES] = { 3 * 3 + 23 };
+
+  load_fixtures ();
+  gst_buffer_unref (push_pull_one (GST_VIDEO_FORMAT_RGB, 1, 1, &info, NULL));
+  gst_buffer_unref (push_pull_one (GST_VIDEO_FORMAT_I420, 3, 5, &info, NULL));
+  gst_buffer_unref (push_pull_one (GST_VIDEO_FORMAT_NV12, 3, 5, &info, NULL));
+
+  /* 3x5 RGB packed, against the library */
+  tight_out = push_pull_one (GST_VIDEO_FORMAT_RGB, 3, 5, &info, &in);
+  ref = reference_run (in, &info, F2_TASK_OD, NULL);
+  assert_meta_equals (tight_out, ref, "3x5 RGB");
+  florence2_output_free (ref);
+
+  /* the same pixels with an offset and an odd stride: the same result */
+  pad_in = gst_buffer_new_allocate (NULL, offsets[0] + strides[0] * 5, NULL);
+  gst_buffer_memset (pad_in, 0, 0xa5, gst_buffer_get_size (pad_in));
+  fail_unless (gst_buffer_map (in, &src, GST_MAP_READ));
+  fail_unless (gst_buffer_map (pad_in, &dst, GST_MAP_WRITE));
+  for (gint y = 0; y < 5; y++)
+    memcpy (dst.data + offsets[0] + y * strides[0],
+        src.data + y * GST_VIDEO_INFO_PLANE_STRIDE (&info, 0), 9);
+  gst_buffer_unmap (pad_in, &dst);
+  gst_buffer_unmap (in, &src);
+  gst_buffer_add_video_meta_full (pad_in, GST_VIDEO_FRAME_FLAG_NONE,
+      GST_VIDEO_FORMAT_RGB, 3, 5, 1, offsets, strides);
+  padded = info;
+  h = harness_new (NULL);
+  set_caps (h, &padded);
+  out = gst_harness_push_and_pull (h, stamp (pad_in, 0));
+  fail_unless (out != NULL);
+  assert_same_meta (out, tight_out);
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+  gst_buffer_unref (tight_out);
+  gst_buffer_unref (in);
+
+  /* one large frame */
+  gst_buffer_unref (push_pull_one (GST_VIDEO_FORMAT_RGBx, 4096, 2160, &info,
+          NULL));
+}
+
+GST_END_TEST;
+
+/* task, prompt and inference-interval change while PLAYING and apply to
+ * the next inference; a task/prompt pair that does not fit warns and lets
+ * frames pass. */
+GST_START_TEST (test_change_while_playing)
+{
+  GstHarness *h = harness_new ("inference-interval=1");
+  GstBus *bus = attach_bus (h);
+  GstVideoInfo info;
+  GstBuffer *in, *out;
+  GstFlorence2Meta *meta;
+  GstMessage *msg;
+  GError *error = NULL;
+  Florence2Output *ref;
+
+  in = make_frame (GST_VIDEO_FORMAT_RGB, image_w, image_h, &info);
+  set_caps (h, &info);
+  out = gst_harness_push_and_pull (h, stamp (gst_buffer_ref (in), 0));
+  fail_unless_equals_string (gst_buffer_get_florence2_meta (out)->task,
+      "<OD>");
+  gst_buffer_unref (out);
+
+  g_object_set (h->element, "prompt", "a red circle", NULL);
+  gst_util_set_object_arg (G_OBJECT (h->element), "task",
+      "caption-to-phrase-grounding");
+  out = gst_harness_push_and_pull (h, stamp (gst_buffer_ref (in), 1));
+  meta = gst_buffer_get_florence2_meta (out);
+  fail_unless (meta != NULL);
+  fail_unless_equals_string (meta->task, "<CAPTION_TO_PHRASE_GROUNDING>");
+  fail_unless_equals_string (meta->prompt, "a red circle");
+  ref = reference_run (in, &info, F2_TASK_CAPTION_TO_PHRASE_GROUNDING,
+      "a red circle");
+  assert_meta_equals (out, ref, "grounding");
+  florence2_output_free (ref);
+  gst_buffer_unref (out);
+
+  /* caption takes no text: a warning, and frames pass without results */
+  gst_util_set_object_arg (G_OBJECT (h->element), "task", "caption");
+  out = gst_harness_push_and_pull (h, stamp (gst_buffer_ref (in), 2));
+  fail_unless (out != NULL);
+  fail_unless (gst_buffer_get_florence2_meta (out) == NULL);
+  gst_buffer_unref (out);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING);
+  fail_unless (msg != NULL, "no warning for caption with a prompt");
+  gst_message_parse_warning (msg, &error, NULL);
+  fail_unless (g_error_matches (error, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_SETTINGS));
+  GST_INFO ("warning: %s", error->message);
+  g_clear_error (&error);
+  gst_message_unref (msg);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg == NULL, "a bad prompt while playing must not be fatal");
+
+  /* fixed: results again, every 2nd frame */
+  g_object_set (h->element, "prompt", NULL, "inference-interval", 2, NULL);
+  for (guint i = 0; i < 3; i++) {
+    out = gst_harness_push_and_pull (h, stamp (gst_buffer_ref (in), 3 + i));
+    meta = gst_buffer_get_florence2_meta (out);
+    fail_unless ((meta != NULL) == (i != 1), "frame %u", i);
+    if (meta != NULL) {
+      fail_unless_equals_string (meta->task, "<CAPTION>");
+      fail_unless (meta->text != NULL);
+    }
+    gst_buffer_unref (out);
+  }
+
+  gst_buffer_unref (in);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+}
+
+GST_END_TEST;
+
+/* Records what reaches the harness's sink pad, in order. */
+static GstPadProbeReturn
+record_order (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
+{
+  GString *order = user_data;
+
+  if (GST_PAD_PROBE_INFO_TYPE (info) & GST_PAD_PROBE_TYPE_BUFFER)
+    g_string_append (order, "B");
+  else if (GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info)) ==
+      GST_EVENT_CUSTOM_DOWNSTREAM)
+    g_string_append (order, "C");
+  else if (GST_EVENT_TYPE (GST_PAD_PROBE_INFO_EVENT (info)) == GST_EVENT_EOS)
+    g_string_append (order, "E");
+  return GST_PAD_PROBE_OK;
+}
+
+/* Buffers and serialized events leave in the order they came, with EOS
+ * pushed while an inference runs. */
+GST_START_TEST (test_order_and_eos_during_inference)
+{
+  GstHarness *h = harness_new ("inference-interval=2");
+  GString *order = g_string_new (NULL);
+  GstVideoInfo info;
+  GstBuffer *in, *out;
+  GstEvent *ev;
+
+  in = make_frame (GST_VIDEO_FORMAT_RGB, image_w, image_h, &info);
+  set_caps (h, &info);
+  gst_pad_add_probe (h->sinkpad, GST_PAD_PROBE_TYPE_BUFFER |
+      GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, record_order, order, NULL);
+
+  /* frame 0 is inferred, frame 1 is not, frame 2 is inferred */
+  fail_unless_equals_int (gst_harness_push (h, stamp (gst_buffer_ref (in),
+              0)), GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (h,
+          gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM,
+              gst_structure_new_empty ("marker"))));
+  fail_unless_equals_int (gst_harness_push (h, stamp (gst_buffer_ref (in),
+              1)), GST_FLOW_OK);
+  fail_unless_equals_int (gst_harness_push (h, stamp (gst_buffer_ref (in),
+              2)), GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+
+  for (guint i = 0; i < 3; i++) {
+    out = gst_harness_pull (h);
+    fail_unless (out != NULL);
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (out), i * GST_SECOND / 30);
+    fail_unless ((gst_buffer_get_florence2_meta (out) != NULL) == (i != 1));
+    gst_buffer_unref (out);
+  }
+  /* EOS comes after the last frame, which waited for its inference */
+  while ((ev = gst_harness_try_pull_event (h)) != NULL) {
+    gboolean eos = GST_EVENT_TYPE (ev) == GST_EVENT_EOS;
+
+    gst_event_unref (ev);
+    if (eos)
+      break;
+  }
+  fail_unless_equals_string (order->str, "BCBBE");
+
+  g_string_free (order, TRUE);
+  gst_buffer_unref (in);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* A flush while an inference runs drops the frame at once and forgets the
+ * result; the next frame gets its own. */
+GST_START_TEST (test_flush_during_inference)
+{
+  GstHarness *h = harness_new (NULL);
+  GstVideoInfo info;
+  GstBuffer *in, *out;
+  GstSegment segment;
+  GstFlorence2Meta *meta;
+
+  in = make_frame (GST_VIDEO_FORMAT_RGB, image_w, image_h, &info);
+  set_caps (h, &info);
+  fail_unless_equals_int (gst_harness_push (h, stamp (gst_buffer_ref (in),
+              0)), GST_FLOW_OK);
+  /* the worker is waiting for the inference of frame 0 now (or soon) */
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_start ()));
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  fail_unless (gst_harness_push_event (h, gst_event_new_segment (&segment)));
+  /* the frame of before the flush never comes out */
+  out = gst_harness_push_and_pull (h, stamp (gst_buffer_ref (in), 7));
+  fail_unless (out != NULL);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (out), 7 * GST_SECOND / 30);
+  meta = gst_buffer_get_florence2_meta (out);
+  fail_unless (meta != NULL);
+  fail_unless_equals_uint64 (meta->source_pts, 7 * GST_SECOND / 30);
+  gst_buffer_unref (out);
+  fail_unless_equals_int (gst_harness_buffers_in_queue (h), 0);
+
+  /* flush while idle, then EOS with nothing queued */
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_start ()));
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
+  fail_unless (gst_harness_push_event (h, gst_event_new_segment (&segment)));
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+
+  gst_buffer_unref (in);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* low-latency: frames leave at once; the result rides on a later frame,
+ * marked with the PTS of the frame it was computed on. */
+GST_START_TEST (test_low_latency)
+{
+  GstHarness *h = harness_new ("latency-mode=low-latency");
+  GstVideoInfo info;
+  GstBuffer *in, *out;
+  GstFlorence2Meta *meta = NULL;
+  Florence2Output *ref;
+  guint i;
+  gchar *json;
+  JsonParser *parser = json_parser_new ();
+  JsonObject *f2;
+
+  in = make_frame (GST_VIDEO_FORMAT_RGB, image_w, image_h, &info);
+  set_caps (h, &info);
+  ref = reference_run (in, &info, F2_TASK_OD, NULL);
+
+  out = gst_harness_push_and_pull (h, stamp (gst_buffer_ref (in), 0));
+  fail_unless (gst_buffer_get_florence2_meta (out) == NULL);
+  gst_buffer_unref (out);
+  /* later frames pass at once, until one carries frame 0's result */
+  for (i = 1; i < 600 && meta == NULL; i++) {
+    g_usleep (100 * 1000);
+    out = gst_harness_push_and_pull (h, stamp (gst_buffer_ref (in), i));
+    fail_unless (out != NULL);
+    meta = gst_buffer_get_florence2_meta (out);
+    if (meta == NULL)
+      gst_buffer_unref (out);
+  }
+  fail_unless (meta != NULL, "no result after a minute");
+  fail_unless_equals_uint64 (meta->source_pts, 0);
+  fail_unless (GST_BUFFER_PTS (out) > 0);
+  assert_meta_equals (out, ref, "low-latency");
+  json = gst_florence2_meta_to_json (meta, GST_BUFFER_PTS (out));
+  fail_unless (json_parser_load_from_data (parser, json, -1, NULL));
+  f2 = json_object_get_object_member (json_node_get_object
+      (json_parser_get_root (parser)), "florence2");
+  fail_unless_equals_int64 (json_object_get_int_member (f2, "latency_ns"),
+      GST_BUFFER_PTS (out));
+  g_free (json);
+  g_object_unref (parser);
+  gst_buffer_unref (out);
+
+  /* EOS with an inference running finishes cleanly */
+  fail_unless_equals_int (gst_harness_push (h, stamp (gst_buffer_ref (in),
+              i + 1)), GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  out = gst_harness_pull (h);
+  gst_buffer_unref (out);
+
+  florence2_output_free (ref);
+  gst_buffer_unref (in);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* 100 NULL -> PLAYING -> NULL cycles; a second element keeps the shared
+ * model loaded, so each start only takes a reference. Then a few real
+ * pipeline runs. */
+GST_START_TEST (test_state_cycles)
+{
+  GstElement *holder, *element, *pipeline;
+  gchar *desc;
+  gint64 start;
+
+  load_fixtures ();
+  holder = gst_element_factory_make ("florence2", NULL);
+  element = gst_element_factory_make ("florence2", NULL);
+  g_object_set (holder, "model", model_dir, "device", "cpu", "num-beams", 1,
+      NULL);
+  g_object_set (element, "model", model_dir, "device", "cpu", "num-beams", 1,
+      NULL);
+  fail_unless_equals_int (gst_element_set_state (holder, GST_STATE_PAUSED),
+      GST_STATE_CHANGE_SUCCESS);
+  {
+    gchar *name = NULL;
+
+    g_object_get (holder, "device-name", &name, NULL);
+    fail_unless_equals_string (name, "cpu");
+    g_free (name);
+  }
+
+  start = g_get_monotonic_time ();
+  for (guint i = 0; i < 100; i++) {
+    fail_unless_equals_int (gst_element_set_state (element,
+            GST_STATE_PLAYING), GST_STATE_CHANGE_SUCCESS);
+    fail_unless_equals_int (gst_element_set_state (element, GST_STATE_NULL),
+        GST_STATE_CHANGE_SUCCESS);
+  }
+  GST_INFO ("100 cycles in %.1f ms",
+      (g_get_monotonic_time () - start) / 1000.0);
+
+  /* real pipelines, with frames: videotestsrc + videoconvert */
+  desc = g_strdup_printf ("videotestsrc num-buffers=2 ! video/x-raw,width=64,"
+      "height=48 ! videoconvert ! florence2 model=\"%s\" device=cpu "
+      "num-beams=1 max-new-tokens=%d inference-interval=2 ! fakesink sync=false",
+      model_dir, MAX_NEW_TOKENS);
+  pipeline = gst_parse_launch (desc, NULL);
+  fail_unless (pipeline != NULL);
+  for (guint i = 0; i < 3; i++) {
+    GstMessage *msg;
+
+    fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
+        GST_STATE_CHANGE_FAILURE);
+    msg = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (pipeline),
+        120 * GST_SECOND, GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+    fail_unless (msg != NULL && GST_MESSAGE_TYPE (msg) == GST_MESSAGE_EOS,
+        "run %u did not reach EOS", i);
+    gst_message_unref (msg);
+    /* stop in the middle of nothing, and once right after starting */
+    fail_unless_equals_int (gst_element_set_state (pipeline, GST_STATE_NULL),
+        GST_STATE_CHANGE_SUCCESS);
+  }
+  gst_element_set_state (pipeline, GST_STATE_PLAYING);
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (pipeline);
+  g_free (desc);
+
+  gst_element_set_state (holder, GST_STATE_NULL);
+  gst_object_unref (element);
+  gst_object_unref (holder);
+}
+
+GST_END_TEST;
+
+/* Going to PAUSED with @props fails with an error of @domain/@code. */
+static void
+expect_start_error (const gchar * props, GQuark domain, gint code)
+{
+  GError *error = NULL;
+  GstElement *element;
+  GstBus *bus = gst_bus_new ();
+  GstMessage *msg;
+  gchar *desc = g_strdup_printf ("florence2 %s", props);
+
+  element = gst_parse_launch (desc, &error);
+  fail_unless (element != NULL && error == NULL, "%s: %s", desc,
+      error ? error->message : "");
+  gst_element_set_bus (element, bus);
+  fail_unless_equals_int (gst_element_set_state (element, GST_STATE_PAUSED),
+      GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "%s: no error message", desc);
+  gst_message_parse_error (msg, &error, NULL);
+  fail_unless (g_error_matches (error, domain, code),
+      "%s: got %s %d: %s", desc, g_quark_to_string (error->domain),
+      error->code, error->message);
+  GST_INFO ("%s -> %s", desc, error->message);
+  g_clear_error (&error);
+  gst_message_unref (msg);
+  gst_element_set_state (element, GST_STATE_NULL);
+  gst_element_set_bus (element, NULL);
+  gst_object_unref (element);
+  gst_object_unref (bus);
+  g_free (desc);
+}
+
+GST_START_TEST (test_setting_errors)
+{
+  GError *error = NULL;
+  GstElement *element;
+  gchar *props;
+  GEnumClass *tasks;
+
+  load_fixtures ();
+  expect_start_error ("", GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND);
+  expect_start_error ("model=/nonexistent/florence2 device=cpu",
+      GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND);
+
+#define WITH_MODEL(p) (g_free (props), props = g_strdup_printf \
+    ("model=\"%s\" device=cpu %s", model_dir, p))
+  props = NULL;
+  expect_start_error (WITH_MODEL ("task=od prompt=hello"),
+      GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS);
+  expect_start_error (WITH_MODEL ("task=caption-to-phrase-grounding"),
+      GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS);
+  expect_start_error (WITH_MODEL ("task=region-to-category "
+          "prompt=\"<loc_1><loc_2>\""), GST_RESOURCE_ERROR,
+      GST_RESOURCE_ERROR_SETTINGS);
+  expect_start_error (WITH_MODEL ("task=region-to-category "
+          "prompt=\"<loc_1><loc_2><loc_3><loc_1000>\""), GST_RESOURCE_ERROR,
+      GST_RESOURCE_ERROR_SETTINGS);
+  g_free (props);
+  props = g_strdup_printf ("model=\"%s\" device=no-such-device-anywhere",
+      model_dir);
+  expect_start_error (props, GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_INIT);
+  g_free (props);
+  props = g_strdup_printf ("model=\"%s\" device=cpu "
+      "results-location=/nonexistent/dir/out.jsonl", model_dir);
+  expect_start_error (props, GST_RESOURCE_ERROR,
+      GST_RESOURCE_ERROR_OPEN_WRITE);
+  g_free (props);
+
+  /* an unknown task cannot even be set */
+  element = gst_parse_launch ("florence2 task=no-such-task", &error);
+  fail_unless (error != NULL);
+  GST_INFO ("unknown task: %s", error->message);
+  g_clear_error (&error);
+  if (element)
+    gst_object_unref (element);
+
+  /* every Florence-2 task has its nick */
+  tasks = g_type_class_ref (g_type_from_name ("GstFlorence2Task"));
+  fail_unless (tasks != NULL);
+  fail_unless_equals_int (tasks->n_values, F2_TASK_COUNT);
+  for (guint i = 0; i < F2_TASK_COUNT; i++)
+    fail_unless_equals_int (g_enum_get_value_by_nick (tasks,
+            f2_task_info (i)->nick)->value, i);
+  fail_unless (g_enum_get_value_by_nick (tasks, "od") != NULL);
+  fail_unless (g_enum_get_value_by_nick (tasks, "ocr-with-region") != NULL);
+  g_type_class_unref (tasks);
+}
+
+GST_END_TEST;
+
+/* Frames the caps promise but the buffer does not hold, or the model cannot
+ * take: an element error, the stream stops, nothing crashes. */
+static void
+expect_stream_error (GstVideoFormat format, gint w, gint h, gsize size)
+{
+  GstHarness *hn = harness_new (NULL);
+  GstBus *bus = attach_bus (hn);
+  GstVideoInfo info;
+  GstMessage *msg;
+  GError *error = NULL;
+  GstFlowReturn ret = GST_FLOW_OK;
+
+  gst_video_info_set_format (&info, format, w, h);
+  set_caps (hn, &info);
+  gst_harness_push (hn, stamp (gst_buffer_new_allocate (NULL, size, NULL),
+          0));
+  msg = gst_bus_timed_pop_filtered (bus, 120 * GST_SECOND,
+      GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "%dx%d: no error", w, h);
+  gst_message_parse_error (msg, &error, NULL);
+  fail_unless (error->domain == GST_STREAM_ERROR, "%s", error->message);
+  GST_INFO ("%dx%d, %" G_GSIZE_FORMAT " bytes: %s", w, h, size,
+      error->message);
+  g_clear_error (&error);
+  gst_message_unref (msg);
+  /* upstream learns of it */
+  for (guint i = 0; i < 10 && ret == GST_FLOW_OK; i++) {
+    GstBuffer *b = gst_buffer_new_allocate (NULL, size, NULL);
+
+    ret = gst_harness_push (hn, stamp (b, i + 1));
+    g_usleep (10 * 1000);
+  }
+  fail_unless (ret == GST_FLOW_ERROR || ret == GST_FLOW_EOS,
+      "flow %s", gst_flow_get_name (ret));
+  gst_harness_teardown (hn);
+  gst_object_unref (bus);
+}
+
+GST_START_TEST (test_stream_errors)
+{
+  load_fixtures ();
+  expect_stream_error (GST_VIDEO_FORMAT_RGB, 64, 48, 100);
+  expect_stream_error (GST_VIDEO_FORMAT_I420, 64, 48, 64 * 48);
+  /* wider than the model accepts */
+  expect_stream_error (GST_VIDEO_FORMAT_RGB, 8193, 2,
+      GST_ROUND_UP_4 (8193 * 3) * 2);
+}
+
+GST_END_TEST;
+
+static Suite *
+florence2_suite (void)
+{
+  Suite *s = suite_create ("florence2");
+  TCase *tc = tcase_create ("general");
+
+  suite_add_tcase (s, tc);
+  tcase_add_test (tc, test_meta_matches_library);
+  tcase_add_test (tc, test_packed_formats);
+  tcase_add_test (tc, test_yuv_formats);
+  tcase_add_test (tc, test_odd_sizes_and_strides);
+  tcase_add_test (tc, test_change_while_playing);
+  tcase_add_test (tc, test_order_and_eos_during_inference);
+  tcase_add_test (tc, test_flush_during_inference);
+  tcase_add_test (tc, test_low_latency);
+  tcase_add_test (tc, test_state_cycles);
+  tcase_add_test (tc, test_setting_errors);
+  tcase_add_test (tc, test_stream_errors);
+  return s;
+}
+
+int
+main (int argc, char **argv)
+{
+  int failed;
+
+  gst_check_init (&argc, &argv);
+  if (f2_test_golden_dir () == NULL) {
+    g_printerr ("golden data not found (F2_GOLDEN_DIR): skipping\n");
+    return F2_TEST_SKIP;
+  }
+  failed = gst_check_run_suite (florence2_suite (), "florence2", __FILE__);
+  if (ref_model != NULL)
+    florence2_model_unref (ref_model);
+  g_free (image_rgb);
+  g_free (model_dir);
+  return failed;
+}
