@@ -87,7 +87,8 @@ f2_file_sink() {
   OUTPUT=$1
   local mux=mp4mux
   case "$OUTPUT" in *.mkv) mux=matroskamux ;; esac
-  PIPE+=(! videoconvert)
+  # 8-bit 4:2:0: what every player decodes (x264enc would pick 4:4:4 for RGB)
+  PIPE+=(! videoconvert ! video/x-raw,format=I420)
   if f2_have x264enc; then
     PIPE+=(! x264enc tune=zerolatency speed-preset=veryfast ! h264parse ! "$mux")
   elif f2_have openh264enc; then

@@ -246,7 +246,8 @@ main (int argc, char **argv)
   }
 
   launch = g_strdup_printf ("( %s ! videoconvert ! queue ! florence2 name=f2 "
-      "! florence2overlay ! videoconvert ! %s ! rtph264pay name=pay0 pt=96 "
+      "! florence2overlay ! videoconvert ! video/x-raw,format=I420 ! %s "
+      "! rtph264pay name=pay0 pt=96 "
       "config-interval=1 )", src_desc, encoder);
 
   server = gst_rtsp_server_new ();
