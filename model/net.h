@@ -106,4 +106,15 @@ typedef struct {
 void f2_net_get_profile (F2Net *net, F2NetProfile *profile);
 void f2_net_reset_profile (F2Net *net);
 
+/* Keep a copy of each vision stage's output, after its patch embedding and
+ * after its blocks (for the golden tests and debugging; costs memory and a
+ * few copies per frame). Call before f2_net_set_image(). */
+gboolean f2_net_keep_vision_stages (F2Net *net, GError **error);
+/* Floats of stage @stage (0..3): [grid*grid][channels], token = row*grid+col;
+ * 0 past the last stage. @grid and @channels may be NULL. */
+guint64 f2_net_vision_stage_size (F2Net *net, guint stage, guint32 *grid,
+    guint32 *channels);
+gboolean f2_net_read_vision_stage (F2Net *net, guint stage,
+    gboolean after_blocks, float *out, GError **error);
+
 G_END_DECLS

@@ -1,0 +1,216 @@
+/* Inside the network: the model's dimensions, its weights on the device,
+ * the working buffers and the program builders of net-vision.c and
+ * net-text.c. net.c owns the lifetime and runs the programs. */
+#pragma once
+
+#include "net.h"
+#include "preprocess.h"
+
+G_BEGIN_DECLS
+
+#define F2_NET_STAGES 4
+/* Rows of the decoder's self-attention cache a step program covers are
+ * rounded up to this (one recorded program per bucket). */
+#define F2_NET_KV_BUCKET 64
+/* Largest MLP chunk of the vision tower, in elements of the hidden layer
+ * (keeps the hidden buffer and each op's binding small). */
+#define F2_NET_VISION_HID_LIMIT (8u << 20)
+
+/* Everything the programs need to know about the model. */
+typedef struct {
+  /* vision */
+  guint32 image_size;           /* square input side (768) */
+  guint32 dim[F2_NET_STAGES], depth[F2_NET_STAGES];
+  guint32 heads[F2_NET_STAGES], groups[F2_NET_STAGES];
+  guint32 patch[F2_NET_STAGES], stride[F2_NET_STAGES], pad[F2_NET_STAGES];
+  gboolean prenorm[F2_NET_STAGES];
+  guint32 grid[F2_NET_STAGES];  /* token grid side after each stage's conv */
+  guint32 window;
+  guint32 mlp_ratio;
+  guint32 pos_embed_max;        /* rows of the 2-D position tables */
+  guint32 temporal_max;         /* rows of the temporal embedding */
+  /* language model */
+  guint32 d_model, vocab, max_positions;
+  guint32 enc_layers, enc_heads, enc_ffn;
+  guint32 dec_layers, dec_heads, dec_ffn;
+  float embed_scale;            /* token embeddings * this (1, or sqrt(d_model)) */
+  F2Normalization norm;
+} F2NetDims;
+
+/* Tokens of the image (image_features rows): the pooled one plus the grid */
+#define f2_net_image_tokens(d) (1 + (d)->grid[F2_NET_STAGES - 1] * (d)->grid[F2_NET_STAGES - 1])
+
+typedef struct {
+  F2Ref w, b;                   /* b unset: no bias */
+  guint32 n, k;
+} F2NetLinear;
+
+typedef struct {
+  F2Ref gamma, beta;
+} F2NetNorm;
+
+typedef struct {
+  F2Ref w, b;                   /* [c][9], [c] */
+} F2NetDwConv;
+
+/* A spatial or channel block: conv, attention, conv, MLP */
+typedef struct {
+  F2NetDwConv conv1, conv2;
+  F2NetNorm attn_norm, ffn_norm;
+  F2NetLinear qkv, proj, fc1, fc2;
+} F2NetVisionBlock;
+
+typedef struct {
+  F2NetLinear conv;             /* [cout][cin*k*k] */
+  F2NetNorm norm;
+  F2NetVisionBlock *spatial, *channel;  /* [depth] */
+} F2NetVisionStage;
+
+typedef struct {
+  F2NetLinear qkv, out, fc1, fc2;       /* qkv fused [3d][d] */
+  F2NetNorm attn_norm, final_norm;
+} F2NetEncoderLayer;
+
+typedef struct {
+  F2NetLinear self_q, self_kv, self_out;        /* self_kv fused [2d][d] */
+  F2NetLinear cross_q, cross_kv, cross_out;
+  F2NetLinear fc1, fc2;
+  F2NetNorm self_norm, cross_norm, final_norm;
+} F2NetDecoderLayer;
+
+typedef struct {
+  /* vision */
+  F2NetVisionStage stage[F2_NET_STAGES];
+  F2Ref pos_embed;              /* [grid*grid][C4]: cat(column[x], row[y]) */
+  F2Ref temporal;               /* [C4]: temporal embedding row 0 */
+  F2NetLinear image_proj;       /* [P][C4] (transposed from the checkpoint) */
+  F2NetNorm image_proj_norm;
+  /* language model */
+  F2Ref embed_tokens;           /* [V][d] */
+  F2Ref enc_positions, dec_positions;   /* [max_positions + 2][d] */
+  F2NetNorm enc_embed_norm, dec_embed_norm;
+  F2NetEncoderLayer *enc;
+  F2NetDecoderLayer *dec;
+  F2NetLinear lm_head;          /* bias = final_logits_bias */
+} F2NetWeights;
+
+/* Control values the step program reads (I32 host buffer) */
+enum {
+  F2_NET_CTRL_POSITION,         /* decoder position of this step */
+  F2_NET_CTRL_SELF_KV,          /* keys in the self-attention cache: position + 1 */
+  F2_NET_CTRL_CROSS_KV,         /* encoder tokens: image tokens + prompt length */
+  F2_NET_CTRL_COUNT
+};
+
+typedef struct {
+  /* preprocessing (sized for the largest frame) */
+  F2PreprocessRefs pre;
+  guint64 image_bytes, coeffs_h_len, coeffs_v_len, rows_bytes;
+  /* vision working memory (sized for the largest stage) */
+  F2Ref vx, vy, vn, vqkv, va, vhid, vscratch;
+  F2Ref vfeat;                  /* [image tokens][C4] */
+  F2Ref vstage_conv[F2_NET_STAGES], vstage_out[F2_NET_STAGES];  /* optional copies */
+  /* encoder */
+  F2Ref ids;                    /* I32 host [max prompt] */
+  F2Ref embeds;                 /* [max_seq][d] image features then prompt */
+  F2Ref eh, eqkv, eattn, ehid;
+  F2Ref *cross_kv;              /* per decoder layer [max_seq][2d] */
+  /* decoder */
+  F2Ref tokens;                 /* I32 host [max_beams] */
+  F2Ref gather;                 /* I32 host [max_dec * max_beams]: cache row index */
+  F2Ref banned;                 /* I32 host [max_beams][max_banned] */
+  F2Ref control;                /* I32 host [F2_NET_CTRL_COUNT] */
+  F2Ref dh, dq, dattn, dhid, logits;
+  F2Ref out_ids, out_scores;    /* host [max_beams][max_k] */
+  F2Ref *cache[2];              /* per layer, ping-pong: [max_dec*max_beams + max_beams][2d] */
+  guint64 cache_staging;        /* first staging row (new keys of a step) */
+} F2NetBuffers;
+
+struct _F2Net {
+  F2Backend *backend;
+  F2NetDims dims;
+  F2NetLimits limits;
+  guint32 max_seq;              /* image tokens + max prompt tokens */
+  guint32 max_k;
+  F2NetWeights w;
+  F2NetBuffers buf;
+
+  /* programs */
+  F2Program *pre_program;
+  F2ImageLayout pre_layout;
+  F2YuvMatrix pre_matrix;
+  F2Resampler *resampler;
+  F2Program *vision_program;
+  gboolean keep_stages;
+  GHashTable *encoder_programs; /* prompt length -> F2Program */
+  GHashTable *step_programs;    /* step key -> F2Program */
+
+  /* state of the current frame */
+  gboolean have_image;
+  guint32 prompt_len;           /* 0 = not encoded */
+  gint64 last_position;         /* -1 = no step since the last encode */
+  guint32 last_rows;
+  guint cache_cur;              /* which cache buffer holds the valid rows */
+  guint32 last_step_rows;
+  gboolean have_logits;
+  gint32 *gather_host;
+
+  F2NetProfile profile;
+};
+
+/* Allocation and upload helpers (net.c) */
+F2Ref f2_net_alloc (F2Net *net, F2BufferKind kind, F2ElemType type,
+    guint64 n, GError **error);
+/* Convert @t to float32 and upload it into a new weights buffer. */
+F2Ref f2_net_upload (F2Net *net, const F2Tensor *t, GError **error);
+/* Tensor @name (aliases followed), checked to have @dim0 rows and @numel
+ * elements, converted and uploaded. */
+F2Ref f2_net_upload_named (F2Net *net, F2Weights *weights, const char *name,
+    guint64 dim0, guint64 numel, GError **error);
+F2Ref f2_net_upload_floats (F2Net *net, const float *data, guint64 n,
+    GError **error);
+/* A Linear: weight [n][k] (any trailing dims flattened into k) and an
+ * optional bias [n]; with @transpose the checkpoint stores [k][n]. */
+gboolean f2_net_upload_linear (F2Net *net, F2Weights *weights,
+    const char *w_name, const char *b_name, guint32 n, guint32 k,
+    gboolean transpose, F2NetLinear *out, GError **error);
+/* Several Linears of the same input size stacked along n (fused q/k/v). */
+gboolean f2_net_upload_linear_stack (F2Net *net, F2Weights *weights,
+    const char *const *prefixes, guint n_parts, guint32 n, guint32 k,
+    F2NetLinear *out, GError **error);
+gboolean f2_net_upload_norm (F2Net *net, F2Weights *weights,
+    const char *prefix, guint32 dim, F2NetNorm *out, GError **error);
+
+/* Op builders shared by the program builders (net.c) */
+void f2_net_add_matmul (F2Program *p, const char *name, const F2NetLinear *l,
+    F2Ref a, guint32 m, guint32 lda, F2Ref out, guint32 ldo, guint32 flags,
+    F2Ref residual);
+void f2_net_add_layer_norm (F2Program *p, const char *name,
+    const F2NetNorm *norm, F2Ref x, guint32 rows, guint32 cols, F2Ref out,
+    F2Ref residual);
+void f2_net_add_copy (F2Program *p, const char *name, F2Ref x, guint32 rows,
+    guint32 cols, guint32 ldx, F2Ref out, guint32 ldo, F2Ref index);
+void f2_net_add_add (F2Program *p, const char *name, F2Ref a, F2Ref b,
+    guint32 n, guint32 b_period, F2Ref out);
+
+/* net-vision.c */
+gboolean f2_net_vision_load (F2Net *net, F2Weights *weights, GError **error);
+void f2_net_vision_free (F2Net *net);
+/* Working memory of the vision tower, in elements. */
+void f2_net_vision_sizes (const F2NetDims *d, guint64 *act, guint64 *hid,
+    guint64 *scratch);
+/* pixel values -> image features (into the first rows of buf.embeds) */
+gboolean f2_net_vision_build (F2Net *net, F2Program *program, GError **error);
+
+/* net-text.c */
+gboolean f2_net_text_load (F2Net *net, F2Weights *weights, GError **error);
+void f2_net_text_free (F2Net *net);
+F2Program *f2_net_encoder_program (F2Net *net, guint32 prompt_len,
+    GError **error);
+/* A decoder step for @rows rows reducing with @k (0 = argmax), covering
+ * cache rows 0..@kv_rows-1, reading cache buffer @src of the ping-pong
+ * pair and writing the other. */
+F2Program *f2_net_step_program (F2Net *net, guint32 rows, guint32 k,
+    guint32 kv_rows, guint src, GError **error);
+
+G_END_DECLS

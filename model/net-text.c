@@ -1,0 +1,365 @@
+/* The BART language model as programs: the encoder over the image tokens
+ * and the prompt (with every decoder layer's cross-attention keys and
+ * values), and one decoder step with its self-attention cache, LM head and
+ * logits reduction.
+ *
+ * Layers are post-norm: h = LN(h + attention(h)), h = LN(h + fc2(gelu(fc1(h)))).
+ *
+ * The self-attention cache of a decoder layer keeps the keys and values of
+ * position t for row (beam) b at cache row t * rows + b, [k | v] side by
+ * side. A step writes its new keys into staging rows, then gathers
+ * "old rows of each row's parent + the new row" into the other buffer of a
+ * ping-pong pair with one indexed copy: beam reordering and the cache
+ * append in one op, with the row index written by the host per step. */
+#include "net-private.h"
+
+#include <math.h>
+#include <string.h>
+
+#define LM "language_model."
+
+/* ---------------------------------------------------------------- weights */
+
+static gboolean
+load_linear (F2Net *net, F2Weights *weights, const char *prefix, guint32 n,
+    guint32 k, F2NetLinear *out, GError **error)
+{
+  g_autofree char *wn = g_strconcat (prefix, ".weight", NULL);
+  g_autofree char *bn = g_strconcat (prefix, ".bias", NULL);
+
+  return f2_net_upload_linear (net, weights, wn, bn, n, k, FALSE, out, error);
+}
+
+static gboolean
+load_attention (F2Net *net, F2Weights *weights, const char *prefix,
+    gboolean fuse_q, F2NetLinear *q, F2NetLinear *kv, F2NetLinear *out,
+    GError **error)
+{
+  guint32 d = net->dims.d_model;
+  g_autofree char *qn = g_strconcat (prefix, ".q_proj", NULL);
+  g_autofree char *kn = g_strconcat (prefix, ".k_proj", NULL);
+  g_autofree char *vn = g_strconcat (prefix, ".v_proj", NULL);
+  g_autofree char *on = g_strconcat (prefix, ".out_proj", NULL);
+  const char *qkv[3] = { qn, kn, vn };
+
+  if (fuse_q) {
+    if (!f2_net_upload_linear_stack (net, weights, qkv, 3, d, d, kv, error))
+      return FALSE;
+  } else if (!load_linear (net, weights, qn, d, d, q, error)
+      || !f2_net_upload_linear_stack (net, weights, qkv + 1, 2, d, d, kv, error))
+    return FALSE;
+  return load_linear (net, weights, on, d, d, out, error);
+}
+
+static gboolean
+load_encoder_layer (F2Net *net, F2Weights *weights, guint i,
+    F2NetEncoderLayer *l, GError **error)
+{
+  const F2NetDims *d = &net->dims;
+  g_autofree char *base = g_strdup_printf (LM "model.encoder.layers.%u", i);
+  g_autofree char *attn = g_strconcat (base, ".self_attn", NULL);
+  g_autofree char *anorm = g_strconcat (base, ".self_attn_layer_norm", NULL);
+  g_autofree char *fc1 = g_strconcat (base, ".fc1", NULL);
+  g_autofree char *fc2 = g_strconcat (base, ".fc2", NULL);
+  g_autofree char *fnorm = g_strconcat (base, ".final_layer_norm", NULL);
+
+  return load_attention (net, weights, attn, TRUE, NULL, &l->qkv, &l->out, error)
+      && f2_net_upload_norm (net, weights, anorm, d->d_model, &l->attn_norm, error)
+      && load_linear (net, weights, fc1, d->enc_ffn, d->d_model, &l->fc1, error)
+      && load_linear (net, weights, fc2, d->d_model, d->enc_ffn, &l->fc2, error)
+      && f2_net_upload_norm (net, weights, fnorm, d->d_model, &l->final_norm, error);
+}
+
+static gboolean
+load_decoder_layer (F2Net *net, F2Weights *weights, guint i,
+    F2NetDecoderLayer *l, GError **error)
+{
+  const F2NetDims *d = &net->dims;
+  g_autofree char *base = g_strdup_printf (LM "model.decoder.layers.%u", i);
+  g_autofree char *self = g_strconcat (base, ".self_attn", NULL);
+  g_autofree char *snorm = g_strconcat (base, ".self_attn_layer_norm", NULL);
+  g_autofree char *cross = g_strconcat (base, ".encoder_attn", NULL);
+  g_autofree char *cnorm = g_strconcat (base, ".encoder_attn_layer_norm", NULL);
+  g_autofree char *fc1 = g_strconcat (base, ".fc1", NULL);
+  g_autofree char *fc2 = g_strconcat (base, ".fc2", NULL);
+  g_autofree char *fnorm = g_strconcat (base, ".final_layer_norm", NULL);
+
+  return load_attention (net, weights, self, FALSE, &l->self_q, &l->self_kv,
+      &l->self_out, error)
+      && f2_net_upload_norm (net, weights, snorm, d->d_model, &l->self_norm, error)
+      && load_attention (net, weights, cross, FALSE, &l->cross_q, &l->cross_kv,
+      &l->cross_out, error)
+      && f2_net_upload_norm (net, weights, cnorm, d->d_model, &l->cross_norm, error)
+      && load_linear (net, weights, fc1, d->dec_ffn, d->d_model, &l->fc1, error)
+      && load_linear (net, weights, fc2, d->d_model, d->dec_ffn, &l->fc2, error)
+      && f2_net_upload_norm (net, weights, fnorm, d->d_model, &l->final_norm, error);
+}
+
+/* lm_head.weight (zeros when absent, as the reference leaves it) and
+ * final_logits_bias (zeros when absent) */
+static gboolean
+load_lm_head (F2Net *net, F2Weights *weights, GError **error)
+{
+  const F2NetDims *d = &net->dims;
+  const F2Tensor *w = f2_weights_lookup (weights, LM "lm_head.weight");
+  const F2Tensor *b = f2_weights_lookup (weights, LM "final_logits_bias");
+  F2NetLinear *head = &net->w.lm_head;
+  float *bias;
+
+  if (w != NULL) {
+    if (!f2_net_upload_linear (net, weights, LM "lm_head.weight", NULL,
+            d->vocab, d->d_model, FALSE, head, error))
+      return FALSE;
+  } else {
+    float *zeros = g_new0 (float, (gsize) d->vocab * d->d_model);
+
+    head->n = d->vocab;
+    head->k = d->d_model;
+    head->w = f2_net_alloc (net, F2_BUFFER_WEIGHTS, F2_ELEM_FLOAT,
+        f2_backend_linear_size (net->backend, d->vocab, d->d_model), error);
+    if (!f2_ref_is_set (head->w)
+        || !f2_backend_upload_linear (net->backend, head->w, d->vocab,
+            d->d_model, zeros, error)) {
+      g_free (zeros);
+      return FALSE;
+    }
+    g_free (zeros);
+  }
+  if (b != NULL && b->numel != d->vocab) {
+    g_autofree char *shape = f2_tensor_shape_string (b->ndim, b->shape);
+    g_set_error (error, F2_CHECKPOINT_ERROR, F2_CHECKPOINT_ERROR_SHAPE,
+        "tensor '" LM "final_logits_bias' has shape %s, expected [1, %u]",
+        shape, d->vocab);
+    return FALSE;
+  }
+  bias = b ? f2_tensor_dup_f32 (b) : g_new0 (float, d->vocab);
+  head->b = f2_net_upload_floats (net, bias, d->vocab, error);
+  g_free (bias);
+  return f2_ref_is_set (head->b);
+}
+
+gboolean
+f2_net_text_load (F2Net *net, F2Weights *weights, GError **error)
+{
+  const F2NetDims *d = &net->dims;
+  guint64 pos_rows = (guint64) d->max_positions + 2;
+
+  net->w.enc = g_new0 (F2NetEncoderLayer, MAX (d->enc_layers, 1));
+  net->w.dec = g_new0 (F2NetDecoderLayer, MAX (d->dec_layers, 1));
+  net->w.embed_tokens = f2_net_upload_named (net, weights,
+      LM "model.shared.weight", d->vocab, (guint64) d->vocab * d->d_model, error);
+  if (!f2_ref_is_set (net->w.embed_tokens))
+    return FALSE;
+  net->w.enc_positions = f2_net_upload_named (net, weights,
+      LM "model.encoder.embed_positions.weight", pos_rows,
+      pos_rows * d->d_model, error);
+  if (!f2_ref_is_set (net->w.enc_positions))
+    return FALSE;
+  net->w.dec_positions = f2_net_upload_named (net, weights,
+      LM "model.decoder.embed_positions.weight", pos_rows,
+      pos_rows * d->d_model, error);
+  if (!f2_ref_is_set (net->w.dec_positions)
+      || !f2_net_upload_norm (net, weights, LM "model.encoder.layernorm_embedding",
+          d->d_model, &net->w.enc_embed_norm, error)
+      || !f2_net_upload_norm (net, weights, LM "model.decoder.layernorm_embedding",
+          d->d_model, &net->w.dec_embed_norm, error))
+    return FALSE;
+  for (guint i = 0; i < d->enc_layers; i++)
+    if (!load_encoder_layer (net, weights, i, &net->w.enc[i], error))
+      return FALSE;
+  for (guint i = 0; i < d->dec_layers; i++)
+    if (!load_decoder_layer (net, weights, i, &net->w.dec[i], error))
+      return FALSE;
+  return load_lm_head (net, weights, error);
+}
+
+void
+f2_net_text_free (F2Net *net)
+{
+  g_free (net->w.enc);
+  g_free (net->w.dec);
+}
+
+/* ---------------------------------------------------------------- encoder */
+
+static F2Program *
+finish (F2Program *p, GError **error)
+{
+  if (!f2_program_finish (p, error)) {
+    f2_program_free (p);
+    return NULL;
+  }
+  return p;
+}
+
+F2Program *
+f2_net_encoder_program (F2Net *net, guint32 prompt_len, GError **error)
+{
+  const F2NetDims *d = &net->dims;
+  F2NetBuffers *b = &net->buf;
+  guint32 dm = d->d_model, n_img = f2_net_image_tokens (d);
+  guint32 S = n_img + prompt_len, hd = dm / d->enc_heads;
+  F2Program *p = f2_program_new (net->backend, "encoder");
+  F2Op emb = { .kind = F2_OP_EMBEDDING, .name = "prompt embedding",
+    .out = f2_ref_at (b->embeds, (guint64) n_img * dm) };
+
+  f2_program_mark_stage (p, "encoder embedding");
+  emb.in[0] = b->ids;
+  emb.in[1] = net->w.embed_tokens;
+  emb.p.embedding = (F2EmbeddingParams) {
+    .n = prompt_len, .dim = dm, .vocab = d->vocab, .scale = d->embed_scale,
+  };
+  f2_program_add (p, &emb);
+  f2_net_add_add (p, "encoder positions", b->embeds,
+      f2_ref_at (net->w.enc_positions, 2ull * dm), S * dm, 0, b->eh);
+  f2_net_add_layer_norm (p, "embedding norm", &net->w.enc_embed_norm, b->eh,
+      S, dm, b->eh, F2_REF_NONE);
+
+  f2_program_mark_stage (p, "encoder layers");
+  for (guint i = 0; i < d->enc_layers; i++) {
+    const F2NetEncoderLayer *l = &net->w.enc[i];
+    F2Op att = { .kind = F2_OP_ATTENTION, .name = "encoder attention",
+      .out = b->eattn };
+
+    f2_net_add_matmul (p, "qkv", &l->qkv, b->eh, S, 0, b->eqkv, 0, 0, F2_REF_NONE);
+    att.in[0] = b->eqkv;
+    att.in[1] = f2_ref_at (b->eqkv, dm);
+    att.in[2] = f2_ref_at (b->eqkv, 2ull * dm);
+    att.p.attention = (F2AttentionParams) {
+      .n_heads = d->enc_heads, .head_dim = hd, .q_len = S, .kv_len = S,
+      .q_stride = 3 * dm, .k_stride = 3 * dm, .v_stride = 3 * dm,
+      .o_stride = dm, .batch = 1, .scale = (float) pow ((double) hd, -0.5),
+    };
+    f2_program_add (p, &att);
+    f2_net_add_matmul (p, "attention out", &l->out, b->eattn, S, 0, b->eh, 0,
+        0, b->eh);
+    f2_net_add_layer_norm (p, "attention norm", &l->attn_norm, b->eh, S, dm,
+        b->eh, F2_REF_NONE);
+    f2_net_add_matmul (p, "fc1", &l->fc1, b->eh, S, 0, b->ehid, 0,
+        F2_EPI_GELU, F2_REF_NONE);
+    f2_net_add_matmul (p, "fc2", &l->fc2, b->ehid, S, 0, b->eh, 0, 0, b->eh);
+    f2_net_add_layer_norm (p, "final norm", &l->final_norm, b->eh, S, dm,
+        b->eh, F2_REF_NONE);
+  }
+
+  f2_program_mark_stage (p, "cross-attention keys");
+  for (guint i = 0; i < d->dec_layers; i++)
+    f2_net_add_matmul (p, "cross kv", &net->w.dec[i].cross_kv, b->eh, S, 0,
+        b->cross_kv[i], 0, 0, F2_REF_NONE);
+  return finish (p, error);
+}
+
+/* ---------------------------------------------------------------- decoder */
+
+static void
+add_attention (F2Program *p, const char *name, F2Ref q, F2Ref kv, F2Ref out,
+    const F2AttentionParams *params, F2Ref kv_len_ref, guint32 dm)
+{
+  F2Op op = { .kind = F2_OP_ATTENTION, .name = name, .out = out };
+
+  op.in[0] = q;
+  op.in[1] = kv;
+  op.in[2] = f2_ref_at (kv, dm);
+  op.in[4] = kv_len_ref;
+  op.p.attention = *params;
+  f2_program_add (p, &op);
+}
+
+F2Program *
+f2_net_step_program (F2Net *net, guint32 rows, guint32 k, guint32 kv_rows,
+    guint src, GError **error)
+{
+  const F2NetDims *d = &net->dims;
+  F2NetBuffers *b = &net->buf;
+  guint32 dm = d->d_model, hd = dm / d->dec_heads, R = rows;
+  guint32 max_banned = net->limits.max_banned;
+  float scale = (float) pow ((double) hd, -0.5);
+  F2Program *p = f2_program_new (net->backend, "decoder step");
+  F2AttentionParams self = {
+    .n_heads = d->dec_heads, .head_dim = hd, .q_len = 1, .kv_len = kv_rows,
+    .q_stride = dm, .k_stride = R * 2 * dm, .v_stride = R * 2 * dm,
+    .o_stride = dm, .batch = R, .q_batch = dm, .k_batch = 2 * dm,
+    .v_batch = 2 * dm, .o_batch = dm, .scale = scale,
+    .flags = F2_ATTN_DYNAMIC_KV,
+  };
+  F2AttentionParams cross = {
+    .n_heads = d->dec_heads, .head_dim = hd, .q_len = R, .kv_len = net->max_seq,
+    .q_stride = dm, .k_stride = 2 * dm, .v_stride = 2 * dm, .o_stride = dm,
+    .batch = 1, .scale = scale, .flags = F2_ATTN_DYNAMIC_KV,
+  };
+  F2Op red = { .name = "logits reduction", .out = b->out_ids };
+
+  f2_program_mark_stage (p, "decoder embedding");
+  /* one op per row: every row is at the same position */
+  for (guint32 r = 0; r < R; r++) {
+    F2Op emb = { .kind = F2_OP_EMBEDDING, .name = "token embedding",
+      .out = f2_ref_at (b->dh, (guint64) r * dm) };
+
+    emb.in[0] = f2_ref_at (b->tokens, r);
+    emb.in[1] = net->w.embed_tokens;
+    emb.in[2] = net->w.dec_positions;
+    emb.in[3] = f2_ref_at (b->control, F2_NET_CTRL_POSITION);
+    emb.p.embedding = (F2EmbeddingParams) {
+      .n = 1, .dim = dm, .vocab = d->vocab, .scale = d->embed_scale,
+      .pos_offset = 2,
+    };
+    f2_program_add (p, &emb);
+  }
+  f2_net_add_layer_norm (p, "embedding norm", &net->w.dec_embed_norm, b->dh,
+      R, dm, b->dh, F2_REF_NONE);
+
+  f2_program_mark_stage (p, "decoder layers");
+  for (guint i = 0; i < d->dec_layers; i++) {
+    const F2NetDecoderLayer *l = &net->w.dec[i];
+    F2Ref cache_src = b->cache[src][i], cache_dst = b->cache[src ^ 1][i];
+
+    /* self-attention over the cache plus this step's keys */
+    f2_net_add_matmul (p, "self q", &l->self_q, b->dh, R, 0, b->dq, 0, 0, F2_REF_NONE);
+    f2_net_add_matmul (p, "self kv", &l->self_kv, b->dh, R, 0,
+        f2_ref_at (cache_src, b->cache_staging * 2 * dm), 0, 0, F2_REF_NONE);
+    f2_net_add_copy (p, "cache gather", cache_src, kv_rows * R, 2 * dm, 0,
+        cache_dst, 0, b->gather);
+    add_attention (p, "self attention", b->dq, cache_dst, b->dattn, &self,
+        f2_ref_at (b->control, F2_NET_CTRL_SELF_KV), dm);
+    f2_net_add_matmul (p, "self out", &l->self_out, b->dattn, R, 0, b->dh, 0,
+        0, b->dh);
+    f2_net_add_layer_norm (p, "self norm", &l->self_norm, b->dh, R, dm, b->dh,
+        F2_REF_NONE);
+
+    /* cross-attention over the encoder output */
+    f2_net_add_matmul (p, "cross q", &l->cross_q, b->dh, R, 0, b->dq, 0, 0, F2_REF_NONE);
+    add_attention (p, "cross attention", b->dq, b->cross_kv[i], b->dattn,
+        &cross, f2_ref_at (b->control, F2_NET_CTRL_CROSS_KV), dm);
+    f2_net_add_matmul (p, "cross out", &l->cross_out, b->dattn, R, 0, b->dh,
+        0, 0, b->dh);
+    f2_net_add_layer_norm (p, "cross norm", &l->cross_norm, b->dh, R, dm,
+        b->dh, F2_REF_NONE);
+
+    f2_net_add_matmul (p, "fc1", &l->fc1, b->dh, R, 0, b->dhid, 0,
+        F2_EPI_GELU, F2_REF_NONE);
+    f2_net_add_matmul (p, "fc2", &l->fc2, b->dhid, R, 0, b->dh, 0, 0, b->dh);
+    f2_net_add_layer_norm (p, "final norm", &l->final_norm, b->dh, R, dm,
+        b->dh, F2_REF_NONE);
+  }
+
+  f2_program_mark_stage (p, "lm head");
+  f2_net_add_matmul (p, "lm head", &net->w.lm_head, b->dh, R, 0, b->logits, 0,
+      0, F2_REF_NONE);
+  red.in[0] = b->logits;
+  if (max_banned > 0)
+    red.in[1] = b->banned;
+  if (k == 0) {
+    red.kind = F2_OP_ARGMAX;
+    red.p.argmax = (F2ArgmaxParams) {
+      .rows = R, .cols = d->vocab, .max_banned = max_banned,
+    };
+  } else {
+    red.kind = F2_OP_TOPK;
+    red.out2 = b->out_scores;
+    red.p.topk = (F2TopkParams) {
+      .rows = R, .cols = d->vocab, .k = k, .max_banned = max_banned,
+    };
+  }
+  f2_program_add (p, &red);
+  return finish (p, error);
+}

@@ -1,0 +1,906 @@
+/* The network's lifetime and its three per-frame calls: buffers sized once
+ * from the limits, programs recorded on first use and replayed. The
+ * programs themselves are built in net-vision.c and net-text.c. */
+#include "net-private.h"
+
+#include <math.h>
+#include <string.h>
+
+#define NET_ERROR F2_BACKEND_ERROR
+
+F2NetLimits
+f2_net_default_limits (void)
+{
+  F2NetLimits l = {
+    .max_prompt_tokens = 256,
+    .max_decoder_tokens = 1025,
+    .max_beams = 3,
+    .max_banned = 64,
+    .max_image_width = 8192,
+    .max_image_height = 8192,
+  };
+  return l;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+F2Ref
+f2_net_alloc (F2Net *net, F2BufferKind kind, F2ElemType type, guint64 n,
+    GError **error)
+{
+  F2Ref r = { 0, 0 };
+
+  r.buffer = f2_backend_alloc (net->backend, kind, type, MAX (n, 1), error);
+  return r;
+}
+
+F2Ref
+f2_net_upload_floats (F2Net *net, const float *data, guint64 n, GError **error)
+{
+  F2Ref r = f2_net_alloc (net, F2_BUFFER_WEIGHTS, F2_ELEM_FLOAT, n, error);
+
+  if (!f2_ref_is_set (r) || !f2_backend_write (net->backend, r, data, n, error))
+    return F2_REF_NONE;
+  return r;
+}
+
+F2Ref
+f2_net_upload (F2Net *net, const F2Tensor *t, GError **error)
+{
+  float *data = f2_tensor_dup_f32 (t);
+  F2Ref r = f2_net_upload_floats (net, data, t->numel, error);
+
+  g_free (data);
+  return r;
+}
+
+static const F2Tensor *
+lookup_sized (F2Weights *weights, const char *name, guint64 dim0,
+    guint64 numel, GError **error)
+{
+  const F2Tensor *t = f2_weights_lookup_alias (weights, name);
+
+  if (t == NULL) {
+    g_set_error (error, F2_CHECKPOINT_ERROR, F2_CHECKPOINT_ERROR_MISSING,
+        "the weights have no tensor '%s'; the checkpoint does not match "
+        "config.json", name);
+    return NULL;
+  }
+  if (t->ndim == 0 || t->shape[0] != dim0 || t->numel != numel) {
+    g_autofree char *shape = f2_tensor_shape_string (t->ndim, t->shape);
+    g_set_error (error, F2_CHECKPOINT_ERROR, F2_CHECKPOINT_ERROR_SHAPE,
+        "tensor '%s' has shape %s, expected %" G_GUINT64_FORMAT " x %"
+        G_GUINT64_FORMAT " elements; the checkpoint does not match config.json",
+        name, shape, dim0, numel / MAX (dim0, 1));
+    return NULL;
+  }
+  return t;
+}
+
+F2Ref
+f2_net_upload_named (F2Net *net, F2Weights *weights, const char *name,
+    guint64 dim0, guint64 numel, GError **error)
+{
+  const F2Tensor *t = lookup_sized (weights, name, dim0, numel, error);
+
+  return t ? f2_net_upload (net, t, error) : F2_REF_NONE;
+}
+
+static gboolean
+upload_bias (F2Net *net, F2Weights *weights, const char *b_name, guint32 n,
+    F2NetLinear *out, GError **error)
+{
+  const F2Tensor *t;
+
+  out->b = F2_REF_NONE;
+  if (b_name == NULL)
+    return TRUE;
+  t = lookup_sized (weights, b_name, n, n, error);
+  if (t == NULL)
+    return FALSE;
+  out->b = f2_net_upload (net, t, error);
+  return f2_ref_is_set (out->b);
+}
+
+static gboolean
+upload_linear_data (F2Net *net, const float *w, guint32 n, guint32 k,
+    F2NetLinear *out, GError **error)
+{
+  out->n = n;
+  out->k = k;
+  out->w = f2_net_alloc (net, F2_BUFFER_WEIGHTS, F2_ELEM_FLOAT,
+      f2_backend_linear_size (net->backend, n, k), error);
+  return f2_ref_is_set (out->w)
+      && f2_backend_upload_linear (net->backend, out->w, n, k, w, error);
+}
+
+gboolean
+f2_net_upload_linear (F2Net *net, F2Weights *weights, const char *w_name,
+    const char *b_name, guint32 n, guint32 k, gboolean transpose,
+    F2NetLinear *out, GError **error)
+{
+  const F2Tensor *t = lookup_sized (weights, w_name, transpose ? k : n,
+      (guint64) n * k, error);
+  float *w, *wt = NULL;
+  gboolean ok;
+
+  if (t == NULL)
+    return FALSE;
+  w = f2_tensor_dup_f32 (t);
+  if (transpose) {
+    wt = g_new (float, (gsize) n * k);
+    for (guint32 i = 0; i < k; i++)
+      for (guint32 j = 0; j < n; j++)
+        wt[(gsize) j * k + i] = w[(gsize) i * n + j];
+  }
+  ok = upload_linear_data (net, wt ? wt : w, n, k, out, error);
+  g_free (w);
+  g_free (wt);
+  return ok && upload_bias (net, weights, b_name, n, out, error);
+}
+
+gboolean
+f2_net_upload_linear_stack (F2Net *net, F2Weights *weights,
+    const char *const *prefixes, guint n_parts, guint32 n, guint32 k,
+    F2NetLinear *out, GError **error)
+{
+  float *w = g_new (float, (gsize) n_parts * n * k);
+  float *b = g_new (float, (gsize) n_parts * n);
+  gboolean ok = TRUE;
+
+  for (guint i = 0; i < n_parts && ok; i++) {
+    g_autofree char *wn = g_strconcat (prefixes[i], ".weight", NULL);
+    g_autofree char *bn = g_strconcat (prefixes[i], ".bias", NULL);
+    const F2Tensor *tw = lookup_sized (weights, wn, n, (guint64) n * k, error);
+    const F2Tensor *tb = tw ? lookup_sized (weights, bn, n, n, error) : NULL;
+
+    ok = tb != NULL;
+    if (ok) {
+      f2_tensor_to_f32 (tw, w + (gsize) i * n * k);
+      f2_tensor_to_f32 (tb, b + (gsize) i * n);
+    }
+  }
+  ok = ok && upload_linear_data (net, w, n_parts * n, k, out, error);
+  if (ok) {
+    out->b = f2_net_upload_floats (net, b, (guint64) n_parts * n, error);
+    ok = f2_ref_is_set (out->b);
+  }
+  g_free (w);
+  g_free (b);
+  return ok;
+}
+
+gboolean
+f2_net_upload_norm (F2Net *net, F2Weights *weights, const char *prefix,
+    guint32 dim, F2NetNorm *out, GError **error)
+{
+  g_autofree char *wn = g_strconcat (prefix, ".weight", NULL);
+  g_autofree char *bn = g_strconcat (prefix, ".bias", NULL);
+  const F2Tensor *tw = lookup_sized (weights, wn, dim, dim, error);
+  const F2Tensor *tb = tw ? lookup_sized (weights, bn, dim, dim, error) : NULL;
+
+  if (tb == NULL)
+    return FALSE;
+  out->gamma = f2_net_upload (net, tw, error);
+  out->beta = f2_ref_is_set (out->gamma) ? f2_net_upload (net, tb, error) : F2_REF_NONE;
+  return f2_ref_is_set (out->beta);
+}
+
+/* ------------------------------------------------------------ op builders */
+
+void
+f2_net_add_matmul (F2Program *p, const char *name, const F2NetLinear *l,
+    F2Ref a, guint32 m, guint32 lda, F2Ref out, guint32 ldo, guint32 flags,
+    F2Ref residual)
+{
+  F2Op op = { .kind = F2_OP_MATMUL, .name = name, .out = out };
+
+  op.in[0] = a;
+  op.in[1] = l->w;
+  if (f2_ref_is_set (l->b)) {
+    op.in[2] = l->b;
+    flags |= F2_EPI_BIAS;
+  }
+  if (f2_ref_is_set (residual)) {
+    op.in[3] = residual;
+    flags |= F2_EPI_RESIDUAL;
+  }
+  op.p.matmul = (F2MatmulParams) {
+    .m = m, .n = l->n, .k = l->k, .lda = lda, .ldo = ldo, .ldr = ldo,
+    .flags = flags,
+  };
+  f2_program_add (p, &op);
+}
+
+void
+f2_net_add_layer_norm (F2Program *p, const char *name, const F2NetNorm *norm,
+    F2Ref x, guint32 rows, guint32 cols, F2Ref out, F2Ref residual)
+{
+  F2Op op = { .kind = F2_OP_LAYER_NORM, .name = name, .out = out };
+
+  op.in[0] = x;
+  op.in[1] = norm->gamma;
+  op.in[2] = norm->beta;
+  op.in[3] = residual;
+  op.p.layer_norm = (F2LayerNormParams) { .rows = rows, .cols = cols, .eps = 1e-5f };
+  f2_program_add (p, &op);
+}
+
+void
+f2_net_add_copy (F2Program *p, const char *name, F2Ref x, guint32 rows,
+    guint32 cols, guint32 ldx, F2Ref out, guint32 ldo, F2Ref index)
+{
+  F2Op op = { .kind = F2_OP_COPY, .name = name, .out = out };
+
+  op.in[0] = x;
+  op.in[1] = index;
+  op.p.copy = (F2CopyParams) { .rows = rows, .cols = cols, .ldx = ldx, .ldo = ldo };
+  f2_program_add (p, &op);
+}
+
+void
+f2_net_add_add (F2Program *p, const char *name, F2Ref a, F2Ref b, guint32 n,
+    guint32 b_period, F2Ref out)
+{
+  F2Op op = { .kind = F2_OP_ADD, .name = name, .out = out };
+
+  op.in[0] = a;
+  op.in[1] = b;
+  op.p.add = (F2AddParams) { .n = n, .b_period = b_period };
+  f2_program_add (p, &op);
+}
+
+/* ----------------------------------------------------------------- set-up */
+
+static gboolean
+invalid (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
+static gboolean
+invalid (GError **error, const char *format, ...)
+{
+  va_list args;
+  char *message;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error_literal (error, NET_ERROR, F2_BACKEND_ERROR_INVALID, message);
+  g_free (message);
+  return FALSE;
+}
+
+static gboolean
+dims_from_config (F2NetDims *d, const F2Config *c, GError **error)
+{
+  const F2VisionConfig *v = &c->vision;
+  const F2TextConfig *t = &c->text;
+  const F2PreprocessConfig *pp = &c->preprocess;
+  guint32 side;
+
+  memset (d, 0, sizeof *d);
+  if (pp->width != pp->height || pp->width == 0)
+    return invalid (error, "the processor's image size %ux%u is not square; "
+        "only square inputs are supported", pp->width, pp->height);
+  d->image_size = side = pp->width;
+  d->window = v->window_size;
+  d->mlp_ratio = v->mlp_ratio ? v->mlp_ratio : 4;
+  for (guint s = 0; s < F2_NET_STAGES; s++) {
+    d->dim[s] = v->dim_embed[s];
+    d->depth[s] = v->depths[s];
+    d->heads[s] = v->num_heads[s];
+    d->groups[s] = v->num_groups[s];
+    d->patch[s] = v->patch_size[s];
+    d->stride[s] = v->patch_stride[s];
+    d->pad[s] = v->patch_padding[s];
+    d->prenorm[s] = v->patch_prenorm[s];
+    if (d->dim[s] == 0 || d->heads[s] == 0 || d->groups[s] == 0
+        || d->dim[s] % d->heads[s] || d->dim[s] % d->groups[s]
+        || d->stride[s] == 0 || side + 2 * d->pad[s] < d->patch[s])
+      return invalid (error, "vision stage %u: dims %u, heads %u, groups %u, "
+          "patch %u/%u do not fit the %u input", s, d->dim[s], d->heads[s],
+          d->groups[s], d->patch[s], d->stride[s], side);
+    side = (side + 2 * d->pad[s] - d->patch[s]) / d->stride[s] + 1;
+    d->grid[s] = side;
+    if (d->window == 0 || side % d->window)
+      return invalid (error, "vision stage %u: the %ux%u token grid is not a "
+          "multiple of the window %u; use an image size that divides evenly",
+          s, side, side, d->window);
+  }
+  if (d->prenorm[0])
+    return invalid (error, "a layer norm before the first patch embedding "
+        "is not supported");
+  d->pos_embed_max = v->image_pos_max_embeddings;
+  d->temporal_max = v->temporal_max_embeddings;
+  if (d->grid[F2_NET_STAGES - 1] > d->pos_embed_max)
+    return invalid (error, "the %u-token image grid exceeds the %u image "
+        "position embeddings", d->grid[F2_NET_STAGES - 1], d->pos_embed_max);
+
+  d->d_model = t->d_model;
+  d->vocab = t->vocab_size;
+  d->max_positions = t->max_position_embeddings;
+  d->enc_layers = t->encoder_layers;
+  d->enc_heads = t->encoder_attention_heads;
+  d->enc_ffn = t->encoder_ffn_dim;
+  d->dec_layers = t->decoder_layers;
+  d->dec_heads = t->decoder_attention_heads;
+  d->dec_ffn = t->decoder_ffn_dim;
+  d->embed_scale = t->scale_embedding ? sqrtf ((float) t->d_model) : 1.0f;
+  if (d->d_model == 0 || d->enc_heads == 0 || d->dec_heads == 0
+      || d->d_model % d->enc_heads || d->d_model % d->dec_heads)
+    return invalid (error, "d_model %u is not divisible by the attention heads "
+        "(%u, %u)", d->d_model, d->enc_heads, d->dec_heads);
+  if (v->projection_dim != d->d_model)
+    return invalid (error, "projection_dim %u differs from d_model %u",
+        v->projection_dim, d->d_model);
+
+  d->norm.rescale = pp->do_rescale ? pp->rescale_factor : 1.0;
+  for (int i = 0; i < 3; i++) {
+    d->norm.mean[i] = pp->do_normalize ? pp->mean[i] : 0.0;
+    d->norm.std[i] = pp->do_normalize ? pp->std[i] : 1.0;
+  }
+  return TRUE;
+}
+
+static gboolean
+check_limits (F2Net *net, GError **error)
+{
+  F2NetLimits *l = &net->limits;
+  const F2NetDims *d = &net->dims;
+  guint32 image_tokens = f2_net_image_tokens (d);
+
+  if (l->max_prompt_tokens == 0 || l->max_decoder_tokens == 0
+      || l->max_beams == 0 || l->max_image_width == 0 || l->max_image_height == 0)
+    return invalid (error, "network limits must not be 0");
+  if ((guint64) image_tokens + l->max_prompt_tokens > d->max_positions)
+    return invalid (error, "%u image tokens plus %u prompt tokens exceed the "
+        "model's %u positions; lower max_prompt_tokens", image_tokens,
+        l->max_prompt_tokens, d->max_positions);
+  /* the last token of a sequence is never fed back */
+  if (l->max_decoder_tokens > d->max_positions + 1)
+    return invalid (error, "max_decoder_tokens %u exceeds the model's %u "
+        "positions (plus the last token)", l->max_decoder_tokens,
+        d->max_positions);
+  if (l->max_beams > 64)
+    return invalid (error, "max_beams %u is too large (at most 64)", l->max_beams);
+  if (l->max_image_width > F2_RESAMPLE_MAX_SIZE
+      || l->max_image_height > F2_RESAMPLE_MAX_SIZE)
+    return invalid (error, "the largest image %ux%u exceeds %u pixels a side",
+        l->max_image_width, l->max_image_height, F2_RESAMPLE_MAX_SIZE);
+  return TRUE;
+}
+
+/* Pillow's widest window for @in -> @out (see preprocess.c). */
+static guint32
+max_taps (guint32 in, guint32 out)
+{
+  double scale = MAX ((double) in / out, 1.0);
+
+  return (guint32) ceil (2.0 * scale) * 2 + 1;
+}
+
+static gboolean
+alloc_buffers (F2Net *net, GError **error)
+{
+  const F2NetDims *d = &net->dims;
+  const F2NetLimits *l = &net->limits;
+  F2NetBuffers *b = &net->buf;
+  guint32 dm = d->d_model, S = net->max_seq, R = l->max_beams;
+  guint64 act, hid, scratch, cache_rows;
+  guint32 side = d->image_size;
+  guint32 ffn = MAX (d->enc_ffn, d->dec_ffn);
+  GError *e = NULL;
+
+#define ALLOC(kind, type, n) f2_net_alloc (net, kind, type, n, &e)
+#define ACT(n) ALLOC (F2_BUFFER_ACTIVATIONS, F2_ELEM_FLOAT, n)
+#define HOST(type, n) ALLOC (F2_BUFFER_HOST, type, n)
+  /* preprocessing: the frame, the coefficient tables, the two passes */
+  b->image_bytes = (guint64) l->max_image_width * l->max_image_height * 4;
+  b->coeffs_h_len = (guint64) side * max_taps (l->max_image_width, side);
+  b->coeffs_v_len = (guint64) side * max_taps (l->max_image_height, side);
+  b->rows_bytes = (guint64) l->max_image_height * side * 3;
+  b->pre.image = HOST (F2_ELEM_U8, b->image_bytes);
+  if (e == NULL) b->pre.coeffs_h = HOST (F2_ELEM_I32, b->coeffs_h_len);
+  if (e == NULL) b->pre.bounds_h = HOST (F2_ELEM_I32, side);
+  if (e == NULL) b->pre.coeffs_v = HOST (F2_ELEM_I32, b->coeffs_v_len);
+  if (e == NULL) b->pre.bounds_v = HOST (F2_ELEM_I32, side);
+  if (e == NULL) b->pre.rows = ALLOC (F2_BUFFER_ACTIVATIONS, F2_ELEM_U8, b->rows_bytes);
+  if (e == NULL) b->pre.out = ACT (3ull * side * side);
+
+  /* vision */
+  f2_net_vision_sizes (d, &act, &hid, &scratch);
+  if (e == NULL) b->vx = ACT (act);
+  if (e == NULL) b->vy = ACT (act);
+  if (e == NULL) b->vn = ACT (act);
+  if (e == NULL) b->va = ACT (act);
+  if (e == NULL) b->vqkv = ACT (3 * act);
+  if (e == NULL) b->vhid = ACT (hid);
+  if (e == NULL) b->vscratch = ALLOC (F2_BUFFER_ACTIVATIONS, F2_ELEM_I32, scratch);
+  if (e == NULL) b->vfeat = ACT ((guint64) f2_net_image_tokens (d) * d->dim[F2_NET_STAGES - 1]);
+
+  /* encoder */
+  if (e == NULL) b->ids = HOST (F2_ELEM_I32, l->max_prompt_tokens);
+  if (e == NULL) b->embeds = ACT ((guint64) S * dm);
+  if (e == NULL) b->eh = ACT ((guint64) S * dm);
+  if (e == NULL) b->eqkv = ACT ((guint64) S * 3 * dm);
+  if (e == NULL) b->eattn = ACT ((guint64) S * dm);
+  if (e == NULL) b->ehid = ACT ((guint64) S * d->enc_ffn);
+  b->cross_kv = g_new0 (F2Ref, MAX (d->dec_layers, 1));
+  for (guint i = 0; i < d->dec_layers && e == NULL; i++)
+    b->cross_kv[i] = ACT ((guint64) S * 2 * dm);
+
+  /* decoder */
+  if (e == NULL) b->tokens = HOST (F2_ELEM_I32, R);
+  if (e == NULL) b->gather = HOST (F2_ELEM_I32, (guint64) l->max_decoder_tokens * R);
+  if (e == NULL) b->banned = HOST (F2_ELEM_I32, (guint64) R * MAX (l->max_banned, 1));
+  if (e == NULL) b->control = HOST (F2_ELEM_I32, F2_NET_CTRL_COUNT);
+  if (e == NULL) b->dh = ACT ((guint64) R * dm);
+  if (e == NULL) b->dq = ACT ((guint64) R * dm);
+  if (e == NULL) b->dattn = ACT ((guint64) R * dm);
+  if (e == NULL) b->dhid = ACT ((guint64) R * ffn);
+  if (e == NULL) b->logits = ACT ((guint64) R * d->vocab);
+  if (e == NULL) b->out_ids = HOST (F2_ELEM_I32, (guint64) R * net->max_k);
+  if (e == NULL) b->out_scores = HOST (F2_ELEM_FLOAT, (guint64) R * net->max_k);
+  b->cache_staging = (guint64) l->max_decoder_tokens * R;
+  cache_rows = b->cache_staging + R;
+  for (guint c = 0; c < 2; c++) {
+    b->cache[c] = g_new0 (F2Ref, MAX (d->dec_layers, 1));
+    for (guint i = 0; i < d->dec_layers && e == NULL; i++)
+      b->cache[c][i] = ACT (cache_rows * 2 * dm);
+  }
+#undef HOST
+#undef ACT
+#undef ALLOC
+  if (e != NULL) {
+    g_propagate_prefixed_error (error, e, "cannot allocate the working "
+        "buffers (lower the limits on prompt, decoder tokens, beams or image "
+        "size): ");
+    return FALSE;
+  }
+  net->gather_host = g_new0 (gint32, (gsize) l->max_decoder_tokens * R);
+  return TRUE;
+}
+
+F2Net *
+f2_net_new (F2Backend *backend, const F2Config *config, F2Weights *weights,
+    const F2NetLimits *limits, GError **error)
+{
+  F2Net *net;
+
+  g_return_val_if_fail (backend != NULL && config != NULL && weights != NULL, NULL);
+
+  net = g_new0 (F2Net, 1);
+  net->backend = backend;
+  net->limits = limits ? *limits : f2_net_default_limits ();
+  net->last_position = -1;
+  net->encoder_programs = g_hash_table_new_full (g_direct_hash,
+      g_direct_equal, NULL, (GDestroyNotify) f2_program_free);
+  net->step_programs = g_hash_table_new_full (g_direct_hash, g_direct_equal,
+      NULL, (GDestroyNotify) f2_program_free);
+  if (!dims_from_config (&net->dims, config, error) || !check_limits (net, error))
+    goto fail;
+  net->max_seq = f2_net_image_tokens (&net->dims) + net->limits.max_prompt_tokens;
+  net->max_k = 2 * net->limits.max_beams;
+  if (!alloc_buffers (net, error)
+      || !f2_net_vision_load (net, weights, error)
+      || !f2_net_text_load (net, weights, error))
+    goto fail;
+  return net;
+
+fail:
+  g_prefix_error (error, "cannot set up the Florence-2 network: ");
+  f2_net_free (net);
+  return NULL;
+}
+
+void
+f2_net_free (F2Net *net)
+{
+  if (net == NULL)
+    return;
+  f2_program_free (net->pre_program);
+  f2_program_free (net->vision_program);
+  f2_resampler_free (net->resampler);
+  g_hash_table_unref (net->encoder_programs);
+  g_hash_table_unref (net->step_programs);
+  f2_net_vision_free (net);
+  f2_net_text_free (net);
+  g_free (net->buf.cross_kv);
+  g_free (net->buf.cache[0]);
+  g_free (net->buf.cache[1]);
+  g_free (net->gather_host);
+  g_free (net);
+}
+
+F2Backend *
+f2_net_backend (F2Net *net)
+{
+  return net->backend;
+}
+
+/* ------------------------------------------------------------ running */
+
+static double
+program_ms (F2Program *p)
+{
+  const F2RunStats *s = f2_program_last_stats (p);
+
+  return s->gpu_ms >= 0 ? s->gpu_ms : s->wall_ms;
+}
+
+static void
+count_run (F2Net *net, F2Program *p)
+{
+  const F2RunStats *s = f2_program_last_stats (p);
+
+  net->profile.dispatches += s->dispatches;
+  net->profile.submits += s->submits;
+}
+
+static gboolean
+image_layout (const F2Image *image, F2ImageLayout *layout, GError **error)
+{
+  layout->format = image->format;
+  layout->width = image->width;
+  layout->height = image->height;
+  memcpy (layout->stride, image->stride, sizeof layout->stride);
+  memcpy (layout->plane_offset, image->plane_offset, sizeof layout->plane_offset);
+  if (image->format > F2_PIXEL_I420)
+    return invalid (error, "unknown pixel format %d", image->format);
+  return TRUE;
+}
+
+static gboolean
+same_layout (const F2ImageLayout *a, const F2ImageLayout *b)
+{
+  return a->format == b->format && a->width == b->width
+      && a->height == b->height
+      && memcmp (a->stride, b->stride, sizeof a->stride) == 0
+      && memcmp (a->plane_offset, b->plane_offset, sizeof a->plane_offset) == 0;
+}
+
+/* (Re)build the preprocessing program when the frame layout changes. */
+static gboolean
+prepare_preprocess (F2Net *net, const F2ImageLayout *layout,
+    F2YuvMatrix matrix, GError **error)
+{
+  F2NetBuffers *b = &net->buf;
+  guint32 side = net->dims.image_size;
+  F2Resampler *rs;
+  F2Program *p;
+
+  if (net->pre_program != NULL && same_layout (layout, &net->pre_layout)
+      && matrix == net->pre_matrix)
+    return TRUE;
+  f2_program_free (net->pre_program);
+  net->pre_program = NULL;
+  f2_resampler_free (net->resampler);
+  net->resampler = rs = f2_resampler_new (layout->width, layout->height,
+      side, side, error);
+  if (rs == NULL)
+    return FALSE;
+  if ((guint64) side * rs->taps_h > b->coeffs_h_len
+      || (guint64) side * rs->taps_v > b->coeffs_v_len
+      || f2_resampler_rows_size (rs) > b->rows_bytes)
+    return invalid (error, "a %ux%u frame exceeds the network's image limits "
+        "%ux%u; raise max_image_width/height", layout->width, layout->height,
+        net->limits.max_image_width, net->limits.max_image_height);
+  if (!f2_resampler_upload (rs, net->backend, &b->pre, error))
+    return FALSE;
+  p = f2_program_new (net->backend, "preprocess");
+  f2_program_mark_stage (p, "preprocess");
+  if (!f2_preprocess_add_ops (p, rs, layout, matrix, &net->dims.norm, &b->pre, error)) {
+    f2_program_free (p);
+    return FALSE;
+  }
+  if (!f2_program_finish (p, error)) {
+    f2_program_free (p);
+    return FALSE;
+  }
+  net->pre_program = p;
+  net->pre_layout = *layout;
+  net->pre_matrix = matrix;
+  return TRUE;
+}
+
+gboolean
+f2_net_set_image (F2Net *net, const F2Image *image, GError **error)
+{
+  F2ImageLayout layout;
+  F2YuvMatrix matrix;
+  guint64 need;
+
+  g_return_val_if_fail (net != NULL && image != NULL, FALSE);
+
+  net->have_image = FALSE;
+  net->have_logits = FALSE;
+  net->prompt_len = 0;
+  net->last_position = -1;
+  if (image->width == 0 || image->height == 0
+      || image->width > net->limits.max_image_width
+      || image->height > net->limits.max_image_height)
+    return invalid (error, "frame size %ux%u is outside 1x1 .. %ux%u (the "
+        "network's image limits)", image->width, image->height,
+        net->limits.max_image_width, net->limits.max_image_height);
+  if (!image_layout (image, &layout, error))
+    return FALSE;
+  need = f2_image_layout_size (&layout);
+  if (image->data == NULL || image->size < need)
+    return invalid (error, "the %ux%u frame needs %" G_GUINT64_FORMAT
+        " bytes with its strides and offsets, got %" G_GSIZE_FORMAT,
+        image->width, image->height, need, image->size);
+  if (need > net->buf.image_bytes)
+    return invalid (error, "the frame's %" G_GUINT64_FORMAT " bytes exceed "
+        "the %" G_GUINT64_FORMAT " bytes the network's image limits allow; "
+        "raise max_image_width/height", need, net->buf.image_bytes);
+  matrix = image->bt709 ? F2_YUV_BT709 : F2_YUV_BT601;
+  if (!prepare_preprocess (net, &layout, matrix, error))
+    return FALSE;
+  if (net->vision_program == NULL) {
+    F2Program *p = f2_program_new (net->backend, "vision");
+
+    if (!f2_net_vision_build (net, p, error) || !f2_program_finish (p, error)) {
+      f2_program_free (p);
+      return FALSE;
+    }
+    net->vision_program = p;
+  }
+  if (!f2_backend_write (net->backend, net->buf.pre.image, image->data, need, error)
+      || !f2_program_run (net->pre_program, error))
+    return FALSE;
+  net->profile.preprocess_ms += program_ms (net->pre_program);
+  count_run (net, net->pre_program);
+  if (!f2_program_run (net->vision_program, error))
+    return FALSE;
+  net->profile.vision_ms += program_ms (net->vision_program);
+  count_run (net, net->vision_program);
+  net->have_image = TRUE;
+  return TRUE;
+}
+
+gboolean
+f2_net_encode (F2Net *net, const gint32 *ids, guint n_ids, GError **error)
+{
+  F2Program *p;
+
+  g_return_val_if_fail (net != NULL, FALSE);
+
+  net->prompt_len = 0;
+  net->have_logits = FALSE;
+  net->last_position = -1;
+  if (!net->have_image)
+    return invalid (error, "no image: call f2_net_set_image() before encoding a prompt");
+  if (n_ids == 0 || ids == NULL)
+    return invalid (error, "the prompt has no tokens");
+  if (n_ids > net->limits.max_prompt_tokens)
+    return invalid (error, "the prompt has %u tokens, more than the %u the "
+        "network was set up for; shorten the text or raise max_prompt_tokens",
+        n_ids, net->limits.max_prompt_tokens);
+  p = g_hash_table_lookup (net->encoder_programs, GUINT_TO_POINTER (n_ids));
+  if (p == NULL) {
+    p = f2_net_encoder_program (net, n_ids, error);
+    if (p == NULL)
+      return FALSE;
+    g_hash_table_insert (net->encoder_programs, GUINT_TO_POINTER (n_ids), p);
+  }
+  if (!f2_backend_write (net->backend, net->buf.ids, ids, n_ids, error)
+      || !f2_program_run (p, error))
+    return FALSE;
+  net->profile.encoder_ms += program_ms (p);
+  count_run (net, p);
+  net->prompt_len = n_ids;
+  return TRUE;
+}
+
+static gboolean
+check_step (F2Net *net, const F2Step *step, GError **error)
+{
+  if (net->prompt_len == 0)
+    return invalid (error, "no encoded prompt: call f2_net_encode() before "
+        "decoding");
+  if (step->rows == 0 || step->rows > net->limits.max_beams)
+    return invalid (error, "%u decoder rows requested; the network was set up "
+        "for 1 to %u (max_beams)", step->rows, net->limits.max_beams);
+  if (step->k > net->max_k)
+    return invalid (error, "top-%u requested; at most %u (2 * max_beams)",
+        step->k, net->max_k);
+  if (step->tokens == NULL || step->out_ids == NULL
+      || (step->k > 0 && step->out_scores == NULL))
+    return invalid (error, "a decoder step needs tokens and outputs");
+  if (step->position >= net->limits.max_decoder_tokens
+      || step->position >= net->dims.max_positions)
+    return invalid (error, "decoder position %u is past the %u tokens the "
+        "network was set up for (max_decoder_tokens)", step->position,
+        net->limits.max_decoder_tokens);
+  if (step->position != 0 && (gint64) step->position != net->last_position + 1)
+    return invalid (error, "decoder position %u does not follow the last "
+        "step (%" G_GINT64_FORMAT "); steps run in order from position 0",
+        step->position, net->last_position);
+  for (guint r = 0; r < step->rows; r++) {
+    if (step->tokens[r] < 0 || (guint32) step->tokens[r] >= net->dims.vocab)
+      return invalid (error, "token %d of row %u is outside the vocabulary "
+          "(%u)", step->tokens[r], r, net->dims.vocab);
+    if (step->parents != NULL && step->position > 0
+        && (step->parents[r] < 0 || (guint32) step->parents[r] >= net->last_rows))
+      return invalid (error, "parent %d of row %u is not a row of the last "
+          "step (%u rows)", step->parents[r], r, net->last_rows);
+    if (step->parents == NULL && step->position > 0 && r >= net->last_rows)
+      return invalid (error, "row %u has no parent: the last step had %u "
+          "rows; pass parents", r, net->last_rows);
+  }
+  return TRUE;
+}
+
+/* Which source row of the cache each row of the new cache comes from. The
+ * cache keeps row (t, beam) at t * rows + beam; the step's new keys are in
+ * the staging rows. */
+static void
+fill_gather (F2Net *net, const F2Step *step, guint32 kv_rows)
+{
+  guint32 R = step->rows, Rp = net->last_rows;
+  gint32 *g = net->gather_host;
+
+  for (guint32 t = 0; t < kv_rows; t++) {
+    for (guint32 b = 0; b < R; b++) {
+      gint64 src;
+
+      if (t < step->position) {
+        guint32 parent = step->parents ? (guint32) step->parents[b] : b;
+        src = (gint64) t * Rp + parent;
+      } else {
+        src = (gint64) net->buf.cache_staging + b;
+      }
+      g[(gsize) t * R + b] = (gint32) src;
+    }
+  }
+}
+
+gboolean
+f2_net_step (F2Net *net, const F2Step *step, GError **error)
+{
+  F2NetBuffers *b = &net->buf;
+  guint32 kv_rows, key;
+  gint32 control[F2_NET_CTRL_COUNT];
+  F2Program *p;
+  gsize n_banned;
+
+  g_return_val_if_fail (net != NULL && step != NULL, FALSE);
+  if (!check_step (net, step, error))
+    return FALSE;
+
+  kv_rows = MIN (((step->position / F2_NET_KV_BUCKET) + 1) * F2_NET_KV_BUCKET,
+      net->limits.max_decoder_tokens);
+  key = ((((kv_rows / F2_NET_KV_BUCKET) * 256 + step->k) * 128 + step->rows) * 2
+      + net->cache_cur) + 1;
+  p = g_hash_table_lookup (net->step_programs, GUINT_TO_POINTER (key));
+  if (p == NULL) {
+    p = f2_net_step_program (net, step->rows, step->k, kv_rows,
+        net->cache_cur, error);
+    if (p == NULL)
+      return FALSE;
+    g_hash_table_insert (net->step_programs, GUINT_TO_POINTER (key), p);
+  }
+
+  control[F2_NET_CTRL_POSITION] = (gint32) step->position;
+  control[F2_NET_CTRL_SELF_KV] = (gint32) step->position + 1;
+  control[F2_NET_CTRL_CROSS_KV] = (gint32) (f2_net_image_tokens (&net->dims)
+      + net->prompt_len);
+  fill_gather (net, step, kv_rows);
+  n_banned = (gsize) step->rows * MAX (net->limits.max_banned, 1);
+  {
+    g_autofree gint32 *banned = g_new (gint32, n_banned);
+
+    if (step->banned != NULL && net->limits.max_banned > 0)
+      memcpy (banned, step->banned, n_banned * sizeof (gint32));
+    else
+      for (gsize i = 0; i < n_banned; i++)
+        banned[i] = -1;
+    if (!f2_backend_write (net->backend, b->banned, banned, n_banned, error))
+      return FALSE;
+  }
+  if (!f2_backend_write (net->backend, b->control, control, F2_NET_CTRL_COUNT, error)
+      || !f2_backend_write (net->backend, b->tokens, step->tokens, step->rows, error)
+      || !f2_backend_write (net->backend, b->gather, net->gather_host,
+          (guint64) kv_rows * step->rows, error)
+      || !f2_program_run (p, error))
+    return FALSE;
+  net->profile.decoder_ms += program_ms (p);
+  net->profile.decoder_steps++;
+  count_run (net, p);
+  net->cache_cur ^= 1;
+  net->last_position = step->position;
+  net->last_rows = step->rows;
+  net->have_logits = TRUE;
+
+  if (step->k == 0)
+    return f2_backend_read (net->backend, b->out_ids, step->out_ids, step->rows, error);
+  return f2_backend_read (net->backend, b->out_ids, step->out_ids,
+      (guint64) step->rows * step->k, error)
+      && f2_backend_read (net->backend, b->out_scores, step->out_scores,
+      (guint64) step->rows * step->k, error);
+}
+
+/* ------------------------------------------------------------ tensors */
+
+const char *
+f2_net_tensor_name (F2NetTensor which)
+{
+  switch (which) {
+    case F2_NET_PIXEL_VALUES: return "pixel_values";
+    case F2_NET_VISION_OUT: return "vision_tower_out";
+    case F2_NET_IMAGE_FEATURES: return "image_features";
+    case F2_NET_INPUTS_EMBEDS: return "inputs_embeds";
+    case F2_NET_ENCODER_OUT: return "encoder_last_hidden_state";
+    case F2_NET_LOGITS: return "logits";
+  }
+  return "unknown";
+}
+
+static F2Ref
+tensor_ref (F2Net *net, F2NetTensor which, guint64 *n)
+{
+  const F2NetDims *d = &net->dims;
+  guint32 c4 = d->dim[F2_NET_STAGES - 1], g = d->grid[F2_NET_STAGES - 1];
+  guint64 seq = f2_net_image_tokens (d) + (guint64) net->prompt_len;
+
+  *n = 0;
+  switch (which) {
+    case F2_NET_PIXEL_VALUES:
+      if (net->have_image)
+        *n = 3ull * d->image_size * d->image_size;
+      return net->buf.pre.out;
+    case F2_NET_VISION_OUT:
+      if (net->have_image)
+        *n = (guint64) g * g * c4;
+      return net->buf.vx;
+    case F2_NET_IMAGE_FEATURES:
+      if (net->have_image)
+        *n = (guint64) f2_net_image_tokens (d) * d->d_model;
+      return net->buf.embeds;
+    case F2_NET_INPUTS_EMBEDS:
+      if (net->prompt_len > 0)
+        *n = seq * d->d_model;
+      return net->buf.embeds;
+    case F2_NET_ENCODER_OUT:
+      if (net->prompt_len > 0)
+        *n = seq * d->d_model;
+      return net->buf.eh;
+    case F2_NET_LOGITS:
+      if (net->have_logits && net->prompt_len > 0)
+        *n = d->vocab;
+      return net->buf.logits;
+  }
+  return F2_REF_NONE;
+}
+
+guint64
+f2_net_tensor_size (F2Net *net, F2NetTensor which)
+{
+  guint64 n;
+
+  tensor_ref (net, which, &n);
+  return n;
+}
+
+gboolean
+f2_net_read_tensor (F2Net *net, F2NetTensor which, float *out, GError **error)
+{
+  guint64 n;
+  F2Ref r = tensor_ref (net, which, &n);
+
+  if (n == 0)
+    return invalid (error, "tensor %s has not been computed for this frame",
+        f2_net_tensor_name (which));
+  return f2_backend_read (net->backend, r, out, n, error);
+}
+
+void
+f2_net_get_profile (F2Net *net, F2NetProfile *profile)
+{
+  *profile = net->profile;
+}
+
+void
+f2_net_reset_profile (F2Net *net)
+{
+  memset (&net->profile, 0, sizeof net->profile);
+}
