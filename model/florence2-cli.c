@@ -11,6 +11,7 @@
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static char *opt_model = NULL;
 static char *opt_task = NULL;
@@ -84,6 +85,8 @@ run_image (Florence2Model *model, const Florence2RunParams *params,
   int w = 0, h = 0;
   F2Image image = { 0 };
   Florence2Output *out;
+  Florence2RunParams run_params = *params;
+  char *dump_path = NULL;
   JsonNode *json;
   char *text;
 
@@ -95,7 +98,21 @@ run_image (Florence2Model *model, const Florence2RunParams *params,
   image.stride[0] = (guint32) w * 3;
   image.data = rgb;
   image.size = (gsize) w * h * 3;
-  out = florence2_model_run (model, &image, params, error);
+  if (opt_dump != NULL) {
+    /* DIR/<image name without extension>.safetensors */
+    char *base = g_path_get_basename (path);
+    char *dot = strrchr (base, '.');
+    char *file;
+    if (dot != NULL)
+      *dot = '\0';
+    file = g_strconcat (base, ".safetensors", NULL);
+    dump_path = g_build_filename (opt_dump, file, NULL);
+    g_free (file);
+    g_free (base);
+  }
+  run_params.dump_path = dump_path;
+  out = florence2_model_run (model, &image, &run_params, error);
+  g_free (dump_path);
   g_free (rgb);
   if (out == NULL) {
     g_prefix_error (error, "%s: ", path);
@@ -113,20 +130,6 @@ run_image (Florence2Model *model, const Florence2RunParams *params,
   if (opt_profile)
     print_profile (path, out);
   florence2_output_free (out);
-
-  if (opt_dump != NULL) {
-    char *base = g_path_get_basename (path);
-    char *dot = strrchr (base, '.');
-    char *dir;
-    gboolean ok;
-    if (dot != NULL)
-      *dot = '\0';
-    dir = g_build_filename (opt_dump, base, NULL);
-    ok = florence2_model_dump (model, dir, error);
-    g_free (dir);
-    g_free (base);
-    return ok;
-  }
   return TRUE;
 }
 

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <stdarg.h>
+#include <string.h>
 
 struct _Florence2Model {
   gint ref_count;
@@ -237,6 +238,74 @@ ms_since (gint64 start)
   return (g_get_monotonic_time () - start) / 1000.0;
 }
 
+/* Shape of a dumped tensor, batch dimension first as in the golden files. */
+static guint
+dump_shape (Florence2Model *model, F2NetTensor which, guint64 n, guint64 *shape)
+{
+  const F2Config *c = model->config;
+
+  switch (which) {
+    case F2_NET_PIXEL_VALUES:
+      shape[0] = 1; shape[1] = 3; shape[2] = c->preprocess.height; shape[3] = c->preprocess.width;
+      return 4;
+    case F2_NET_VISION_OUT:
+      shape[0] = 1; shape[1] = n / c->vision.dim_embed[3]; shape[2] = c->vision.dim_embed[3];
+      return 3;
+    case F2_NET_LOGITS:
+      shape[0] = 1; shape[1] = 1; shape[2] = n;
+      return 3;
+    default:
+      shape[0] = 1; shape[1] = n / c->vision.projection_dim; shape[2] = c->vision.projection_dim;
+      return 3;
+  }
+}
+
+/* Writes the tensors of the current frame into @path; called right after
+ * the first decoder step so that the logits are those of step 0. */
+static gboolean
+dump_tensors (Florence2Model *model, const char *path, GError **error)
+{
+  static const F2NetTensor which[] = {
+    F2_NET_PIXEL_VALUES, F2_NET_VISION_OUT, F2_NET_IMAGE_FEATURES,
+    F2_NET_INPUTS_EMBEDS, F2_NET_ENCODER_OUT, F2_NET_LOGITS,
+  };
+  F2Tensor tensors[G_N_ELEMENTS (which)];
+  float *data[G_N_ELEMENTS (which)] = { NULL };
+  guint n_tensors = 0;
+  gboolean ok = TRUE;
+  char *dir = g_path_get_dirname (path);
+
+  if (g_mkdir_with_parents (dir, 0755) != 0) {
+    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
+        "cannot create dump directory %s: %s", dir, g_strerror (errno));
+    g_free (dir);
+    return FALSE;
+  }
+  g_free (dir);
+  for (guint i = 0; i < G_N_ELEMENTS (which) && ok; i++) {
+    guint64 n = f2_net_tensor_size (model->net, which[i]);
+    F2Tensor *t = &tensors[n_tensors];
+    if (n == 0)
+      continue;
+    data[i] = g_new (float, n);
+    ok = f2_net_read_tensor (model->net, which[i], data[i], error);
+    memset (t, 0, sizeof *t);
+    t->name = which[i] == F2_NET_LOGITS ? "decoder_logits_step0" :
+        f2_net_tensor_name (which[i]);
+    t->dtype = F2_DTYPE_F32;
+    t->ndim = dump_shape (model, which[i], n, t->shape);
+    t->numel = n;
+    t->data = data[i];
+    t->nbytes = n * sizeof (float);
+    n_tensors++;
+  }
+  if (ok)
+    ok = f2_safetensors_write (path, tensors, n_tensors, NULL, error);
+  for (guint i = 0; i < G_N_ELEMENTS (which); i++)
+    g_free (data[i]);
+  return ok;
+}
+
 Florence2Output *
 florence2_model_run (Florence2Model *model, const F2Image *image,
     const Florence2RunParams *params, GError **error)
@@ -295,6 +364,13 @@ florence2_model_run (Florence2Model *model, const F2Image *image,
   ok = f2_net_set_image (model->net, image, error) &&
       f2_net_encode (model->net, (const gint32 *) out->input_ids->data,
       out->input_ids->len, error);
+  if (ok && params->dump_path != NULL) {
+    /* step 0 alone first, so the dump holds the first step's logits */
+    gint32 start_token = gen.decoder_start_token_id, best;
+    F2Step step = { .rows = 1, .tokens = &start_token, .out_ids = &best };
+    ok = f2_net_step (model->net, &step, error) &&
+        dump_tensors (model, params->dump_path, error);
+  }
   if (ok)
     generation = f2_generate (&gen, model->limits.max_banned, net_step, &ctx, error);
   f2_net_get_profile (model->net, &profile);
@@ -393,38 +469,4 @@ florence2_output_to_json (const Florence2Output *output, Florence2Model *model)
   root = json_builder_get_root (b);
   g_object_unref (b);
   return root;
-}
-
-gboolean
-florence2_model_dump (Florence2Model *model, const char *dir, GError **error)
-{
-  static const F2NetTensor tensors[] = {
-    F2_NET_PIXEL_VALUES, F2_NET_VISION_OUT, F2_NET_IMAGE_FEATURES,
-    F2_NET_INPUTS_EMBEDS, F2_NET_ENCODER_OUT, F2_NET_LOGITS,
-  };
-  gboolean ok = TRUE;
-
-  if (g_mkdir_with_parents (dir, 0755) != 0) {
-    g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (errno),
-        "cannot create dump directory %s: %s", dir, g_strerror (errno));
-    return FALSE;
-  }
-  g_mutex_lock (&model->lock);
-  for (guint i = 0; i < G_N_ELEMENTS (tensors) && ok; i++) {
-    guint64 n = f2_net_tensor_size (model->net, tensors[i]);
-    float *data;
-    char *name, *path;
-    if (n == 0)
-      continue;
-    data = g_new (float, n);
-    name = g_strconcat (f2_net_tensor_name (tensors[i]), ".safetensors", NULL);
-    path = g_build_filename (dir, name, NULL);
-    ok = f2_net_read_tensor (model->net, tensors[i], data, error) &&
-        f2_safetensors_write_f32 (path, f2_net_tensor_name (tensors[i]), data, n, error);
-    g_free (path);
-    g_free (name);
-    g_free (data);
-  }
-  g_mutex_unlock (&model->lock);
-  return ok;
 }

@@ -57,6 +57,11 @@ typedef struct {
   guint max_new_tokens;         /* default 1024 */
   /* benchmarks: generate exactly this many tokens (no EOS stop); 0 = off */
   guint forced_length;
+  /* debugging: write the intermediate tensors (pixel_values,
+   * vision_tower_out, image_features, inputs_embeds,
+   * encoder_last_hidden_state, decoder_logits_step0: the golden files'
+   * names) into this safetensors file; NULL = off */
+  const char *dump_path;
 } Florence2RunParams;
 
 Florence2RunParams florence2_run_default_params (void);
@@ -89,9 +94,6 @@ void florence2_output_free (Florence2Output *output);
 JsonNode *florence2_output_to_json (const Florence2Output *output,
     Florence2Model *model);
 
-/* Write the intermediate tensors of the last run as safetensors files in
- * @dir, named as in the golden reference. */
-gboolean florence2_model_dump (Florence2Model *model, const char *dir, GError **error);
 
 /* Log messages of the library go here (default: GLib's g_log, domain
  * "florence2"). */

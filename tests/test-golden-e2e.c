@@ -1,0 +1,173 @@
+/* End to end against the reference, through the library API: for every
+ * golden case, decode the PNG, run the task greedy and with 3 beams
+ * (max_new_tokens 40, as the reference did) and compare the generated ids,
+ * the decoded text and the post-processed result exactly.
+ *
+ * Usage: test-golden-e2e [cpu|vulkan] [fp32|fp16]
+ * fp32 must match every case; fp16 reports how many sequences still match
+ * exactly and fails only on errors (its tolerances are per stage, in
+ * test-golden-stages). */
+#include "florence2.h"
+#include "image.h"
+#include "test-common.h"
+
+#include <json-glib/json-glib.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  guint ids_ok, ids_total;
+  guint text_ok, result_ok;
+  guint failures;
+} Tally;
+
+static gboolean
+ids_equal (const GArray *got, JsonArray *want, GString *why)
+{
+  guint n = json_array_get_length (want);
+
+  if (got->len != n) {
+    g_string_printf (why, "%u ids, expected %u", got->len, n);
+  }
+  for (guint i = 0; i < MIN (n, got->len); i++) {
+    gint64 w = json_array_get_int_element (want, i);
+    if (g_array_index (got, gint32, i) != w) {
+      g_string_printf (why, "id %u is %d, expected %" G_GINT64_FORMAT
+          " (lengths %u / %u)", i, g_array_index (got, gint32, i), w, got->len, n);
+      return FALSE;
+    }
+  }
+  return got->len == n;
+}
+
+static void
+run_case (Florence2Model *model, JsonObject *c, const char *which, guint beams,
+    const F2Image *image, gboolean strict, Tally *tally)
+{
+  JsonObject *want = json_object_get_object_member (c, which);
+  const char *case_id = json_object_get_string_member (c, "case_id");
+  const char *text_input = json_object_get_null_member (c, "text_input") ? NULL :
+      json_object_get_string_member (c, "text_input");
+  Florence2RunParams params = florence2_run_default_params ();
+  Florence2Output *out;
+  GError *error = NULL;
+  GString *why = g_string_new (NULL);
+  gboolean ids_ok, text_ok, result_ok;
+  JsonNode *result;
+
+  params.task = f2_task_lookup (json_object_get_string_member (c, "task"))->task;
+  params.text = text_input;
+  params.num_beams = beams;
+  params.max_new_tokens = 40;
+  out = florence2_model_run (model, image, &params, &error);
+  if (out == NULL) {
+    g_print ("FAIL %s %s: %s\n", case_id, which, error->message);
+    g_clear_error (&error);
+    tally->failures++;
+    g_string_free (why, TRUE);
+    return;
+  }
+
+  tally->ids_total++;
+  ids_ok = ids_equal (out->generated_ids,
+      json_object_get_array_member (want, "sequence"), why);
+  tally->ids_ok += ids_ok;
+  if (!ids_ok)
+    g_print ("     %s %s: %s\n", case_id, which, why->str);
+
+  text_ok = g_strcmp0 (out->text, json_object_get_string_member (want, "text")) == 0;
+  tally->text_ok += text_ok;
+
+  result = f2_result_to_json (out->result);
+  g_string_truncate (why, 0);
+  result_ok = f2_test_json_equal (result, json_object_get_member (want, "post_process"),
+      "$", FALSE, why);
+  tally->result_ok += result_ok;
+  if (ids_ok && !result_ok)
+    g_print ("     %s %s: result differs: %s\n", case_id, which, why->str);
+  json_node_unref (result);
+
+  g_print ("%s %s %-8s ids %s, text %s, result %s (%u steps, %.0f ms)\n",
+      ids_ok && text_ok && result_ok ? "ok  " : strict ? "FAIL" : "diff",
+      case_id, which, ids_ok ? "equal" : "DIFFER", text_ok ? "equal" : "DIFFERS",
+      result_ok ? "equal" : "DIFFERS", out->decoder_steps, out->timings.total_ms);
+  if (strict && !(ids_ok && text_ok && result_ok))
+    tally->failures++;
+  florence2_output_free (out);
+  g_string_free (why, TRUE);
+}
+
+int
+main (int argc, char **argv)
+{
+  const char *device = argc > 1 ? argv[1] : "cpu";
+  const char *precision = argc > 2 ? argv[2] : "fp32";
+  Florence2ModelParams mp = florence2_model_default_params ();
+  Florence2Model *model;
+  GError *error = NULL;
+  JsonNode *index;
+  JsonArray *cases;
+  Tally tally = { 0 };
+  gboolean strict = strcmp (precision, "fp32") == 0;
+  char *model_dir;
+
+  if (f2_test_golden_dir () == NULL) {
+    g_print ("SKIP: no golden data (F2_GOLDEN_DIR)\n");
+    return F2_TEST_SKIP;
+  }
+  mp.device = strcmp (device, "vulkan") == 0 ? NULL : device;
+  mp.precision = strict ? F2_PRECISION_FP32 : F2_PRECISION_FP16;
+  model_dir = f2_test_golden_path ("tiny/model");
+  model = florence2_model_new (model_dir, &mp, &error);
+  if (model == NULL) {
+    if (g_error_matches (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_NO_DEVICE)) {
+      g_print ("SKIP: %s\n", error->message);
+      return F2_TEST_SKIP;
+    }
+    g_print ("FAIL: %s\n", error->message);
+    return 1;
+  }
+  g_print ("# %s, %s\n", florence2_model_device_name (model), precision);
+
+  {
+    char *path = f2_test_golden_path ("tiny/index.json");
+    index = f2_test_load_json (path);
+    g_free (path);
+  }
+  cases = json_object_get_array_member (json_node_get_object (index), "cases");
+  for (guint i = 0; i < json_array_get_length (cases); i++) {
+    JsonObject *entry = json_array_get_object_element (cases, i);
+    char *json_path = f2_test_golden_path (json_object_get_string_member (entry, "json"));
+    JsonNode *case_node = f2_test_load_json (json_path);
+    JsonObject *c = json_node_get_object (case_node);
+    char *png = f2_test_golden_path (json_object_get_string_member (entry, "image"));
+    guint8 *rgb = NULL;
+    int w, h;
+    F2Image image = { 0 };
+
+    if (!f2_image_load_rgb (png, &rgb, &w, &h, &error))
+      g_error ("%s", error->message);
+    image.format = F2_PIXEL_RGB;
+    image.width = (guint32) w;
+    image.height = (guint32) h;
+    image.stride[0] = (guint32) w * 3;
+    image.data = rgb;
+    image.size = (gsize) w * h * 3;
+    json_object_set_string_member (c, "case_id",
+        json_object_get_string_member (entry, "case_id"));
+    run_case (model, c, "greedy", 1, &image, strict, &tally);
+    run_case (model, c, "beam", 3, &image, strict, &tally);
+    g_free (rgb);
+    g_free (png);
+    g_free (json_path);
+    json_node_unref (case_node);
+  }
+
+  g_print ("# %s %s: %u/%u id sequences identical, %u texts, %u results; %u failures\n",
+      device, precision, tally.ids_ok, tally.ids_total, tally.text_ok,
+      tally.result_ok, tally.failures);
+  json_node_unref (index);
+  g_free (model_dir);
+  florence2_model_unref (model);
+  return tally.failures ? 1 : 0;
+}
