@@ -10,8 +10,3 @@
     return FALSE; \
   }
 
-PENDING (f2_vk_record_dwconv, "depthwise conv")
-PENDING (f2_vk_record_argmax, "argmax")
-PENDING (f2_vk_record_topk, "top-k")
-PENDING (f2_vk_record_resample_h, "resample (horizontal)")
-PENDING (f2_vk_record_resample_v, "resample (vertical)")
