@@ -391,6 +391,11 @@ typedef struct {
   guint dispatches;
 } VkProgram;
 
+/* What the dispatches since the last barrier read and wrote */
+typedef struct {
+  GArray *read, *written;       /* Range */
+} Hazards;
+
 static gboolean
 ranges_overlap (GArray *ranges, const Range *r)
 {
@@ -418,7 +423,7 @@ memory_barrier (VkCommandBuffer cmd)
 
 static gboolean
 record_dispatch (F2VkBackend *vk, VkProgram *prog, const F2VkDispatch *d,
-    GArray *written, GError **error)
+    Hazards *hazards, GError **error)
 {
   VkDescriptorBufferInfo infos[F2_VK_MAX_BINDINGS];
   VkWriteDescriptorSet writes[F2_VK_MAX_BINDINGS];
@@ -456,7 +461,9 @@ record_dispatch (F2VkBackend *vk, VkProgram *prog, const F2VkDispatch *d,
         return FALSE;
       }
       ranges[i] = (Range) { b->ref.buffer, begin, end };
-      need_barrier |= ranges_overlap (written, &ranges[i]);
+      /* read after write, and write after read or write */
+      need_barrier |= ranges_overlap (hazards->written, &ranges[i]) ||
+          (b->written && ranges_overlap (hazards->read, &ranges[i]));
       buffer = buf->buffer;
       begin = aligned;
     } else {
@@ -475,11 +482,12 @@ record_dispatch (F2VkBackend *vk, VkProgram *prog, const F2VkDispatch *d,
 
   if (need_barrier) {
     memory_barrier (prog->cmd);
-    g_array_set_size (written, 0);
+    g_array_set_size (hazards->written, 0);
+    g_array_set_size (hazards->read, 0);
   }
   for (guint i = 0; i < d->n_bind; i++)
-    if (d->bind[i].written && ranges[i].buffer != 0)
-      g_array_append_val (written, ranges[i]);
+    if (ranges[i].buffer != 0)
+      g_array_append_val (d->bind[i].written ? hazards->written : hazards->read, ranges[i]);
 
   vkCmdBindPipeline (prog->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline);
   if (vk->dev->push_descriptors) {
@@ -546,7 +554,10 @@ vk_program_finish (F2Backend *base, F2Program *program, GError **error)
   F2VkBackend *vk = (F2VkBackend *) base;
   VkProgram *prog = g_new0 (VkProgram, 1);
   GArray *dispatches = g_array_new (FALSE, TRUE, sizeof (F2VkDispatch));
-  GArray *written = g_array_new (FALSE, FALSE, sizeof (Range));
+  Hazards hazards = {
+    g_array_new (FALSE, FALSE, sizeof (Range)),
+    g_array_new (FALSE, FALSE, sizeof (Range)),
+  };
   guint *op_first = NULL;
   guint stage = 0;
   gboolean ok = TRUE;
@@ -623,7 +634,7 @@ vk_program_finish (F2Backend *base, F2Program *program, GError **error)
       }
       for (guint j = op_first[i]; j < op_first[i + 1] && ok; j++)
         ok = record_dispatch (vk, prog, &g_array_index (dispatches, F2VkDispatch, j),
-            written, error);
+            &hazards, error);
     }
     write_timestamp (prog, stage > 0 ?
         g_array_index (program->stages, F2Stage, stage - 1).name : program->name);
@@ -642,7 +653,8 @@ vk_program_finish (F2Backend *base, F2Program *program, GError **error)
   }
   g_array_set_size (prog->stage_ms, prog->stage_names->len);
   g_array_unref (dispatches);
-  g_array_unref (written);
+  g_array_unref (hazards.read);
+  g_array_unref (hazards.written);
   g_free (op_first);
   if (!ok)
     vk_program_free (base, program);
