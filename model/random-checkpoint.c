@@ -210,16 +210,32 @@ f2_model_temporal_table (guint rows, guint dim, float *out)
 
 /* ------------------------------------------------------------- writing */
 
+typedef struct {
+  GRand *rand;
+  gboolean has_spare;
+  double spare;
+} Normal;
+
+/* N(0, 1) by Box-Muller, both values of each pair used */
 static double
-normal (GRand *rand)
+normal (Normal *g)
 {
-  /* Box-Muller; 1 - u keeps the logarithm finite */
-  double u = 1.0 - g_rand_double (rand), v = g_rand_double (rand);
-  return sqrt (-2.0 * log (u)) * cos (2.0 * G_PI * v);
+  double u, v, r;
+
+  if (g->has_spare) {
+    g->has_spare = FALSE;
+    return g->spare;
+  }
+  u = 1.0 - g_rand_double (g->rand);    /* in (0, 1]: log stays finite */
+  v = 2.0 * G_PI * g_rand_double (g->rand);
+  r = sqrt (-2.0 * log (u));
+  g->spare = r * sin (v);
+  g->has_spare = TRUE;
+  return r * cos (v);
 }
 
 static void
-fill_chunk (const F2ParamSpec *s, GRand *rand, guint64 first, guint64 n,
+fill_chunk (const F2ParamSpec *s, Normal *rand, guint64 first, guint64 n,
     const float *table, float *out)
 {
   guint64 fan_in = 1;
@@ -262,7 +278,7 @@ fill_chunk (const F2ParamSpec *s, GRand *rand, guint64 first, guint64 n,
 }
 
 static gboolean
-write_tensor (F2SafetensorsWriter *w, const F2ParamSpec *s, GRand *rand,
+write_tensor (F2SafetensorsWriter *w, const F2ParamSpec *s, Normal *rand,
     F2DType dtype, float *chunk, GError **error)
 {
   guint64 numel = 1;
@@ -310,7 +326,7 @@ f2_random_checkpoint_write (const F2Config *config, const char *path,
   F2Tensor *tensors;
   F2SafetensorsWriter *w;
   GHashTable *metadata;
-  GRand *rand;
+  Normal rand = { 0 };
   guint32 seeds[2] = { (guint32) seed, (guint32) (seed >> 32) };
   float *chunk;
   gboolean ok = TRUE;
@@ -338,12 +354,12 @@ f2_random_checkpoint_write (const F2Config *config, const char *path,
     g_ptr_array_unref (specs);
     return FALSE;
   }
-  rand = g_rand_new_with_seed_array (seeds, 2);
+  rand.rand = g_rand_new_with_seed_array (seeds, 2);
   chunk = g_new (float, CHUNK);
   for (guint i = 0; i < specs->len && ok; i++)
-    ok = write_tensor (w, g_ptr_array_index (specs, i), rand, dtype, chunk, error);
+    ok = write_tensor (w, g_ptr_array_index (specs, i), &rand, dtype, chunk, error);
   g_free (chunk);
-  g_rand_free (rand);
+  g_rand_free (rand.rand);
   g_ptr_array_unref (specs);
   if (!ok) {
     f2_safetensors_writer_abort (w);
@@ -365,7 +381,8 @@ copy_file (const char *from_dir, const char *to_dir, const char *name,
   if (!g_file_test (from, G_FILE_TEST_EXISTS) && !required)
     goto out;
   ok = g_file_get_contents (from, &contents, &length, error)
-      && g_file_set_contents (to, contents, length, error);
+      && g_file_set_contents_full (to, contents, length,
+      G_FILE_SET_CONTENTS_CONSISTENT, 0644, error);
 out:
   g_free (contents);
   g_free (to);

@@ -364,6 +364,7 @@ test_broken_pickles_and_zips (void)
   expect_bin_error (p, NULL, F2_CHECKPOINT_ERROR_CORRUPT, "'w'", "outside", NULL);
   small = g_byte_array_new ();
   g_byte_array_set_size (small, 8);
+  memset (small->data, 0, small->len);
   p = pickle_one_tensor ("FloatStorage", 6, 0, 2, shape, stride);
   expect_bin_error (p, small, F2_CHECKPOINT_ERROR_CORRUPT, "'w'", "8 bytes", NULL);
   g_byte_array_unref (small);

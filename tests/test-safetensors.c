@@ -362,6 +362,65 @@ test_random_deterministic (void)
   g_free (golden);
 }
 
+/* A sharded checkpoint: model.safetensors.index.json and its shards. */
+static void
+test_sharded (void)
+{
+  const float v[4] = { 1, 2, 3, 4 };
+  F2Tensor s1[2] = {
+    {.name = "a", .dtype = F2_DTYPE_F32, .ndim = 1, .shape = {2}, .data = v},
+    {.name = "b", .dtype = F2_DTYPE_F32, .ndim = 1, .shape = {1}, .data = v + 2},
+  };
+  F2Tensor s2[1] = {
+    {.name = "c", .dtype = F2_DTYPE_F32, .ndim = 2, .shape = {1, 1}, .data = v + 3},
+  };
+  char *dir = g_build_filename (tmp_dir, "sharded", NULL);
+  char *p1 = g_build_filename (dir, "model-00001-of-00002.safetensors", NULL);
+  char *p2 = g_build_filename (dir, "model-00002-of-00002.safetensors", NULL);
+  char *index = g_build_filename (dir, "model.safetensors.index.json", NULL);
+  const char *good = "{\"metadata\": {}, \"weight_map\": {"
+      "\"a\": \"model-00001-of-00002.safetensors\", "
+      "\"b\": \"model-00001-of-00002.safetensors\", "
+      "\"c\": \"model-00002-of-00002.safetensors\"}}";
+  const char *lying = "{\"weight_map\": {\"a\": \"model-00001-of-00002.safetensors\", "
+      "\"d\": \"model-00002-of-00002.safetensors\"}}";
+  const char *escaping = "{\"weight_map\": {\"a\": \"../model.safetensors\"}}";
+  GError *error = NULL;
+  F2Weights *w;
+  float out;
+
+  g_assert_cmpint (g_mkdir (dir, 0755), ==, 0);
+  g_assert_true (f2_safetensors_write (p1, s1, 2, NULL, &error));
+  g_assert_true (f2_safetensors_write (p2, s2, 1, NULL, &error));
+  g_assert_true (g_file_set_contents (index, good, -1, NULL));
+  w = f2_weights_open_dir (dir, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (f2_weights_n_tensors (w), ==, 3);
+  f2_tensor_to_f32 (f2_weights_expect (w, "c", 2, 1, 1, &error), &out);
+  g_assert_no_error (error);
+  g_assert_cmpfloat (out, ==, 4);
+  f2_weights_close (w);
+
+  g_assert_true (g_file_set_contents (index, lying, -1, NULL));
+  g_assert_null (f2_weights_open_dir (dir, &error));
+  g_assert_error (error, F2_CHECKPOINT_ERROR, F2_CHECKPOINT_ERROR_MISSING);
+  g_assert_nonnull (strstr (error->message, "'d'"));
+  g_clear_error (&error);
+  g_assert_true (g_file_set_contents (index, escaping, -1, NULL));
+  g_assert_null (f2_weights_open_dir (dir, &error));
+  g_assert_error (error, F2_CHECKPOINT_ERROR, F2_CHECKPOINT_ERROR_CORRUPT);
+  g_clear_error (&error);
+  g_assert_true (g_file_set_contents (index, "{\"weight_map\": 3", -1, NULL));
+  g_assert_null (f2_weights_open_dir (dir, &error));
+  g_assert_nonnull (error);
+  g_clear_error (&error);
+
+  g_free (index);
+  g_free (p2);
+  g_free (p1);
+  g_free (dir);
+}
+
 static void
 remove_tree (const char *path)
 {
@@ -398,6 +457,7 @@ main (int argc, char **argv)
   g_test_add_func ("/safetensors/round-trip", test_round_trip);
   g_test_add_func ("/safetensors/conversions", test_conversions);
   g_test_add_func ("/safetensors/temporal-table", test_temporal_table);
+  g_test_add_func ("/safetensors/sharded", test_sharded);
   g_test_add_func ("/safetensors/random-checkpoint", test_random_checkpoint);
   g_test_add_func ("/safetensors/random-deterministic", test_random_deterministic);
   status = g_test_run ();
