@@ -25,6 +25,6 @@ PIPE=(v4l2src "device=${1:-/dev/video0}" ! videoconvert ! queue leaky=downstream
 EXTRA=(latency-mode=low-latency skip-when-busy=true)
 [ -z "${4:-}" ] || EXTRA+=("prompt=$4")
 f2_florence2 "${2:-od}" "${EXTRA[@]}"
-PIPE+=(! florence2overlay)
+f2_overlay
 f2_display
 f2_run

@@ -9,6 +9,8 @@
 #                        florence2-download) when none is given as argument 1
 #   FLORENCE2_DEVICE     Vulkan device: index, part of its name, or "cpu"
 #   FLORENCE2_PRECISION  fp16 or fp32
+#   FLORENCE2_PROPS      more florence2 properties, e.g.
+#                        "num-beams=1 max-new-tokens=64"
 #   NUM_BUFFERS          frames of videotestsrc when no input is given (100)
 #   GST_LAUNCH           the launcher (default gst-launch-1.0)
 # With an uninstalled build, run through `meson devenv -C BUILD` or set
@@ -52,7 +54,9 @@ f2_florence2() {
   PIPE+=(florence2 "model=$MODEL" "task=$task")
   [ -z "${FLORENCE2_DEVICE:-}" ] || PIPE+=("device=$FLORENCE2_DEVICE")
   [ -z "${FLORENCE2_PRECISION:-}" ] || PIPE+=("precision=$FLORENCE2_PRECISION")
-  PIPE+=("$@")
+  local extra
+  read -r -a extra <<<"${FLORENCE2_PROPS:-}"
+  PIPE+=("${extra[@]}" "$@")
 }
 
 # f2_source INPUT: appends a source giving raw video. INPUT: empty or "test"
@@ -79,6 +83,15 @@ f2_source() {
   PIPE+=(! videoconvert ! queue)
 }
 
+# f2_overlay: appends florence2overlay (the drawings), when it is installed.
+f2_overlay() {
+  if f2_have florence2overlay; then
+    PIPE+=(! florence2overlay)
+  else
+    echo "$(basename "$0"): no florence2overlay element: the video carries no drawings" >&2
+  fi
+}
+
 # f2_file_sink OUTPUT: appends an encoder, a muxer and a filesink. H.264 in
 # MP4 (or Matroska for .mkv) with x264enc (gstreamer1.0-plugins-ugly) or
 # openh264enc (gstreamer1.0-plugins-bad); VP8 in WebM otherwise
@@ -88,7 +101,7 @@ f2_file_sink() {
   local mux=mp4mux
   case "$OUTPUT" in *.mkv) mux=matroskamux ;; esac
   # 8-bit 4:2:0: what every player decodes (x264enc would pick 4:4:4 for RGB)
-  PIPE+=(! videoconvert ! video/x-raw,format=I420)
+  PIPE+=(! videoconvert ! "video/x-raw,format=I420")
   if f2_have x264enc; then
     PIPE+=(! x264enc tune=zerolatency speed-preset=veryfast ! h264parse ! "$mux")
   elif f2_have openh264enc; then

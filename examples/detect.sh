@@ -22,7 +22,7 @@ f2_source "${1:-}"
 OUT=${2:-detect.mp4}
 PIPE+=(!)
 f2_florence2 od "results-location=${OUT%.*}.jsonl"
-PIPE+=(! florence2overlay)
+f2_overlay
 f2_file_sink "$OUT"
 f2_run
 echo "wrote $OUTPUT and ${OUT%.*}.jsonl" >&2

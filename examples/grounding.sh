@@ -21,7 +21,7 @@ f2_source "${2:-}"
 OUT=${3:-grounding.mp4}
 PIPE+=(!)
 f2_florence2 caption-to-phrase-grounding "prompt=$1" "results-location=${OUT%.*}.jsonl"
-PIPE+=(! florence2overlay)
+f2_overlay
 f2_file_sink "$OUT"
 f2_run
 echo "wrote $OUTPUT and ${OUT%.*}.jsonl" >&2

@@ -27,7 +27,7 @@ EXTRA=(latency-mode=low-latency skip-when-busy=true
   "results-location=${RESULTS:-rtsp-results.jsonl}")
 [ -z "${PROMPT:-}" ] || EXTRA+=("prompt=$PROMPT")
 f2_florence2 "${2:-od}" "${EXTRA[@]}"
-PIPE+=(! florence2overlay)
+f2_overlay
 if [ -n "${3:-}" ]; then
   f2_file_sink "$3"
 else

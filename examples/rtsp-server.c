@@ -49,10 +49,18 @@ analytics_media_handle_message (GstRTSPMedia * media, GstMessage * message)
 {
   if (GST_MESSAGE_TYPE (message) == GST_MESSAGE_ELEMENT &&
       gst_message_has_name (message, "florence2-result")) {
-    gchar *s = gst_structure_to_string (gst_message_get_structure (message));
+    const GstStructure *s = gst_message_get_structure (message);
+    const gchar *json = gst_structure_get_string (s, "json");
 
-    g_print ("%s\n", s);
-    g_free (s);
+    /* the result as JSON (gst_florence2_meta_to_json) when it is there */
+    if (json) {
+      g_print ("florence2-result %s\n", json);
+    } else {
+      gchar *text = gst_structure_to_string (s);
+
+      g_print ("%s\n", text);
+      g_free (text);
+    }
   }
   return GST_RTSP_MEDIA_CLASS (analytics_media_parent_class)->handle_message
       (media, message);
@@ -105,6 +113,16 @@ source_description (const gchar * source, gboolean * live, GError ** error)
   return g_strdup_printf ("filesrc location=\"%s\" ! decodebin", source);
 }
 
+static gboolean
+have_element (const gchar * name)
+{
+  GstElementFactory *f = gst_element_factory_find (name);
+
+  if (f)
+    gst_object_unref (f);
+  return f != NULL;
+}
+
 static const gchar *
 pick_encoder (void)
 {
@@ -114,12 +132,8 @@ pick_encoder (void)
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (encoders); i++) {
-    GstElementFactory *f = gst_element_factory_find (encoders[i][0]);
-
-    if (f) {
-      gst_object_unref (f);
+    if (have_element (encoders[i][0]))
       return encoders[i][1];
-    }
   }
   return NULL;
 }
@@ -245,10 +259,18 @@ main (int argc, char **argv)
     goto out;
   }
 
+  if (!have_element ("florence2")) {
+    g_printerr ("No florence2 element: install gstreamer1.0-florence2 or "
+        "point GST_PLUGIN_PATH at the build's gst/ folder\n");
+    goto out;
+  }
+  if (!have_element ("florence2overlay"))
+    g_printerr ("No florence2overlay element: the stream carries no drawings\n");
+
   launch = g_strdup_printf ("( %s ! videoconvert ! queue ! florence2 name=f2 "
-      "! florence2overlay ! videoconvert ! video/x-raw,format=I420 ! %s "
-      "! rtph264pay name=pay0 pt=96 "
-      "config-interval=1 )", src_desc, encoder);
+      "%s ! videoconvert ! video/x-raw,format=I420 ! %s "
+      "! rtph264pay name=pay0 pt=96 config-interval=1 )", src_desc,
+      have_element ("florence2overlay") ? "! florence2overlay" : "", encoder);
 
   server = gst_rtsp_server_new ();
   service = g_strdup_printf ("%d", port);

@@ -22,7 +22,7 @@ f2_source "${2:-}"
 OUT=${3:-segment.mp4}
 PIPE+=(!)
 f2_florence2 referring-expression-segmentation "prompt=$1" "results-location=${OUT%.*}.jsonl"
-PIPE+=(! florence2overlay)
+f2_overlay
 f2_file_sink "$OUT"
 f2_run
 echo "wrote $OUTPUT and ${OUT%.*}.jsonl" >&2

@@ -43,6 +43,15 @@ def image(name):
     return os.path.join(GOLDEN, "tiny", "images", name)
 
 
+def gi_python():
+    """A Python with PyGObject: this one, or the system's (python3-gi is
+    installed for /usr/bin/python3 when another python3 comes first)."""
+    for exe in (sys.executable, "/usr/bin/python3"):
+        if subprocess.run([exe, "-c", "import gi"], capture_output=True).returncode == 0:
+            return exe
+    raise RuntimeError("no Python with PyGObject: install python3-gi")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -149,7 +158,7 @@ class ExamplesTest(unittest.TestCase):
 
     def test_read_metadata_py_caption(self):
         _, expected = golden_case("01_shapes_640x480_CAPTION")
-        res = self.run_cmd([sys.executable, os.path.join(ROOT, "examples", "read-metadata.py"),
+        res = self.run_cmd([gi_python(), os.path.join(ROOT, "examples", "read-metadata.py"),
                             "--task", "caption", "--input", image("shapes_640x480.png")]
                            + GOLDEN_PROPS)
         self.assertIn("task <CAPTION>", res.stdout)
@@ -159,15 +168,17 @@ class ExamplesTest(unittest.TestCase):
 
     def test_read_metadata_py_od(self):
         _, expected = golden_case("00_shapes_640x480_OD")
-        res = self.run_cmd([sys.executable, os.path.join(ROOT, "examples", "read-metadata.py"),
+        res = self.run_cmd([gi_python(), os.path.join(ROOT, "examples", "read-metadata.py"),
                             "--input", image("shapes_640x480.png")] + GOLDEN_PROPS)
         labels = re.findall(r"^  object '(.*)' label_id", res.stdout, re.M)
         self.assertEqual(labels, expected["labels"], res.stdout)
 
     # ---- launch scripts ----
 
-    def run_script(self, name, *args, frames=3, **extra_env):
-        env = dict(self.env, NUM_BUFFERS=str(frames), **extra_env)
+    def run_script(self, name, *args, frames=2, **extra_env):
+        # Short answers: these check the plumbing, the golden tests the numbers
+        env = dict(self.env, NUM_BUFFERS=str(frames),
+                   FLORENCE2_PROPS="num-beams=1 max-new-tokens=8", **extra_env)
         return self.run_cmd(["bash", os.path.join(ROOT, "examples", name), *args],
                             env=env, cwd=self.tmp.name)
 
@@ -186,23 +197,23 @@ class ExamplesTest(unittest.TestCase):
 
     def test_detect_script(self):
         self.run_script("detect.sh", "test", "out.mp4")
-        self.assert_video(os.path.join(self.tmp.name, "out.mp4"), 3)
+        self.assert_video(os.path.join(self.tmp.name, "out.mp4"), 2)
         lines = self.jsonl(os.path.join(self.tmp.name, "out.jsonl"))
-        self.assertEqual(len(lines), 3)
+        self.assertEqual(len(lines), 2)
         self.assertTrue(all(line["florence2"]["task"] == "<OD>" for line in lines))
 
     def test_grounding_script(self):
         phrase = "a red rectangle and a green circle"
-        self.run_script("grounding.sh", phrase, "test", "g.mp4", frames=2)
-        self.assert_video(os.path.join(self.tmp.name, "g.mp4"), 2)
+        self.run_script("grounding.sh", phrase, "test", "g.mp4", frames=1)
+        self.assert_video(os.path.join(self.tmp.name, "g.mp4"), 1)
         lines = self.jsonl(os.path.join(self.tmp.name, "g.jsonl"))
-        self.assertEqual(len(lines), 2)
+        self.assertEqual(len(lines), 1)
         self.assertEqual(lines[0]["florence2"]["prompt"], phrase)
 
     def test_caption_script(self):
-        self.run_script("caption.sh", "test", "c.jsonl", frames=2, INTERVAL="1")
+        self.run_script("caption.sh", "test", "c.jsonl", frames=2, INTERVAL="2")
         lines = self.jsonl(os.path.join(self.tmp.name, "c.jsonl"))
-        self.assertEqual(len(lines), 2)
+        self.assertEqual(len(lines), 1, "inference-interval=2: one caption for 2 frames")
         self.assertTrue(all(line["florence2"]["text"] for line in lines))
 
     # ---- RTSP ----
@@ -219,10 +230,13 @@ class ExamplesTest(unittest.TestCase):
             self.assertIn(f"rtsp://127.0.0.1:{port}/cam", line, server.stderr.read()
                           if server.poll() is not None else line)
             client = subprocess.run(
-                [sys.executable, "-c", RTSP_CLIENT, f"rtsp://127.0.0.1:{port}/cam", "10"],
+                [gi_python(), "-c", RTSP_CLIENT, f"rtsp://127.0.0.1:{port}/cam", "10",
+                 results],
                 env=self.env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
             self.assertEqual(client.returncode, 0, client.stdout + client.stderr)
-            self.assertIn("frames 10 size 640x480", client.stdout)
+            m = re.search(r"frames (\d+) size 640x480", client.stdout)
+            self.assertTrue(m, client.stdout)
+            self.assertGreaterEqual(int(m.group(1)), 10)
         finally:
             server.send_signal(signal.SIGTERM)
             try:
@@ -232,21 +246,26 @@ class ExamplesTest(unittest.TestCase):
                 out, err = server.communicate()
         self.assertEqual(server.returncode, 0, err[-3000:])
         self.assertIn("media configured", out)
-        self.assertRegex(out, r"florence2-result, task=\(string\)<OD>")
+        printed = [json.loads(line.split(" ", 1)[1]) for line in out.splitlines()
+                   if line.startswith("florence2-result ")]
+        self.assertGreater(len(printed), 0, out)
+        self.assertEqual(printed[0]["florence2"]["task"], "<OD>")
         lines = self.jsonl(results)
         self.assertGreater(len(lines), 0)
         self.assertEqual(lines[0]["florence2"]["task"], "<OD>")
 
 
-# The client: decodes the stream and counts frames (a separate process, so
-# that a hung client is bounded by the subprocess timeout).
+# The client: decodes the stream and counts frames until it has N of them
+# and the server's results file is not empty (a separate process, so that a
+# hung client is bounded by the subprocess timeout).
 RTSP_CLIENT = r"""
 import sys
 import gi
 gi.require_version("Gst", "1.0")
 from gi.repository import Gst, GLib
 Gst.init(None)
-url, want = sys.argv[1], int(sys.argv[2])
+import os
+url, want, results = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 p = Gst.parse_launch("rtspsrc name=src protocols=tcp latency=100 ! rtph264depay "
                      "! h264parse ! decodebin ! videoconvert ! video/x-raw,format=RGB "
                      "! appsink name=sink emit-signals=true sync=false")
@@ -258,7 +277,10 @@ def on_sample(sink):
     caps = s.get_caps().get_structure(0)
     state["size"] = (caps.get_value("width"), caps.get_value("height"))
     state["n"] += 1
-    if state["n"] == want:
+    # Stay until the server has written a result (the model is slower than
+    # the stream: low-latency mode sends frames on meanwhile)
+    if state["rc"] and state["n"] >= want and os.path.exists(results) and \
+            os.path.getsize(results) > 0:
         state["rc"] = 0
         GLib.idle_add(loop.quit)
     return Gst.FlowReturn.OK
