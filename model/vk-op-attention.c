@@ -36,7 +36,7 @@ f2_vk_record_attention (F2VkBackend *vk, const F2Op *op, GArray *out, GError **e
   gboolean window = (p->flags & F2_ATTN_WINDOW) != 0;
   guint32 width = p->n_heads * p->head_dim;
   guint32 hd4 = f2_div_up (p->head_dim, 4);
-  guint32 batch = p->batch, wg, ks, qt, bk = 1;
+  guint32 batch = p->batch, wg, ks, qt, bk = 1, qpt = 1;
   guint64 q_ext, k_ext, v_ext, o_ext;
   guint64 shared_budget = vk->dev->max_shared_memory;
   F2Variant variant = f2_vk_matmul_variant (vk, op);
@@ -70,16 +70,25 @@ f2_vk_record_attention (F2VkBackend *vk, const F2Op *op, GArray *out, GError **e
     return FALSE;
   }
 
-  /* Few queries (decoding): several invocations per query split the keys.
-   * Many queries: one invocation per query, in workgroups that tile q_len
-   * well (window attention has 144 queries: three workgroups of 48). */
+  /* Few queries (decoding): several invocations per query split the keys
+   * (16 on CPU drivers, where more only adds merge work; the whole
+   * workgroup on GPUs). Many queries: on CPU drivers each invocation takes
+   * several queries, so that each key and value loaded feeds several
+   * multiply-adds (window attention has 144 queries: one workgroup of 24
+   * invocations x 6); on GPUs one query per invocation, keys staged in
+   * shared memory. */
   if (p->q_len < ATTN_WORKGROUP) {
     qt = pow2_at_least (p->q_len);
-    wg = ATTN_WORKGROUP;
+    wg = variant == F2_VARIANT_REGISTER_BLOCKED ? MIN (ATTN_WORKGROUP, 16 * qt) : ATTN_WORKGROUP;
     /* the merge of the partial results must fit half the shared memory */
     while (wg > qt && (guint64) wg * (hd4 * 16 + 8) > shared_budget / 2)
       wg /= 2;
     ks = wg / qt;
+  } else if (variant == F2_VARIANT_REGISTER_BLOCKED) {
+    ks = 1;
+    qpt = p->q_len % 48 == 0 ? 6 : 4;
+    wg = p->q_len % 48 == 0 ? 24 : 32;
+    qt = wg * qpt;
   } else {
     ks = 1;
     wg = (p->q_len % 48 == 0 && p->q_len % 64 != 0) ? 48 : ATTN_WORKGROUP;
@@ -105,6 +114,7 @@ f2_vk_record_attention (F2VkBackend *vk, const F2Op *op, GArray *out, GError **e
   f2_vk_dispatch_spec (&d, ks);
   f2_vk_dispatch_spec (&d, vec4);
   f2_vk_dispatch_spec (&d, bk);
+  f2_vk_dispatch_spec (&d, qpt);
   f2_vk_dispatch_bind (&d, op->out, o_ext, TRUE);
   f2_vk_dispatch_bind (&d, op->in[0], q_ext, FALSE);
   f2_vk_dispatch_bind (&d, op->in[1], k_ext, FALSE);

@@ -13,6 +13,8 @@
 // shared memory first (GPUs: every key is loaded once per workgroup instead
 // of once per query); BK = 1 reads them straight from the buffers (CPU
 // drivers, where shared memory is no faster).
+// QPT > 1 (with KS = 1): each invocation handles QPT consecutive queries,
+// so that every key and value loaded feeds QPT queries.
 // VEC4: every row start and head offset is a multiple of 4 elements, so the
 // head's values load as vec4s; otherwise element by element.
 layout(local_size_x_id = 0) in;
@@ -20,10 +22,11 @@ layout(constant_id = 1) const uint HD = 64;
 layout(constant_id = 2) const uint KS = 1;
 layout(constant_id = 3) const bool VEC4 = false;
 layout(constant_id = 4) const uint BK = 1;
+layout(constant_id = 5) const uint QPT = 1;
 
 const uint WG = gl_WorkGroupSize.x;
 const uint HD4 = (HD + 3) / 4;
-const uint QT = WG / KS;
+const uint QT = WG / KS * QPT;      // queries per workgroup
 
 layout(binding = 0) writeonly buffer O { float_t o[]; };
 layout(binding = 0) writeonly buffer O4 { vec4_t o4[]; };
@@ -68,27 +71,71 @@ uint token_row(uint b, uint t)
     return (wy * pc.window + t / pc.window) * pc.grid_w + wx * pc.window + t % pc.window;
 }
 
+// per invocation: its queries (pre-scaled), running max, sum and weighted
+// sum of values, and how many keys each query sees
+vec4 qv[QPT * HD4], acc[QPT * HD4];
+float m_run[QPT], l_run[QPT];
+uint lim[QPT];
+
+// online softmax update of every query of this invocation with key j
+// (row elements ke, ve; or tile row jj when staged)
+void process_key(uint j, uint ke, uint ve, uint jj)
+{
+    float s[QPT], p[QPT];
+    [[unroll]] for (uint r = 0; r < QPT; r++)
+        s[r] = 0.0;
+    [[unroll]] for (uint i = 0; i < HD4; i++) {
+        vec4 kc = BK > 1 ? k_tile[jj * HD4 + i] : LOAD_CHUNK(k, k4, ke, i);
+        [[unroll]] for (uint r = 0; r < QPT; r++)
+            s[r] += dot(qv[r * HD4 + i], kc);
+    }
+    [[unroll]] for (uint r = 0; r < QPT; r++) {
+        p[r] = 0.0;
+        if (j < lim[r]) {
+            if (s[r] > m_run[r]) {
+                float c = exp(m_run[r] - s[r]);
+                l_run[r] *= c;
+                [[unroll]] for (uint i = 0; i < HD4; i++)
+                    acc[r * HD4 + i] *= c;
+                m_run[r] = s[r];
+            }
+            p[r] = exp(s[r] - m_run[r]);
+            l_run[r] += p[r];
+        }
+    }
+    [[unroll]] for (uint i = 0; i < HD4; i++) {
+        vec4 vc = BK > 1 ? v_tile[jj * HD4 + i] : LOAD_CHUNK(v, v4, ve, i);
+        [[unroll]] for (uint r = 0; r < QPT; r++)
+            acc[r * HD4 + i] += p[r] * vc;
+    }
+}
+
 void main()
 {
     uint t = gl_LocalInvocationID.x;
     uint split = t % KS;
-    uint qi = gl_WorkGroupID.x * QT + t / KS;
+    uint q_first = gl_WorkGroupID.x * QT + (t / KS) * QPT;
     uint h = gl_WorkGroupID.y, b = gl_WorkGroupID.z;
     bool window = (pc.flags & WINDOW) != 0;
-    bool live = qi < pc.q_len;
 
     uint kv = pc.kv_len;
     if ((pc.flags & DYNAMIC_KV) != 0)
         kv = uint(clamp(kv_ref[pc.off[5]], 0, int(kv)));
-    // keys this query sees, and keys any query of the workgroup sees
-    uint lim = kv, wg_lim = kv;
-    if ((pc.flags & CAUSAL) != 0) {
+    // keys each query sees, keys any query of the invocation or of the
+    // workgroup sees
+    uint lim_max = 0, wg_lim = kv;
+    bool causal = (pc.flags & CAUSAL) != 0;
+    if (causal) {
         uint q_last = min(pc.q_len, (gl_WorkGroupID.x + 1) * QT) - 1;
-        lim = uint(clamp(int(qi) + pc.causal_offset + 1, 0, int(kv)));
         wg_lim = uint(clamp(int(q_last) + pc.causal_offset + 1, 0, int(kv)));
     }
-    if (!live)
-        lim = 0;
+    [[unroll]] for (uint r = 0; r < QPT; r++) {
+        uint qi = q_first + r;
+        lim[r] = causal ? uint(clamp(int(qi) + pc.causal_offset + 1, 0, int(kv))) : kv;
+        if (qi >= pc.q_len)
+            lim[r] = 0;
+        lim_max = max(lim_max, lim[r]);
+    }
 
     uint col = h * HD;
     uint q_base = pc.off[1] + (window ? 0 : b * pc.q_batch) + col;
@@ -97,37 +144,24 @@ void main()
     uint m_base = pc.off[4] + b * pc.mask_batch;
     bool masked = (pc.flags & KEY_MASK) != 0;
 
-    vec4 qv[HD4], acc[HD4];
-    if (live) {
+    [[unroll]] for (uint r = 0; r < QPT; r++) {
+        uint qi = min(q_first + r, pc.q_len - 1);
         uint e = q_base + token_row(b, qi) * pc.q_stride;
-        [[unroll]] for (uint i = 0; i < HD4; i++)
-            qv[i] = LOAD_CHUNK(q, q4, e, i) * pc.scale;
+        [[unroll]] for (uint i = 0; i < HD4; i++) {
+            qv[r * HD4 + i] = LOAD_CHUNK(q, q4, e, i) * pc.scale;
+            acc[r * HD4 + i] = vec4(0.0);
+        }
+        // a finite start: exp(start - s) is 0 and never NaN
+        m_run[r] = -3.0e38;
+        l_run[r] = 0.0;
     }
-    [[unroll]] for (uint i = 0; i < HD4; i++)
-        acc[i] = vec4(0.0);
-    // a finite start: exp(start - s) is 0 and never NaN
-    float m = -3.0e38, l = 0.0;
 
     if (BK == 1) {
-        for (uint j = split; j < lim; j += KS) {
+        for (uint j = split; j < lim_max; j += KS) {
             if (masked && mask[m_base + j] == 0)
                 continue;
-            uint ke = k_base + token_row(b, j) * pc.k_stride;
-            float s = 0.0;
-            [[unroll]] for (uint i = 0; i < HD4; i++)
-                s += dot(qv[i], LOAD_CHUNK(k, k4, ke, i));
-            if (s > m) {
-                float c = exp(m - s);
-                l *= c;
-                [[unroll]] for (uint i = 0; i < HD4; i++)
-                    acc[i] *= c;
-                m = s;
-            }
-            float p = exp(s - m);
-            l += p;
-            uint ve = v_base + token_row(b, j) * pc.v_stride;
-            [[unroll]] for (uint i = 0; i < HD4; i++)
-                acc[i] += p * LOAD_CHUNK(v, v4, ve, i);
+            uint row = token_row(b, j);
+            process_key(j, k_base + row * pc.k_stride, v_base + row * pc.v_stride, 0);
         }
     } else {
         for (uint j0 = 0; j0 < wg_lim; j0 += BK) {
@@ -140,41 +174,30 @@ void main()
                 v_tile[x] = LOAD_CHUNK(v, v4, v_base + row * pc.v_stride, i);
             }
             barrier();
-            uint n_mine = lim > j0 ? min(nk, lim - j0) : 0;
+            uint n_mine = lim_max > j0 ? min(nk, lim_max - j0) : 0;
             for (uint jj = split; jj < n_mine; jj += KS) {
                 if (masked && mask[m_base + j0 + jj] == 0)
                     continue;
-                float s = 0.0;
-                [[unroll]] for (uint i = 0; i < HD4; i++)
-                    s += dot(qv[i], k_tile[jj * HD4 + i]);
-                if (s > m) {
-                    float c = exp(m - s);
-                    l *= c;
-                    [[unroll]] for (uint i = 0; i < HD4; i++)
-                        acc[i] *= c;
-                    m = s;
-                }
-                float p = exp(s - m);
-                l += p;
-                [[unroll]] for (uint i = 0; i < HD4; i++)
-                    acc[i] += p * v_tile[jj * HD4 + i];
+                process_key(j0 + jj, 0, 0, jj);
             }
         }
     }
 
     uint first = 0, step = 1;
     if (KS > 1) {
-        // merge the KS partial results of this query (fixed order)
+        // merge the KS partial results of this query (fixed order); the
+        // recorder uses KS > 1 with QPT = 1 only
         uint q0 = t - split;
-        merge_ml[t] = vec2(m, l);
+        merge_ml[t] = vec2(m_run[0], l_run[0]);
         barrier();
         float mg = -3.0e38;
         for (uint s = 0; s < KS; s++)
             mg = max(mg, merge_ml[q0 + s].x);
-        l = 0.0;
+        float l = 0.0;
         for (uint s = 0; s < KS; s++)
             l += merge_ml[q0 + s].y * exp(merge_ml[q0 + s].x - mg);
-        float c = exp(m - mg);
+        l_run[0] = l;
+        float c = exp(m_run[0] - mg);
         [[unroll]] for (uint i = 0; i < HD4; i++)
             merge_acc[t * HD4 + i] = acc[i] * c;
         barrier();
@@ -188,24 +211,27 @@ void main()
         first = split;
         step = KS;
     }
-    if (!live)
-        return;
 
-    // a query that sees no key gets zeros, as the reference
-    float inv = l > 0.0 ? 1.0 / l : 0.0;
-    uint e = pc.off[0] + (window ? 0 : b * pc.o_batch) + token_row(b, qi) * pc.o_stride + col;
-    for (uint i = first; i < HD4; i += step) {
-        vec4 r = acc[i] * inv;
-        if (VEC4) {
-            o4[(e >> 2) + i] = STORE4(r);
-        } else {
-            o[e + 4 * i] = STORE(r.x);
-            if (4 * i + 1 < HD)
-                o[e + 4 * i + 1] = STORE(r.y);
-            if (4 * i + 2 < HD)
-                o[e + 4 * i + 2] = STORE(r.z);
-            if (4 * i + 3 < HD)
-                o[e + 4 * i + 3] = STORE(r.w);
+    [[unroll]] for (uint r = 0; r < QPT; r++) {
+        uint qi = q_first + r;
+        if (qi >= pc.q_len)
+            break;
+        // a query that sees no key gets zeros, as the reference
+        float inv = l_run[r] > 0.0 ? 1.0 / l_run[r] : 0.0;
+        uint e = pc.off[0] + (window ? 0 : b * pc.o_batch) + token_row(b, qi) * pc.o_stride + col;
+        for (uint i = first; i < HD4; i += step) {
+            vec4 res = acc[r * HD4 + i] * inv;
+            if (VEC4) {
+                o4[(e >> 2) + i] = STORE4(res);
+            } else {
+                o[e + 4 * i] = STORE(res.x);
+                if (4 * i + 1 < HD)
+                    o[e + 4 * i + 1] = STORE(res.y);
+                if (4 * i + 2 < HD)
+                    o[e + 4 * i + 2] = STORE(res.z);
+                if (4 * i + 3 < HD)
+                    o[e + 4 * i + 3] = STORE(res.w);
+            }
         }
     }
 }
