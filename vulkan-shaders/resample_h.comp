@@ -7,9 +7,10 @@
 // as bytes. Pillow's coefficient scale keeps the sums inside 32 bits.
 //
 // Bytes are read from uint words (no 8-bit storage needed). Each invocation
-// makes 4 consecutive output pixels (12 bytes) and stores whole words; a
-// word it shares with a neighbour (an output that does not start on a word
-// boundary, or the last word) is merged with atomics.
+// makes 4 consecutive output pixels (12 bytes, 3 whole words when the output
+// starts on a word boundary); a word it shares with a neighbour (an output
+// that does not start on a word boundary, or the last word) is merged with
+// atomics.
 //
 // The frame may be bound in bands of rows (binding range limits): plane k is
 // bound from its row base (row y0, or y0 / 2 for chroma), this dispatch
@@ -53,7 +54,11 @@ ivec3 fetch(uint yl, uint ix)
     uint a = pc.off[1] + yl * pc.stride0;
     if (pc.format == RGB) {
         a += 3u * ix;
-        return ivec3(byte0(a), byte0(a + 1u), byte0(a + 2u));
+        // the 3 bytes lie in one or two words
+        uint sh = (a & 3u) * 8u;
+        uint lo = p0[a >> 2], hi = p0[(a + 2u) >> 2];
+        uint w = sh == 0u ? lo : (lo >> sh) | (hi << (32u - sh));
+        return ivec3(w & 0xffu, (w >> 8) & 0xffu, (w >> 16) & 0xffu);
     }
     if (pc.format <= BGRA) {
         a += 4u * ix;
@@ -101,14 +106,25 @@ void main()
     if (g * 4u >= n_pix)
         return;
 
-    // the 12 bytes, as 4 packed 24-bit pixels; missing pixels stay 0
-    uint px[4];
+    // 4 pixels of 24 bits; missing pixels stay 0
     uint have = min(4u, n_pix - g * 4u);
-    for (uint j = 0; j < 4u; j++)
-        px[j] = j < have ? pixel(g * 4u + j) : 0u;
+    uint px0 = pixel(g * 4u);
+    uint px1 = have > 1u ? pixel(g * 4u + 1u) : 0u;
+    uint px2 = have > 2u ? pixel(g * 4u + 2u) : 0u;
+    uint px3 = have > 3u ? pixel(g * 4u + 3u) : 0u;
+    // the 12 bytes as 3 little-endian words
+    uint words[3] = uint[3](px0 | (px1 << 24), (px1 >> 8) | (px2 << 16),
+                            (px2 >> 16) | (px3 << 8));
 
     uint first = pc.off[0] + 12u * g;           // first byte, in the binding
     uint last = first + 3u * have;              // one past the last byte
+    if ((first & 3u) == 0u && have == 4u) {
+        o[first >> 2] = words[0];
+        o[(first >> 2) + 1u] = words[1];
+        o[(first >> 2) + 2u] = words[2];
+        return;
+    }
+    // an unaligned output or the last pixels: merge the words we share
     for (uint w = first >> 2; w <= (last - 1u) >> 2; w++) {
         uint value = 0u, keep = 0u;
         for (uint b = 0; b < 4u; b++) {
@@ -118,8 +134,7 @@ void main()
                 continue;
             }
             uint i = at - first;                // byte i of the 12
-            uint v = (px[i / 3u] >> (8u * (i % 3u))) & 0xffu;
-            value |= v << (8u * b);
+            value |= ((words[i >> 2] >> (8u * (i & 3u))) & 0xffu) << (8u * b);
         }
         if (keep == 0u) {
             o[w] = value;

@@ -22,8 +22,6 @@ layout(push_constant) uniform PC {
 
 const int BITS = 22;
 
-uint byte_at(uint a) { return (rows[a >> 2] >> ((a & 3u) * 8u)) & 0xffu; }
-
 // Products and sums below are single correctly rounded operations (precise:
 // never fused), so every device computes the same bits as the host.
 
@@ -80,7 +78,11 @@ void main()
         if (iy < 0 || iy >= int(pc.in_h))
             continue;
         uint a = pc.off[1] + (uint(iy) * pc.w + x) * 3u;
-        ivec3 rgb = ivec3(byte_at(a), byte_at(a + 1u), byte_at(a + 2u));
+        // the 3 bytes lie in one or two words
+        uint sh = (a & 3u) * 8u;
+        uint lo = rows[a >> 2], hi = rows[(a + 2u) >> 2];
+        uint wd = sh == 0u ? lo : (lo >> sh) | (hi << (32u - sh));
+        ivec3 rgb = ivec3(wd & 0xffu, (wd >> 8) & 0xffu, (wd >> 16) & 0xffu);
         ss += rgb * coeffs[kb + t];
     }
     uvec3 v = uvec3(clamp(ss >> BITS, 0, 255));
