@@ -169,6 +169,12 @@ test_decoder (KernelTest *kt)
   p.flags = F2_ATTN_CAUSAL | F2_ATTN_DYNAMIC_KV;
   x.dynamic_kv = 90;
   test_attention (kt, "causal 100x100 dynamic 90", p, &x, FALSE);
+  /* a long prefix: lavapipe ends an invocation after 65535 loop
+   * iterations, so many keys per invocation must still come out right */
+  p = dense (2, 128, 64, 1024, 1);
+  p.flags = F2_ATTN_CAUSAL;
+  p.causal_offset = 960;
+  test_attention (kt, "causal q 64 kv 1024 head_dim 128", p, NULL, FALSE);
   p = dense (2, 8, 3, 1, 4);
   test_attention (kt, "kv_len 1 head_dim 8 batch 4", p, NULL, FALSE);
 }
