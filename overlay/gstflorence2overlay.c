@@ -294,10 +294,23 @@ draw_label (DrawContext * dc, const GstFlorence2Region * r,
   pango_cairo_show_layout (dc->cr, dc->layout);
 }
 
+/* Coordinates cairo can take; a corrupt result must not break the drawing
+ * of the others. */
+static gboolean
+all_finite (const gfloat * values, gsize n)
+{
+  for (gsize i = 0; i < n; i++)
+    if (!isfinite (values[i]) || fabsf (values[i]) > 1e6f)
+      return FALSE;
+  return TRUE;
+}
+
 static void
 path_points (DrawContext * dc, const gfloat * points, guint n_points)
 {
   cairo_new_path (dc->cr);
+  if (!all_finite (points, 2 * (gsize) n_points))
+    return;
   for (guint j = 0; j < n_points; j++)
     cairo_line_to (dc->cr, points[2 * j] * dc->sx, points[2 * j + 1] * dc->sy);
   cairo_close_path (dc->cr);
@@ -308,7 +321,12 @@ draw_region (DrawContext * dc, const GstFlorence2Region * r)
 {
   const OverlaySettings *s = dc->settings;
   const gdouble *colour = label_colour (r->label);
+  const gfloat box[4] = { r->x, r->y, r->w, r->h };
 
+  if (!all_finite (box, 4)) {
+    GST_DEBUG ("skipping a region with a box out of range");
+    return;
+  }
   cairo_set_line_width (dc->cr, s->line_width);
   cairo_set_line_join (dc->cr, CAIRO_LINE_JOIN_MITER);
 

@@ -7,6 +7,7 @@
 #include <gst/check/gstcheck.h>
 #include <gst/check/gstharness.h>
 #include <gst/video/video.h>
+#include <math.h>
 #include <string.h>
 
 #include <gst/florence2/gstflorence2meta.h>
@@ -730,8 +731,9 @@ GST_START_TEST (test_composition_caps_feature)
 
 GST_END_TEST;
 
-/* Text that is not UTF-8 and a degenerate polygon are drawn without a
- * warning (criticals are fatal in the test environment). */
+/* Text that is not UTF-8, degenerate polygons and coordinates that are not
+ * finite are drawn (or skipped) without a warning: criticals are fatal in
+ * the test environment. */
 GST_START_TEST (test_odd_results)
 {
   static const gfloat one_point[] = { 10, 10 };
@@ -745,6 +747,10 @@ GST_START_TEST (test_odd_results)
 
   gst_florence2_meta_region_add_polygon (meta, k, 1, one_point);
   gst_florence2_meta_add_region (meta, "zero", 10, 10, 0, 0);
+  gst_florence2_meta_add_region (meta, "nan", NAN, 10, INFINITY, 1e30f);
+  k = gst_florence2_meta_add_region (meta, "far", 10, 10, 20, 20);
+  gst_florence2_meta_region_add_polygon (meta, k, 3, (const gfloat[]) {
+      0, 0, -INFINITY, 5, 1e30f, NAN});
   g_object_set (h->element, "draw-labels", TRUE, "draw-text", TRUE, NULL);
   out = push_pull (h, in);
   fail_unless (pixel_differs (frame, out, &info, W / 2, H - 3));
