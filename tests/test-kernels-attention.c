@@ -42,6 +42,7 @@ test_attention (KernelTest *kt, const char *what, F2AttentionParams p,
   guint64 nq, nk, nv, no, nqkv = 0;
   float *q, *k, *v, *qkv = NULL;
   gint32 *mask = NULL;
+  float *zeros;
 
   if (p.flags & F2_ATTN_WINDOW)
     batch = (p.grid_h / p.window) * (p.grid_w / p.window);
@@ -51,6 +52,8 @@ test_attention (KernelTest *kt, const char *what, F2AttentionParams p,
   nk = extent (&p, p.k_stride, p.k_batch, p.kv_len) + off;
   nv = extent (&p, p.v_stride, p.v_batch, p.kv_len) + off;
   no = extent (&p, p.o_stride, p.o_batch, p.q_len) + off;
+  /* the gaps between output rows are compared too: start them equal */
+  zeros = g_new0 (float, no);
   q = kt_random (nq, 31, 1.0f);
   k = kt_random (nk, 32, 1.0f);
   v = kt_random (nv, 33, 1.0f);
@@ -88,7 +91,7 @@ test_attention (KernelTest *kt, const char *what, F2AttentionParams p,
       op.in[3] = kt_i32 (kt, (guint64) (batch - 1) * p.mask_batch + p.kv_len, mask);
     if (p.flags & F2_ATTN_DYNAMIC_KV)
       op.in[4] = kt_host_i32 (kt, 1, &x->dynamic_kv);
-    out = kt_float (kt, no, NULL);
+    out = kt_float (kt, no, zeros);
     op.out = f2_ref_at (out, off);
     op.p.attention = p;
     /* fp16: inputs, and the output (|o| < 1), rounded to half */
@@ -101,6 +104,7 @@ test_attention (KernelTest *kt, const char *what, F2AttentionParams p,
   g_free (v);
   g_free (qkv);
   g_free (mask);
+  g_free (zeros);
 }
 
 static F2AttentionParams
