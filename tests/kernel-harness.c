@@ -56,10 +56,13 @@ alloc_both (KernelTest *kt, F2BufferKind kind, F2ElemType type, guint64 n,
   if (a == 0 || b == 0)
     g_error ("allocation of %" G_GUINT64_FORMAT " elements failed: %s", n, error->message);
   g_assert_cmpuint (a, ==, b);
-  if (data != NULL) {
-    if (!f2_backend_write (kt->cpu, ref, data, n, &error) ||
-        !f2_backend_write (kt->gpu, ref, data, n, &error))
+  {
+    /* NULL data means zeros on both backends (device memory starts undefined) */
+    gpointer zeros = data == NULL ? g_malloc0 (n * 4) : NULL;
+    if (!f2_backend_write (kt->cpu, ref, data ? data : zeros, n, &error) ||
+        !f2_backend_write (kt->gpu, ref, data ? data : zeros, n, &error))
       g_error ("write failed: %s", error->message);
+    g_free (zeros);
   }
   return ref;
 }
