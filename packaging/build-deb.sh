@@ -26,7 +26,8 @@ dpkg-checkbuilddeps || {
   exit 1
 }
 start=$(date +%s)
-DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:-} parallel=$(nproc)" \
-  dpkg-buildpackage -us -uc -b
+opts="parallel=$(nproc)"
+[ -z "${DEB_BUILD_OPTIONS:-}" ] || opts="$DEB_BUILD_OPTIONS $opts"
+DEB_BUILD_OPTIONS=$opts dpkg-buildpackage -us -uc -b
 echo "build-deb.sh: built in $(($(date +%s) - start)) s:" >&2
 ls -1 "$OUT"/*.deb >&2
