@@ -153,7 +153,8 @@ struct _F2Net {
   guint cache_cur;              /* which cache buffer holds the valid rows */
   guint32 last_step_rows;
   gboolean have_logits;
-  gint32 *gather_host;
+  gint32 *gather_host;          /* host copies of the per-step index and bans */
+  gint32 *banned_host;
 
   F2NetProfile profile;
 };

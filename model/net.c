@@ -457,6 +457,7 @@ alloc_buffers (F2Net *net, GError **error)
     return FALSE;
   }
   net->gather_host = g_new0 (gint32, (gsize) l->max_decoder_tokens * R);
+  net->banned_host = g_new0 (gint32, (gsize) R * MAX (l->max_banned, 1));
   return TRUE;
 }
 
@@ -508,6 +509,7 @@ f2_net_free (F2Net *net)
   g_free (net->buf.cache[0]);
   g_free (net->buf.cache[1]);
   g_free (net->gather_host);
+  g_free (net->banned_host);
   g_free (net);
 }
 
@@ -786,18 +788,13 @@ f2_net_step (F2Net *net, const F2Step *step, GError **error)
       + net->prompt_len);
   fill_gather (net, step, kv_rows);
   n_banned = (gsize) step->rows * MAX (net->limits.max_banned, 1);
-  {
-    g_autofree gint32 *banned = g_new (gint32, n_banned);
-
-    if (step->banned != NULL && net->limits.max_banned > 0)
-      memcpy (banned, step->banned, n_banned * sizeof (gint32));
-    else
-      for (gsize i = 0; i < n_banned; i++)
-        banned[i] = -1;
-    if (!f2_backend_write (net->backend, b->banned, banned, n_banned, error))
-      return FALSE;
-  }
-  if (!f2_backend_write (net->backend, b->control, control, F2_NET_CTRL_COUNT, error)
+  if (step->banned != NULL && net->limits.max_banned > 0)
+    memcpy (net->banned_host, step->banned, n_banned * sizeof (gint32));
+  else
+    for (gsize i = 0; i < n_banned; i++)
+      net->banned_host[i] = -1;
+  if (!f2_backend_write (net->backend, b->banned, net->banned_host, n_banned, error)
+      || !f2_backend_write (net->backend, b->control, control, F2_NET_CTRL_COUNT, error)
       || !f2_backend_write (net->backend, b->tokens, step->tokens, step->rows, error)
       || !f2_backend_write (net->backend, b->gather, net->gather_host,
           (guint64) kv_rows * step->rows, error)

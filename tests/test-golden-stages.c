@@ -25,8 +25,9 @@
 /* The reference itself moves by ~1e-6 with another BLAS; the CPU backend
  * accumulates in double. */
 #define TOL_CPU 1e-4
-/* Vulkan kernels accumulate in fp32 in another order. */
-#define TOL_VULKAN_FP32 1e-3
+/* Vulkan kernels accumulate in fp32 in another order (measured 7.9e-5 on
+ * lavapipe, as on the CPU: the reference's own fp32 noise dominates). */
+#define TOL_VULKAN_FP32 2e-4
 /* fp16 storage: ~1e-3 per rounding, compounded through ~30 layers. */
 #define TOL_VULKAN_FP16 3e-2
 
