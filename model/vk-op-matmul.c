@@ -13,6 +13,8 @@
  * packed layout), outputs and A operands larger than one binding by rows. */
 #include "vk-ops.h"
 
+#include <stdio.h>
+
 #define F2_VK_GEMV_MAX_M 4
 
 /* push constants after the binding offsets (see matmul-common.glsl) */
@@ -38,13 +40,20 @@ typedef struct {
   guint32 rows_per_group, cols_per_group;
 } Kernel;
 
-static guint32
-pow2_floor (guint32 v)
+/* The register-blocked kernel with TM x TN accumulators per invocation;
+ * F2_VULKAN_RB_TILE=TM,TN overrides the tile of the non-GEMV case (tuning). */
+static void
+rb_config (Kernel *kernel, guint32 tm, guint32 tn, guint32 wg)
 {
-  guint32 p = 1;
-  while (p * 2 <= v)
-    p *= 2;
-  return p;
+  kernel->shader = "matmul_rb";
+  kernel->spec[0] = wg;
+  kernel->spec[1] = tm;
+  kernel->spec[2] = tn;
+  /* k groups per A chunk: at least one vec4 for each of the 8 loaders */
+  kernel->spec[3] = MAX (8 / tm, 1);
+  kernel->n_spec = 4;
+  kernel->rows_per_group = tm;
+  kernel->cols_per_group = wg * tn;
 }
 
 static void
@@ -53,7 +62,6 @@ pick_kernel (F2VkBackend *vk, const F2Op *op, const Gemm *g, Kernel *kernel)
   F2VkDevice *dev = vk->dev;
   F2Variant variant = f2_vk_matmul_variant (vk, op);
   gboolean broadcast = dev->subgroup_basic && dev->subgroup_ballot;
-  guint32 sg = MAX (dev->subgroup_size, 1);
 
   /* no cooperative-matrix kernel yet: the tiled one is the GPU fallback */
   if (variant == F2_VARIANT_COOPMAT || variant == F2_VARIANT_AUTO)
@@ -63,27 +71,18 @@ pick_kernel (F2VkBackend *vk, const F2Op *op, const Gemm *g, Kernel *kernel)
 
   if (broadcast && !g->conv && g->m <= F2_VK_GEMV_MAX_M) {
     /* matrix-vector: every row in one tile, A shared over the subgroup */
-    guint32 tm = g->m, tn = 2, wg = 64;
-    guint32 kch = MAX (pow2_floor (sg / tm), 1);
-    kernel->shader = "matmul_rb";
-    kernel->spec[0] = wg;
-    kernel->spec[1] = tm;
-    kernel->spec[2] = tn;
-    kernel->spec[3] = MIN (kch, 8);
-    kernel->n_spec = 4;
-    kernel->rows_per_group = tm;
-    kernel->cols_per_group = wg * tn;
+    rb_config (kernel, g->m, 2, 64);
   } else if (variant == F2_VARIANT_REGISTER_BLOCKED) {
-    guint32 tm = 4, tn = 4, wg = 64;
-    guint32 kch = MAX (pow2_floor (sg / tm), 1);
-    kernel->shader = g->conv ? "conv2d_rb" : "matmul_rb";
-    kernel->spec[0] = wg;
-    kernel->spec[1] = tm;
-    kernel->spec[2] = tn;
-    kernel->spec[3] = MIN (kch, 4);
-    kernel->n_spec = 4;
-    kernel->rows_per_group = tm;
-    kernel->cols_per_group = wg * tn;
+    guint32 tm = 16, tn = 2;
+    const char *tile = g_getenv ("F2_VULKAN_RB_TILE");
+    if (tile == NULL || sscanf (tile, "%u,%u", &tm, &tn) != 2 || tm < 1 || tm > 64 ||
+        tn < 1 || tn > 16) {
+      tm = 16;
+      tn = 2;
+    }
+    rb_config (kernel, tm, tn, 64);
+    if (g->conv)
+      kernel->shader = "conv2d_rb";
   } else {
     guint32 tx = 16, ty = 16, rm = 4, rn = 4, bkv = 4;
     /* stay inside the device's workgroup and shared memory limits */
