@@ -729,6 +729,36 @@ clear_queue (GstFlorence2 * self)
   self->queued_due = 0;
 }
 
+/* Flush-stop, worker paused: drop what is queued, but keep the sticky
+ * events the worker had not pushed yet (stream-start, caps, tags) on the
+ * source pad, as queue does; segments and EOS are reset by the flush. */
+static void
+flush_queue (GstFlorence2 * self)
+{
+  QueueItem *item;
+
+  while ((item = g_queue_pop_head (&self->queue)) != NULL) {
+    if (GST_IS_EVENT (item->object)) {
+      GstEvent *event = GST_EVENT (item->object);
+
+      if (GST_EVENT_IS_STICKY (event) &&
+          GST_EVENT_TYPE (event) != GST_EVENT_SEGMENT &&
+          GST_EVENT_TYPE (event) != GST_EVENT_EOS) {
+        if (GST_EVENT_TYPE (event) == GST_EVENT_CAPS) {
+          GstCaps *caps;
+
+          gst_event_parse_caps (event, &caps);
+          self->have_info = gst_video_info_from_caps (&self->info, caps);
+        }
+        gst_pad_store_sticky_event (self->srcpad, event);
+      }
+    }
+    queue_item_free (item);
+  }
+  self->queued_frames = 0;
+  self->queued_due = 0;
+}
+
 static gboolean
 gst_florence2_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
 {
@@ -746,8 +776,10 @@ gst_florence2_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       gst_pad_pause_task (self->srcpad);
       return TRUE;
     case GST_EVENT_FLUSH_STOP:
+      /* first, so that the source pad takes sticky events again */
+      gst_pad_push_event (self->srcpad, event);
       g_mutex_lock (&self->queue_lock);
-      clear_queue (self);
+      flush_queue (self);
       self->flushing = FALSE;
       self->srcresult = GST_FLOW_OK;
       self->wanted_job = 0;     /* a running inference is forgotten */
@@ -755,7 +787,6 @@ gst_florence2_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       self->result = NULL;
       self->frames_until_due = 0;
       g_mutex_unlock (&self->queue_lock);
-      gst_pad_push_event (self->srcpad, event);
       return gst_pad_start_task (self->srcpad,
           (GstTaskFunction) gst_florence2_loop, self, NULL);
     case GST_EVENT_CAPS:{

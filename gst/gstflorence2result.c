@@ -22,9 +22,12 @@ gst_florence2_result_attach (GstBuffer * buffer, const F2Result * result,
 
   for (guint i = 0; i < result->n_regions; i++) {
     const F2Region *r = &result->regions[i];
-    guint k = gst_florence2_meta_add_region (meta, r->label,
-        r->bbox[0] * sx, r->bbox[1] * sy, (r->bbox[2] - r->bbox[0]) * sx,
-        (r->bbox[3] - r->bbox[1]) * sy);
+    /* the model may give the corners in either order: the meta holds the
+     * top-left corner and a positive size */
+    gfloat x0 = MIN (r->bbox[0], r->bbox[2]), x1 = MAX (r->bbox[0], r->bbox[2]);
+    gfloat y0 = MIN (r->bbox[1], r->bbox[3]), y1 = MAX (r->bbox[1], r->bbox[3]);
+    guint k = gst_florence2_meta_add_region (meta, r->label, x0 * sx, y0 * sy,
+        (x1 - x0) * sx, (y1 - y0) * sy);
 
     if (r->shape == F2_REGION_QUAD) {
       gfloat quad[8];
