@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
-# Installs the packages built by build-deb.sh and checks them:
-#   packaging/check-deb.sh [OUTDIR] [--keep]    (default build-deb/)
-# - the plugin loads and registers florence2 (and florence2overlay when built)
+# Checks the packages built by build-deb.sh:
+#   packaging/check-deb.sh [OUTDIR] [--keep]     install them (root or sudo),
+#                                                check, remove them again
+#   packaging/check-deb.sh [OUTDIR] --extract    unpack them into a temporary
+#                                                root instead (no root needed,
+#                                                nothing installed)
+# OUTDIR defaults to build-deb/. The checks:
+# - the plugin loads from the packaged path and registers florence2 (and
+#   florence2overlay)
 # - the pkg-config file and header compile the read-metadata example
 # - florence2-cli and florence2-download run
 # - with the golden tiny model (F2_GOLDEN_DIR, default ../shared/golden), the
-#   installed read-metadata example runs <OD> on lavapipe through the installed
-#   plugin and prints a result
-# The packages are removed again at the end unless --keep is given. Needs root
-# (or sudo).
+#   read-metadata example built against the package runs <OD> on lavapipe
+#   through the packaged plugin and prints a result
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=build-deb
+MODE=install
 KEEP=0
 for a in "$@"; do
   case "$a" in
     --keep) KEEP=1 ;;
+    --extract) MODE=extract ;;
     *) OUT=$a ;;
   esac
 done
@@ -31,7 +37,7 @@ done
 
 # shellcheck disable=SC2317  # called by the EXIT trap
 cleanup() {
-  if [ "$KEEP" = 0 ]; then
+  if [ "$MODE" = install ] && [ "$KEEP" = 0 ]; then
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get purge -y -q "${PKGS[@]}" >/dev/null || true
   fi
   rm -rf "$TMP"
@@ -39,7 +45,30 @@ cleanup() {
 TMP=$(mktemp -d)
 trap cleanup EXIT
 
-$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${debs[@]}"
+# A registry of its own and only the packaged plugin folder: nothing from a
+# build tree can answer for the packaged plugin.
+export GST_REGISTRY=$TMP/registry.bin
+unset GST_PLUGIN_PATH GST_PLUGIN_PATH_1_0 GST_PLUGIN_SYSTEM_PATH_1_0
+MULTIARCH=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+if [ "$MODE" = install ]; then
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${debs[@]}"
+  unset GST_PLUGIN_SYSTEM_PATH
+  ROOT=""
+  PLUGIN_RE="Filename +(/usr)?/lib/$MULTIARCH/gstreamer-1.0/libgstflorence2.so"
+else
+  ROOT=$TMP/root
+  for d in "${debs[@]}"; do dpkg-deb -x "$d" "$ROOT"; done
+  # the system's plugins (videotestsrc, ...) plus the unpacked one
+  export GST_PLUGIN_SYSTEM_PATH=$ROOT/usr/lib/$MULTIARCH/gstreamer-1.0:/usr/lib/$MULTIARCH/gstreamer-1.0
+  export LD_LIBRARY_PATH=$ROOT/usr/lib/$MULTIARCH${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  export PATH=$ROOT/usr/bin:$PATH
+  # the .pc file says prefix=/usr: a copy that points into the unpacked root
+  mkdir -p "$TMP/pc"
+  sed "s|^prefix=/usr|prefix=$ROOT/usr|" \
+    "$ROOT/usr/lib/$MULTIARCH/pkgconfig/gstreamer-florence2-1.0.pc" >"$TMP/pc/gstreamer-florence2-1.0.pc"
+  export PKG_CONFIG_PATH=$TMP/pc${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+  PLUGIN_RE="Filename +$ROOT/usr/lib/$MULTIARCH/gstreamer-1.0/libgstflorence2.so"
+fi
 
 fail=0
 check() {
@@ -54,20 +83,11 @@ check() {
   fi
 }
 
-# A registry of its own and only the system plugin folders: nothing from a
-# build tree can answer for the installed plugin.
-export GST_REGISTRY=$TMP/registry.bin
-unset GST_PLUGIN_PATH GST_PLUGIN_PATH_1_0 GST_PLUGIN_SYSTEM_PATH GST_PLUGIN_SYSTEM_PATH_1_0
-
 check "gst-inspect-1.0 florence2" gst-inspect-1.0 florence2
-if gst-inspect-1.0 florence2 2>/dev/null | grep -q florence2overlay ||
-   [ -f overlay/meson.build ]; then
-  check "gst-inspect-1.0 florence2overlay" gst-inspect-1.0 florence2overlay
-fi
-check "plugin in the system folder" bash -c \
-  'gst-inspect-1.0 florence2 | grep -Eq "Filename +(/usr)?/lib/[^ ]*/gstreamer-1.0/libgstflorence2.so"'
+check "gst-inspect-1.0 florence2overlay" gst-inspect-1.0 florence2overlay
+check "the plugin is the packaged one" bash -c "gst-inspect-1.0 florence2 | grep -Eq '$PLUGIN_RE'"
 check "pkg-config gstreamer-florence2-1.0" pkg-config --exists gstreamer-florence2-1.0
-check "read-metadata.c builds against the installed API" bash -c \
+check "read-metadata.c builds against the packaged API" bash -c \
   "cc -o '$TMP/read-metadata' examples/read-metadata.c \$(pkg-config --cflags --libs gstreamer-florence2-1.0)"
 check "florence2-cli --help" florence2-cli --help
 check "florence2-download --help" florence2-download --help
@@ -79,11 +99,11 @@ GOLDEN=${F2_GOLDEN_DIR:-../shared/golden}
 if [ -f "$GOLDEN/tiny/model/config.json" ]; then
   ICD=/usr/share/vulkan/icd.d/lvp_icd.x86_64.json
   [ -n "${VK_ICD_FILENAMES:-}" ] || [ ! -f "$ICD" ] || export VK_ICD_FILENAMES=$ICD
-  check "installed plugin runs <OD> on the tiny model" bash -c \
+  check "the packaged plugin runs <OD> on the tiny model" bash -c \
     "'$TMP/read-metadata' --model '$GOLDEN/tiny/model' --num-buffers 1 \
        max-new-tokens=8 | grep -q 'task <OD>'"
 else
-  echo "skip installed plugin run: no golden tiny model (F2_GOLDEN_DIR)"
+  echo "skip the packaged plugin run: no golden tiny model (F2_GOLDEN_DIR)"
 fi
 
 exit $fail
