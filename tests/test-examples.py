@@ -9,9 +9,11 @@ device (lavapipe) unless VK_ICD_FILENAMES says otherwise.
   and one ROI meta with a "detection" structure per region;
 - read-metadata.py prints the caption of the golden case from the
   florence2-result bus messages;
-- detect.sh and grounding.sh write a playable video and JSON lines;
+- detect.sh, grounding.sh, segment.sh, ocr.sh write a playable video and
+  JSON lines, caption.sh JSON lines at the inference interval;
 - rtsp-server serves on loopback and an rtspsrc client decodes frames of the
-  annotated stream while the server prints results and writes JSON lines.
+  annotated stream while the server prints results and writes JSON lines;
+  rtsp-camera.sh records that stream to a file that Ctrl-C finishes.
 GST_PLUGIN_PATH must reach the built plugin (meson sets it). Exits 77
 (skipped) when the golden data is absent.
 """
@@ -56,6 +58,15 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def wait_for_lines(path, proc, timeout=RUN_TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if os.path.exists(path) and os.path.getsize(path) > 0:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 class ExamplesTest(unittest.TestCase):
@@ -211,6 +222,17 @@ class ExamplesTest(unittest.TestCase):
         self.assertEqual(len(lines), 2)
         self.assertEqual(lines[0]["florence2"]["prompt"], phrase)
 
+    def test_segment_and_ocr_scripts(self):
+        self.run_script("segment.sh", "the yellow square", "test", "s.mp4")
+        self.assert_video(os.path.join(self.tmp.name, "s.mp4"), 2)
+        lines = self.jsonl(os.path.join(self.tmp.name, "s.jsonl"))
+        self.assertEqual([x["florence2"]["task"] for x in lines],
+                         ["<REFERRING_EXPRESSION_SEGMENTATION>"] * 2)
+        self.run_script("ocr.sh", "test", "o.mkv")
+        self.assert_video(os.path.join(self.tmp.name, "o.mkv"), 2)
+        lines = self.jsonl(os.path.join(self.tmp.name, "o.jsonl"))
+        self.assertEqual([x["florence2"]["task"] for x in lines], ["<OCR_WITH_REGION>"] * 2)
+
     def test_caption_script(self):
         self.run_script("caption.sh", "test", "c.jsonl", frames=2, INTERVAL="2")
         lines = self.jsonl(os.path.join(self.tmp.name, "c.jsonl"))
@@ -238,6 +260,7 @@ class ExamplesTest(unittest.TestCase):
             m = re.search(r"frames (\d+) size 640x480", client.stdout)
             self.assertTrue(m, client.stdout)
             self.assertGreaterEqual(int(m.group(1)), 10)
+            self.check_rtsp_camera_script(f"rtsp://127.0.0.1:{port}/cam")
         finally:
             server.send_signal(signal.SIGTERM)
             try:
@@ -254,6 +277,29 @@ class ExamplesTest(unittest.TestCase):
         lines = self.jsonl(results)
         self.assertGreater(len(lines), 0)
         self.assertEqual(lines[0]["florence2"]["task"], "<OD>")
+
+    def check_rtsp_camera_script(self, url):
+        """rtsp-camera.sh records the stream; Ctrl-C finishes the file."""
+        out = os.path.join(self.tmp.name, "cam.mp4")
+        results = os.path.join(self.tmp.name, "cam.jsonl")
+        env = dict(self.env, RESULTS=results, FLORENCE2_PROPS="num-beams=1 max-new-tokens=8")
+        proc = subprocess.Popen(["bash", os.path.join(ROOT, "examples", "rtsp-camera.sh"),
+                                 url, "od", out], env=env, cwd=self.tmp.name,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        got = wait_for_lines(results, proc)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            _, err = proc.communicate()
+        self.assertTrue(got, f"no result from rtsp-camera.sh:\n{err[-3000:]}")
+        self.assertEqual(proc.returncode, 0, err[-3000:])
+        res = self.run_cmd(["gst-launch-1.0", "-v", "filesrc", f"location={out}", "!",
+                            "decodebin", "!", "fakesink", "silent=false"])
+        self.assertIn("last-message = chain", res.stdout)
 
 
 # The client: decodes the stream and counts frames until it has N of them
