@@ -232,6 +232,16 @@ f2_backend_describe (F2Backend *backend)
   return g_strdup (backend->name);
 }
 
+double
+f2_program_flops (F2Program *program)
+{
+  double flops = 0;
+
+  for (guint i = 0; i < program->ops->len; i++)
+    flops += f2_op_flops (&g_array_index (program->ops, F2Op, i));
+  return flops;
+}
+
 guint
 f2_program_n_ops (F2Program *program)
 {

@@ -536,6 +536,7 @@ count_run (F2Net *net, F2Program *p)
 
   net->profile.dispatches += s->dispatches;
   net->profile.submits += s->submits;
+  net->profile.flops += f2_program_flops (p);
 }
 
 static gboolean

@@ -101,6 +101,7 @@ typedef struct {
   double preprocess_ms, vision_ms, encoder_ms, decoder_ms;
   guint decoder_steps;
   guint dispatches, submits;
+  double flops;                 /* floating-point operations of the ops run */
 } F2NetProfile;
 
 void f2_net_get_profile (F2Net *net, F2NetProfile *profile);

@@ -1,0 +1,164 @@
+/* End-to-end benchmark: one Florence-2 frame at the real base (or large)
+ * shapes, with random weights, on the selected device: <OD> with a forced
+ * output length. Prints per-stage milliseconds, effective GFLOP/s,
+ * dispatches and submits per frame, and the device memory allocated per
+ * frame after the warm-up frame (which must be zero). It prints; it never
+ * fails on speed.
+ *
+ *   bench-florence2 [--config DIR] [--device DEV|cpu] [--precision fp16|fp32]
+ *                   [--tokens N] [--beams N] [--frames N] */
+#include "florence2.h"
+#include "random-checkpoint.h"
+
+#include <glib/gstdio.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *opt_config = NULL;
+static char *opt_device = NULL;
+static char *opt_precision = NULL;
+static int opt_tokens = 20;
+static int opt_beams = 1;
+static int opt_frames = 2;
+
+static GOptionEntry entries[] = {
+  { "config", 'c', 0, G_OPTION_ARG_FILENAME, &opt_config,
+      "Directory with config.json, preprocessor_config.json and the tokenizer "
+      "(default: $F2_CONFIGS_DIR/base)", "DIR" },
+  { "device", 'd', 0, G_OPTION_ARG_STRING, &opt_device, "Vulkan device or cpu", "DEV" },
+  { "precision", 'p', 0, G_OPTION_ARG_STRING, &opt_precision, "fp16 (default) or fp32", "P" },
+  { "tokens", 't', 0, G_OPTION_ARG_INT, &opt_tokens, "Generated tokens per frame (forced, default 20)", "N" },
+  { "beams", 'b', 0, G_OPTION_ARG_INT, &opt_beams, "Beams (default 1)", "N" },
+  { "frames", 'f', 0, G_OPTION_ARG_INT, &opt_frames, "Timed frames after the warm-up (default 2)", "N" },
+  { NULL }
+};
+
+static guint64
+device_bytes (Florence2Model *model)
+{
+  F2Backend *b = f2_net_backend (florence2_model_net (model));
+  return f2_backend_allocated_bytes (b, F2_BUFFER_WEIGHTS) +
+      f2_backend_allocated_bytes (b, F2_BUFFER_ACTIVATIONS) +
+      f2_backend_allocated_bytes (b, F2_BUFFER_HOST);
+}
+
+int
+main (int argc, char **argv)
+{
+  GError *error = NULL;
+  GOptionContext *context = g_option_context_new ("- Florence-2 end-to-end benchmark");
+  Florence2ModelParams mp = florence2_model_default_params ();
+  Florence2RunParams rp = florence2_run_default_params ();
+  Florence2Model *model;
+  char *tmp, *config_dir;
+  F2Image image = { 0 };
+  guint8 *pixels;
+  guint64 bytes_before = 0;
+  Florence2Timings sum = { 0 };
+  F2NetProfile profile;
+  double flops = 0, gpu_ms = 0;
+  guint dispatches = 0, submits = 0, steps = 0;
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse (context, &argc, &argv, &error)) {
+    g_printerr ("%s\n", error->message);
+    return 2;
+  }
+  config_dir = opt_config ? g_strdup (opt_config) :
+      g_build_filename (g_getenv ("F2_CONFIGS_DIR") ? g_getenv ("F2_CONFIGS_DIR") :
+      "../shared/florence2-configs", "base", NULL);
+  mp.device = opt_device;
+  mp.precision = opt_precision && strcmp (opt_precision, "fp32") == 0 ?
+      F2_PRECISION_FP32 : F2_PRECISION_FP16;
+  mp.limits.max_image_width = mp.limits.max_image_height = 1920;
+
+  /* random weights with the real shapes */
+  tmp = g_dir_make_tmp ("florence2-bench-XXXXXX", &error);
+  if (tmp == NULL || !f2_random_checkpoint_write_dir (config_dir, tmp, 1, F2_DTYPE_F16, &error)) {
+    g_printerr ("cannot write a random checkpoint for %s: %s\n", config_dir, error->message);
+    return 1;
+  }
+  model = florence2_model_new (tmp, &mp, &error);
+  if (model == NULL) {
+    g_printerr ("%s\n", error->message);
+    return 1;
+  }
+  printf ("model %s (random weights), device %s, %s, %d tokens, %d beam(s)\n",
+      config_dir, florence2_model_device_name (model),
+      mp.precision == F2_PRECISION_FP16 ? "fp16" : "fp32", opt_tokens, opt_beams);
+
+  /* a 1280x720 RGB frame */
+  image.format = F2_PIXEL_RGB;
+  image.width = 1280;
+  image.height = 720;
+  image.stride[0] = 1280 * 3;
+  image.size = (gsize) 1280 * 720 * 3;
+  pixels = g_malloc (image.size);
+  for (gsize i = 0; i < image.size; i++)
+    pixels[i] = (guint8) ((i * 7) ^ (i >> 11));
+  image.data = pixels;
+  rp.task = F2_TASK_OD;
+  rp.num_beams = (guint) opt_beams;
+  rp.forced_length = (guint) opt_tokens;
+
+  for (int frame = -1; frame < opt_frames; frame++) {
+    Florence2Output *out;
+    if (frame == 0)
+      bytes_before = device_bytes (model);
+    out = florence2_model_run (model, &image, &rp, &error);
+    if (out == NULL) {
+      g_printerr ("%s\n", error->message);
+      return 1;
+    }
+    if (frame >= 0) {
+      f2_net_get_profile (florence2_model_net (model), &profile);
+      sum.preprocess_ms += out->timings.preprocess_ms;
+      sum.vision_ms += out->timings.vision_ms;
+      sum.encoder_ms += out->timings.encoder_ms;
+      sum.decoder_ms += out->timings.decoder_ms;
+      sum.total_ms += out->timings.total_ms;
+      flops += profile.flops;
+      dispatches += profile.dispatches;
+      submits += profile.submits;
+      steps += out->decoder_steps;
+      gpu_ms += profile.preprocess_ms + profile.vision_ms + profile.encoder_ms +
+          profile.decoder_ms;
+    }
+    florence2_output_free (out);
+  }
+
+  {
+    double n = MAX (opt_frames, 1);
+    printf ("%-28s %10s\n", "stage", "ms/frame");
+    printf ("%-28s %10.1f\n", "preprocess", sum.preprocess_ms / n);
+    printf ("%-28s %10.1f\n", "vision (DaViT + projection)", sum.vision_ms / n);
+    printf ("%-28s %10.1f\n", "encoder", sum.encoder_ms / n);
+    printf ("%-28s %10.1f  (%.2f ms/step, %u steps)\n", "decoder", sum.decoder_ms / n,
+        steps ? sum.decoder_ms / steps : 0.0, (guint) (steps / n));
+    printf ("%-28s %10.1f\n", "total (wall)", sum.total_ms / n);
+    printf ("effective GFLOP/s           %10.2f  (%.1f GFLOP per frame)\n",
+        gpu_ms > 0 ? flops / n / (gpu_ms / n * 1e6) : 0.0, flops / n / 1e9);
+    printf ("dispatches per frame        %10.0f\n", dispatches / n);
+    printf ("submits per frame           %10.0f\n", submits / n);
+    printf ("device bytes allocated per frame after warm-up: %" G_GINT64_FORMAT "\n",
+        (gint64) ((device_bytes (model) - bytes_before) / (guint64) n));
+  }
+
+  florence2_model_unref (model);
+  {
+    const char *names[] = { "config.json", "preprocessor_config.json", "tokenizer.json",
+      "tokenizer_config.json", "vocab.json", "model.safetensors", NULL };
+    for (guint i = 0; names[i]; i++) {
+      char *p = g_build_filename (tmp, names[i], NULL);
+      g_unlink (p);
+      g_free (p);
+    }
+    g_rmdir (tmp);
+  }
+  g_free (tmp);
+  g_free (pixels);
+  g_free (config_dir);
+  g_option_context_free (context);
+  return 0;
+}
