@@ -122,6 +122,17 @@ generate_greedy (const F2GenerateParams *p, guint max_banned, F2StepFunc step_fn
       g->steps++;
       if (forced < 0)
         token = best;
+      if (ok && token < 0) {
+        /* every id banned, or logits that are not numbers */
+        if (p->eos_token_id >= 0) {
+          g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_FAILED,
+              "the decoder produced no valid token at step %u (non-finite "
+              "logits?); try precision fp32", cur_len);
+          ok = FALSE;
+        } else {
+          token = p->pad_token_id;      /* fixed-length runs go on */
+        }
+      }
     }
     if (!ok)
       break;

@@ -433,12 +433,21 @@ f2_vk_submit_wait (F2VkDevice *dev, VkCommandBuffer cmd, GError **error)
     .commandBufferCount = 1,
     .pCommandBuffers = &cmd,
   };
+  VkResult result;
 
   if (!f2_vk_check (vkQueueSubmit (dev->queue, 1, &submit, dev->fence),
           "submitting work", error))
     return FALSE;
-  if (!f2_vk_check (vkWaitForFences (dev->device, 1, &dev->fence, VK_TRUE,
-              G_GUINT64_CONSTANT (60000000000)), "waiting for the device", error))
+  /* generous: a CPU device runs a large model's vision tower for minutes */
+  result = vkWaitForFences (dev->device, 1, &dev->fence, VK_TRUE,
+      G_GUINT64_CONSTANT (1800) * 1000000000);
+  if (result == VK_TIMEOUT) {
+    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_DEVICE_LOST,
+        "the Vulkan device did not finish its work within 30 minutes; it may "
+        "be hung: restart the pipeline, or use a faster device");
+    return FALSE;
+  }
+  if (!f2_vk_check (result, "waiting for the device", error))
     return FALSE;
   return f2_vk_check (vkResetFences (dev->device, 1, &dev->fence), "resetting a fence", error);
 }
