@@ -70,6 +70,9 @@ guint f2_elem_size (F2ElemType type, F2Precision precision);
 G_END_DECLS
 
 G_BEGIN_DECLS
+/* Set an F2_BACKEND_ERROR_INVALID error from a format; returns FALSE. */
+gboolean f2_backend_invalid (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
+
 /* Check that every ref of @op is set where required and lies inside its
  * buffer, with the right element type (ops.c). */
 gboolean f2_op_check (const F2Op *op, F2Backend *backend, GError **error);

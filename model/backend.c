@@ -1,9 +1,24 @@
 /* Backend-independent part: argument checks, buffer table, programs. */
 #include "backend-private.h"
 
+#include <stdarg.h>
 #include <string.h>
 
 G_DEFINE_QUARK (f2-backend-error-quark, f2_backend_error)
+
+gboolean
+f2_backend_invalid (GError **error, const char *format, ...)
+{
+  va_list args;
+  char *message;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error_literal (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_INVALID, message);
+  g_free (message);
+  return FALSE;
+}
 
 guint
 f2_elem_size (F2ElemType type, F2Precision precision)

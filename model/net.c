@@ -1,6 +1,7 @@
 /* The network's lifetime and its three per-frame calls: buffers sized once
  * from the limits, programs recorded on first use and replayed. The
  * programs themselves are built in net-vision.c and net-text.c. */
+#include "backend-private.h"
 #include "net-private.h"
 
 #include <math.h>
@@ -252,22 +253,6 @@ f2_net_add_add (F2Program *p, const char *name, F2Ref a, F2Ref b, guint32 n,
 
 /* ----------------------------------------------------------------- set-up */
 
-static gboolean
-invalid (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-invalid (GError **error, const char *format, ...)
-{
-  va_list args;
-  char *message;
-
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-  g_set_error_literal (error, NET_ERROR, F2_BACKEND_ERROR_INVALID, message);
-  g_free (message);
-  return FALSE;
-}
 
 static gboolean
 dims_from_config (F2NetDims *d, const F2Config *c, GError **error)
@@ -279,7 +264,7 @@ dims_from_config (F2NetDims *d, const F2Config *c, GError **error)
 
   memset (d, 0, sizeof *d);
   if (pp->width != pp->height || pp->width == 0)
-    return invalid (error, "the processor's image size %ux%u is not square; "
+    return f2_backend_invalid (error, "the processor's image size %ux%u is not square; "
         "only square inputs are supported", pp->width, pp->height);
   d->image_size = side = pp->width;
   d->window = v->window_size;
@@ -296,23 +281,23 @@ dims_from_config (F2NetDims *d, const F2Config *c, GError **error)
     if (d->dim[s] == 0 || d->heads[s] == 0 || d->groups[s] == 0
         || d->dim[s] % d->heads[s] || d->dim[s] % d->groups[s]
         || d->stride[s] == 0 || side + 2 * d->pad[s] < d->patch[s])
-      return invalid (error, "vision stage %u: dims %u, heads %u, groups %u, "
+      return f2_backend_invalid (error, "vision stage %u: dims %u, heads %u, groups %u, "
           "patch %u/%u do not fit the %u input", s, d->dim[s], d->heads[s],
           d->groups[s], d->patch[s], d->stride[s], side);
     side = (side + 2 * d->pad[s] - d->patch[s]) / d->stride[s] + 1;
     d->grid[s] = side;
     if (d->window == 0 || side % d->window)
-      return invalid (error, "vision stage %u: the %ux%u token grid is not a "
+      return f2_backend_invalid (error, "vision stage %u: the %ux%u token grid is not a "
           "multiple of the window %u; use an image size that divides evenly",
           s, side, side, d->window);
   }
   if (d->prenorm[0])
-    return invalid (error, "a layer norm before the first patch embedding "
+    return f2_backend_invalid (error, "a layer norm before the first patch embedding "
         "is not supported");
   d->pos_embed_max = v->image_pos_max_embeddings;
   d->temporal_max = v->temporal_max_embeddings;
   if (d->grid[F2_NET_STAGES - 1] > d->pos_embed_max)
-    return invalid (error, "the %u-token image grid exceeds the %u image "
+    return f2_backend_invalid (error, "the %u-token image grid exceeds the %u image "
         "position embeddings", d->grid[F2_NET_STAGES - 1], d->pos_embed_max);
 
   d->d_model = t->d_model;
@@ -327,10 +312,10 @@ dims_from_config (F2NetDims *d, const F2Config *c, GError **error)
   d->embed_scale = t->scale_embedding ? sqrtf ((float) t->d_model) : 1.0f;
   if (d->d_model == 0 || d->enc_heads == 0 || d->dec_heads == 0
       || d->d_model % d->enc_heads || d->d_model % d->dec_heads)
-    return invalid (error, "d_model %u is not divisible by the attention heads "
+    return f2_backend_invalid (error, "d_model %u is not divisible by the attention heads "
         "(%u, %u)", d->d_model, d->enc_heads, d->dec_heads);
   if (v->projection_dim != d->d_model)
-    return invalid (error, "projection_dim %u differs from d_model %u",
+    return f2_backend_invalid (error, "projection_dim %u differs from d_model %u",
         v->projection_dim, d->d_model);
 
   d->norm.rescale = pp->do_rescale ? pp->rescale_factor : 1.0;
@@ -350,21 +335,21 @@ check_limits (F2Net *net, GError **error)
 
   if (l->max_prompt_tokens == 0 || l->max_decoder_tokens == 0
       || l->max_beams == 0 || l->max_image_width == 0 || l->max_image_height == 0)
-    return invalid (error, "network limits must not be 0");
+    return f2_backend_invalid (error, "network limits must not be 0");
   if ((guint64) image_tokens + l->max_prompt_tokens > d->max_positions)
-    return invalid (error, "%u image tokens plus %u prompt tokens exceed the "
+    return f2_backend_invalid (error, "%u image tokens plus %u prompt tokens exceed the "
         "model's %u positions; lower max_prompt_tokens", image_tokens,
         l->max_prompt_tokens, d->max_positions);
   /* the last token of a sequence is never fed back */
   if (l->max_decoder_tokens > d->max_positions + 1)
-    return invalid (error, "max_decoder_tokens %u exceeds the model's %u "
+    return f2_backend_invalid (error, "max_decoder_tokens %u exceeds the model's %u "
         "positions (plus the last token)", l->max_decoder_tokens,
         d->max_positions);
   if (l->max_beams > 64)
-    return invalid (error, "max_beams %u is too large (at most 64)", l->max_beams);
+    return f2_backend_invalid (error, "max_beams %u is too large (at most 64)", l->max_beams);
   if (l->max_image_width > F2_RESAMPLE_MAX_SIZE
       || l->max_image_height > F2_RESAMPLE_MAX_SIZE)
-    return invalid (error, "the largest image %ux%u exceeds %u pixels a side",
+    return f2_backend_invalid (error, "the largest image %ux%u exceeds %u pixels a side",
         l->max_image_width, l->max_image_height, F2_RESAMPLE_MAX_SIZE);
   return TRUE;
 }
@@ -548,7 +533,7 @@ image_layout (const F2Image *image, F2ImageLayout *layout, GError **error)
   memcpy (layout->stride, image->stride, sizeof layout->stride);
   memcpy (layout->plane_offset, image->plane_offset, sizeof layout->plane_offset);
   if (image->format > F2_PIXEL_I420)
-    return invalid (error, "unknown pixel format %d", image->format);
+    return f2_backend_invalid (error, "unknown pixel format %d", image->format);
   return TRUE;
 }
 
@@ -584,7 +569,7 @@ prepare_preprocess (F2Net *net, const F2ImageLayout *layout,
   if ((guint64) side * rs->taps_h > b->coeffs_h_len
       || (guint64) side * rs->taps_v > b->coeffs_v_len
       || f2_resampler_rows_size (rs) > b->rows_bytes)
-    return invalid (error, "a %ux%u frame exceeds the network's image limits "
+    return f2_backend_invalid (error, "a %ux%u frame exceeds the network's image limits "
         "%ux%u; raise max_image_width/height", layout->width, layout->height,
         net->limits.max_image_width, net->limits.max_image_height);
   if (!f2_resampler_upload (rs, net->backend, &b->pre, error))
@@ -621,18 +606,18 @@ f2_net_set_image (F2Net *net, const F2Image *image, GError **error)
   if (image->width == 0 || image->height == 0
       || image->width > net->limits.max_image_width
       || image->height > net->limits.max_image_height)
-    return invalid (error, "frame size %ux%u is outside 1x1 .. %ux%u (the "
+    return f2_backend_invalid (error, "frame size %ux%u is outside 1x1 .. %ux%u (the "
         "network's image limits)", image->width, image->height,
         net->limits.max_image_width, net->limits.max_image_height);
   if (!image_layout (image, &layout, error))
     return FALSE;
   need = f2_image_layout_size (&layout);
   if (image->data == NULL || image->size < need)
-    return invalid (error, "the %ux%u frame needs %" G_GUINT64_FORMAT
+    return f2_backend_invalid (error, "the %ux%u frame needs %" G_GUINT64_FORMAT
         " bytes with its strides and offsets, got %" G_GSIZE_FORMAT,
         image->width, image->height, need, image->size);
   if (need > net->buf.image_bytes)
-    return invalid (error, "the frame's %" G_GUINT64_FORMAT " bytes exceed "
+    return f2_backend_invalid (error, "the frame's %" G_GUINT64_FORMAT " bytes exceed "
         "the %" G_GUINT64_FORMAT " bytes the network's image limits allow; "
         "raise max_image_width/height", need, net->buf.image_bytes);
   matrix = image->bt709 ? F2_YUV_BT709 : F2_YUV_BT601;
@@ -671,11 +656,11 @@ f2_net_encode (F2Net *net, const gint32 *ids, guint n_ids, GError **error)
   net->have_logits = FALSE;
   net->last_position = -1;
   if (!net->have_image)
-    return invalid (error, "no image: call f2_net_set_image() before encoding a prompt");
+    return f2_backend_invalid (error, "no image: call f2_net_set_image() before encoding a prompt");
   if (n_ids == 0 || ids == NULL)
-    return invalid (error, "the prompt has no tokens");
+    return f2_backend_invalid (error, "the prompt has no tokens");
   if (n_ids > net->limits.max_prompt_tokens)
-    return invalid (error, "the prompt has %u tokens, more than the %u the "
+    return f2_backend_invalid (error, "the prompt has %u tokens, more than the %u the "
         "network was set up for; shorten the text or raise max_prompt_tokens",
         n_ids, net->limits.max_prompt_tokens);
   p = g_hash_table_lookup (net->encoder_programs, GUINT_TO_POINTER (n_ids));
@@ -698,36 +683,36 @@ static gboolean
 check_step (F2Net *net, const F2Step *step, GError **error)
 {
   if (net->prompt_len == 0)
-    return invalid (error, "no encoded prompt: call f2_net_encode() before "
+    return f2_backend_invalid (error, "no encoded prompt: call f2_net_encode() before "
         "decoding");
   if (step->rows == 0 || step->rows > net->limits.max_beams)
-    return invalid (error, "%u decoder rows requested; the network was set up "
+    return f2_backend_invalid (error, "%u decoder rows requested; the network was set up "
         "for 1 to %u (max_beams)", step->rows, net->limits.max_beams);
   if (step->k > net->max_k)
-    return invalid (error, "top-%u requested; at most %u (2 * max_beams)",
+    return f2_backend_invalid (error, "top-%u requested; at most %u (2 * max_beams)",
         step->k, net->max_k);
   if (step->tokens == NULL || step->out_ids == NULL
       || (step->k > 0 && step->out_scores == NULL))
-    return invalid (error, "a decoder step needs tokens and outputs");
+    return f2_backend_invalid (error, "a decoder step needs tokens and outputs");
   if (step->position >= net->limits.max_decoder_tokens
       || step->position >= net->dims.max_positions)
-    return invalid (error, "decoder position %u is past the %u tokens the "
+    return f2_backend_invalid (error, "decoder position %u is past the %u tokens the "
         "network was set up for (max_decoder_tokens)", step->position,
         net->limits.max_decoder_tokens);
   if (step->position != 0 && (gint64) step->position != net->last_position + 1)
-    return invalid (error, "decoder position %u does not follow the last "
+    return f2_backend_invalid (error, "decoder position %u does not follow the last "
         "step (%" G_GINT64_FORMAT "); steps run in order from position 0",
         step->position, net->last_position);
   for (guint r = 0; r < step->rows; r++) {
     if (step->tokens[r] < 0 || (guint32) step->tokens[r] >= net->dims.vocab)
-      return invalid (error, "token %d of row %u is outside the vocabulary "
+      return f2_backend_invalid (error, "token %d of row %u is outside the vocabulary "
           "(%u)", step->tokens[r], r, net->dims.vocab);
     if (step->parents != NULL && step->position > 0
         && (step->parents[r] < 0 || (guint32) step->parents[r] >= net->last_rows))
-      return invalid (error, "parent %d of row %u is not a row of the last "
+      return f2_backend_invalid (error, "parent %d of row %u is not a row of the last "
           "step (%u rows)", step->parents[r], r, net->last_rows);
     if (step->parents == NULL && step->position > 0 && r >= net->last_rows)
-      return invalid (error, "row %u has no parent: the last step had %u "
+      return f2_backend_invalid (error, "row %u has no parent: the last step had %u "
           "rows; pass parents", r, net->last_rows);
   }
   return TRUE;
@@ -886,7 +871,7 @@ f2_net_read_tensor (F2Net *net, F2NetTensor which, float *out, GError **error)
   F2Ref r = tensor_ref (net, which, &n);
 
   if (n == 0)
-    return invalid (error, "tensor %s has not been computed for this frame",
+    return f2_backend_invalid (error, "tensor %s has not been computed for this frame",
         f2_net_tensor_name (which));
   return f2_backend_read (net->backend, r, out, n, error);
 }

@@ -120,22 +120,6 @@ elem_name (F2ElemType type)
   return "unknown";
 }
 
-static gboolean
-invalid (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
-
-static gboolean
-invalid (GError **error, const char *format, ...)
-{
-  va_list args;
-  char *message;
-
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-  g_set_error_literal (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_INVALID, message);
-  g_free (message);
-  return FALSE;
-}
 
 /* Elements touched by @rows rows of @cols elements, @ld apart. */
 static guint64
@@ -153,16 +137,16 @@ check_ref (F2Backend *backend, F2Ref ref, const char *what, F2ElemType type,
   const F2BufferInfo *info;
 
   if (!f2_ref_is_set (ref))
-    return invalid (error, "%s is required but not set", what);
+    return f2_backend_invalid (error, "%s is required but not set", what);
   info = f2_backend_buffer_info (backend, ref.buffer);
   if (info == NULL)
-    return invalid (error, "%s refers to buffer %u, which does not exist", what,
+    return f2_backend_invalid (error, "%s refers to buffer %u, which does not exist", what,
         ref.buffer);
   if (info->type != type)
-    return invalid (error, "%s must be a %s buffer, but buffer %u holds %s",
+    return f2_backend_invalid (error, "%s must be a %s buffer, but buffer %u holds %s",
         what, elem_name (type), ref.buffer, elem_name (info->type));
   if (ref.offset > info->n_elements || extent > info->n_elements - ref.offset)
-    return invalid (error, "%s needs %" G_GUINT64_FORMAT " elements at offset %"
+    return f2_backend_invalid (error, "%s needs %" G_GUINT64_FORMAT " elements at offset %"
         G_GUINT64_FORMAT ", but buffer %u holds only %" G_GUINT64_FORMAT
         "; allocate a larger buffer or fix the op's dimensions", what, extent,
         ref.offset, ref.buffer, info->n_elements);
@@ -182,7 +166,7 @@ static gboolean
 check_unused (F2Ref ref, const char *what, GError **error)
 {
   if (f2_ref_is_set (ref))
-    return invalid (error, "%s is set but this op does not use it", what);
+    return f2_backend_invalid (error, "%s is set but this op does not use it", what);
   return TRUE;
 }
 
@@ -191,7 +175,7 @@ static gboolean
 check_stride (guint32 ld, guint32 cols, const char *what, GError **error)
 {
   if (ld != 0 && ld < cols)
-    return invalid (error, "row stride %s = %u is smaller than the row (%u)",
+    return f2_backend_invalid (error, "row stride %s = %u is smaller than the row (%u)",
         what, ld, cols);
   return TRUE;
 }
@@ -227,7 +211,7 @@ refs_overlap (F2Ref a, guint64 a_len, F2Ref b, guint64 b_len)
 #define PACKED(ld, dflt) ((ld) != 0 ? (ld) : (dflt))
 #define NONZERO(field) \
   if ((field) == 0) \
-    return invalid (error, "parameter %s must not be 0", #field)
+    return f2_backend_invalid (error, "parameter %s must not be 0", #field)
 
 static gboolean
 check_matmul (const F2Op *op, F2Backend *b, GError **error)
@@ -238,7 +222,7 @@ check_matmul (const F2Op *op, F2Backend *b, GError **error)
   NONZERO (p->n);
   NONZERO (p->k);
   if (p->flags & ~(guint32) (F2_EPI_BIAS | F2_EPI_GELU | F2_EPI_RESIDUAL))
-    return invalid (error, "unknown epilogue flags 0x%x", p->flags);
+    return f2_backend_invalid (error, "unknown epilogue flags 0x%x", p->flags);
   if (!check_stride (p->lda, p->k, "lda", error)
       || !check_stride (p->ldo, p->n, "ldo", error)
       || !check_stride (p->ldr, p->n, "ldr", error))
@@ -252,7 +236,7 @@ check_matmul (const F2Op *op, F2Backend *b, GError **error)
     return FALSE;
   if (regions_overlap (op->out, p->m, p->n, PACKED (p->ldo, p->n),
           op->in[0], p->m, p->k, PACKED (p->lda, p->k)))
-    return invalid (error, "the output overlaps input a; use another buffer");
+    return f2_backend_invalid (error, "the output overlaps input a; use another buffer");
   if (p->flags & F2_EPI_BIAS) {
     if (!check_ref (b, op->in[2], "bias (slot 2, F2_EPI_BIAS)", F2_ELEM_FLOAT, p->n, error))
       return FALSE;
@@ -276,7 +260,7 @@ check_layer_norm (const F2Op *op, F2Backend *b, GError **error)
   NONZERO (p->rows);
   NONZERO (p->cols);
   if (!(p->eps >= 0.0f) || !isfinite (p->eps))
-    return invalid (error, "eps %g must be a finite number >= 0", p->eps);
+    return f2_backend_invalid (error, "eps %g must be a finite number >= 0", p->eps);
   return check_stride (p->ldx, p->cols, "ldx", error)
       && check_stride (p->ldo, p->cols, "ldo", error)
       && check_ref (b, op->in[0], "input x (slot 0)", F2_ELEM_FLOAT,
@@ -297,12 +281,12 @@ check_softmax (const F2Op *op, F2Backend *b, GError **error)
   NONZERO (p->rows);
   NONZERO (p->cols);
   if (!isfinite (p->scale))
-    return invalid (error, "scale must be finite");
+    return f2_backend_invalid (error, "scale must be finite");
   if (!check_ref (b, op->in[0], "input x (slot 0)", F2_ELEM_FLOAT,
           (guint64) p->rows * p->cols, error))
     return FALSE;
   if (op->out.buffer != op->in[0].buffer || op->out.offset != op->in[0].offset)
-    return invalid (error, "softmax works in place: the output must equal input x");
+    return f2_backend_invalid (error, "softmax works in place: the output must equal input x");
   return TRUE;
 }
 
@@ -321,15 +305,15 @@ check_attention (const F2Op *op, F2Backend *b, GError **error)
   NONZERO (p->q_len);
   NONZERO (p->kv_len);
   if (p->flags & ~known)
-    return invalid (error, "unknown attention flags 0x%x", p->flags);
+    return f2_backend_invalid (error, "unknown attention flags 0x%x", p->flags);
   if (!isfinite (p->scale))
-    return invalid (error, "scale must be finite");
+    return f2_backend_invalid (error, "scale must be finite");
   width = p->n_heads * p->head_dim;
   if ((guint64) p->n_heads * p->head_dim > G_MAXUINT32)
-    return invalid (error, "n_heads * head_dim is too large");
+    return f2_backend_invalid (error, "n_heads * head_dim is too large");
   if (p->q_stride < width || p->k_stride < width || p->v_stride < width
       || p->o_stride < width)
-    return invalid (error, "n_heads * head_dim = %u exceeds a row stride "
+    return f2_backend_invalid (error, "n_heads * head_dim = %u exceeds a row stride "
         "(q %u, k %u, v %u, out %u)", width, p->q_stride, p->k_stride,
         p->v_stride, p->o_stride);
 
@@ -340,10 +324,10 @@ check_attention (const F2Op *op, F2Backend *b, GError **error)
     NONZERO (p->grid_h);
     NONZERO (p->grid_w);
     if (p->grid_h % p->window || p->grid_w % p->window)
-      return invalid (error, "window %u does not divide the %ux%u grid; pad "
+      return f2_backend_invalid (error, "window %u does not divide the %ux%u grid; pad "
           "the grid to a multiple of the window", p->window, p->grid_h, p->grid_w);
     if (p->q_len != p->window * p->window || p->kv_len != p->q_len)
-      return invalid (error, "window attention needs q_len = kv_len = window^2 "
+      return f2_backend_invalid (error, "window attention needs q_len = kv_len = window^2 "
           "(%u), got %u and %u", p->window * p->window, p->q_len, p->kv_len);
     tokens = (guint64) p->grid_h * p->grid_w;
     batch = (p->grid_h / p->window) * (p->grid_w / p->window);
@@ -388,10 +372,10 @@ check_channel_attention (const F2Op *op, F2Backend *b, GError **error)
   NONZERO (p->channels);
   NONZERO (p->groups);
   if (p->channels % p->groups)
-    return invalid (error, "groups %u does not divide channels %u", p->groups,
+    return f2_backend_invalid (error, "groups %u does not divide channels %u", p->groups,
         p->channels);
   if (!isfinite (p->scale))
-    return invalid (error, "scale must be finite");
+    return f2_backend_invalid (error, "scale must be finite");
   if (!check_ref (b, op->in[0], "qkv (slot 0)", F2_ELEM_FLOAT,
           (guint64) p->tokens * 3 * p->channels, error)
       || !check_optional (b, op->in[1], "scratch (slot 1)", F2_ELEM_I32,
@@ -401,7 +385,7 @@ check_channel_attention (const F2Op *op, F2Backend *b, GError **error)
     return FALSE;
   if (refs_overlap (op->out, (guint64) p->tokens * p->channels, op->in[0],
           (guint64) p->tokens * 3 * p->channels))
-    return invalid (error, "the output overlaps input qkv; use another buffer");
+    return f2_backend_invalid (error, "the output overlaps input qkv; use another buffer");
   return TRUE;
 }
 
@@ -418,17 +402,17 @@ check_conv2d (const F2Op *op, F2Backend *b, GError **error)
   NONZERO (p->kernel);
   NONZERO (p->stride);
   if (p->in_layout != F2_LAYOUT_CHW && p->in_layout != F2_LAYOUT_HWC)
-    return invalid (error, "unknown input layout %d", p->in_layout);
+    return f2_backend_invalid (error, "unknown input layout %d", p->in_layout);
   if (p->flags & ~(guint32) (F2_EPI_BIAS | F2_EPI_GELU))
-    return invalid (error, "conv2d supports only the bias and GELU epilogues "
+    return f2_backend_invalid (error, "conv2d supports only the bias and GELU epilogues "
         "(flags 0x%x)", p->flags);
   if ((guint64) p->h + 2 * p->pad < p->kernel || (guint64) p->w + 2 * p->pad < p->kernel)
-    return invalid (error, "the %ux%u input (padding %u) is smaller than the "
+    return f2_backend_invalid (error, "the %ux%u input (padding %u) is smaller than the "
         "kernel %u", p->w, p->h, p->pad, p->kernel);
   ho = conv_out_size (p->h, p->pad, p->kernel, p->stride);
   wo = conv_out_size (p->w, p->pad, p->kernel, p->stride);
   if ((guint64) p->cin * p->kernel * p->kernel > G_MAXUINT32)
-    return invalid (error, "cin * kernel^2 is too large");
+    return f2_backend_invalid (error, "cin * kernel^2 is too large");
   if (!check_ref (b, op->in[0], "input x (slot 0)", F2_ELEM_FLOAT,
           (guint64) p->cin * p->h * p->w, error)
       || !check_ref (b, op->in[1], "weight (slot 1)", F2_ELEM_FLOAT,
@@ -436,7 +420,7 @@ check_conv2d (const F2Op *op, F2Backend *b, GError **error)
       || !check_ref (b, op->out, "output", F2_ELEM_FLOAT, ho * wo * p->cout, error))
     return FALSE;
   if (refs_overlap (op->out, ho * wo * p->cout, op->in[0], (guint64) p->cin * p->h * p->w))
-    return invalid (error, "the output overlaps input x; use another buffer");
+    return f2_backend_invalid (error, "the output overlaps input x; use another buffer");
   if (p->flags & F2_EPI_BIAS)
     return check_ref (b, op->in[2], "bias (slot 2, F2_EPI_BIAS)", F2_ELEM_FLOAT,
         p->cout, error);
@@ -460,7 +444,7 @@ check_dwconv (const F2Op *op, F2Backend *b, GError **error)
       || !check_ref (b, op->out, "output", F2_ELEM_FLOAT, n, error))
     return FALSE;
   if (refs_overlap (op->out, n, op->in[0], n))
-    return invalid (error, "the output overlaps input x; use another buffer");
+    return f2_backend_invalid (error, "the output overlaps input x; use another buffer");
   return TRUE;
 }
 
@@ -486,9 +470,9 @@ check_embedding (const F2Op *op, F2Backend *b, GError **error)
   NONZERO (p->dim);
   NONZERO (p->vocab);
   if (!isfinite (p->scale))
-    return invalid (error, "scale must be finite");
+    return f2_backend_invalid (error, "scale must be finite");
   if (f2_ref_is_set (op->in[3]) && !f2_ref_is_set (op->in[2]))
-    return invalid (error, "pos_ref (slot 3) is set without a position table (slot 2)");
+    return f2_backend_invalid (error, "pos_ref (slot 3) is set without a position table (slot 2)");
   /* The rows added through pos_ref are checked when the program runs. */
   return check_stride (p->ldo, p->dim, "ldo", error)
       && check_ref (b, op->in[0], "ids (slot 0)", F2_ELEM_I32, p->n, error)
@@ -508,7 +492,7 @@ check_add (const F2Op *op, F2Backend *b, GError **error)
 
   NONZERO (p->n);
   if (p->b_period > p->n)
-    return invalid (error, "b_period %u is larger than n %u", p->b_period, p->n);
+    return f2_backend_invalid (error, "b_period %u is larger than n %u", p->b_period, p->n);
   return check_ref (b, op->in[0], "input a (slot 0)", F2_ELEM_FLOAT, p->n, error)
       && check_ref (b, op->in[1], "input b (slot 1)", F2_ELEM_FLOAT,
       PACKED (p->b_period, p->n), error)
@@ -543,7 +527,7 @@ check_banned (const F2Op *op, F2Backend *b, guint32 rows, guint32 max_banned,
   if (!f2_ref_is_set (op->in[1]))
     return TRUE;
   if (max_banned == 0)
-    return invalid (error, "banned ids (slot 1) are set but max_banned is 0");
+    return f2_backend_invalid (error, "banned ids (slot 1) are set but max_banned is 0");
   return check_ref (b, op->in[1], "banned ids (slot 1)", F2_ELEM_I32,
       (guint64) rows * max_banned, error);
 }
@@ -556,7 +540,7 @@ check_argmax (const F2Op *op, F2Backend *b, GError **error)
   NONZERO (p->rows);
   NONZERO (p->cols);
   if (p->cols > G_MAXINT32)
-    return invalid (error, "cols %u does not fit an i32 id", p->cols);
+    return f2_backend_invalid (error, "cols %u does not fit an i32 id", p->cols);
   return check_stride (p->ldx, p->cols, "ldx", error)
       && check_ref (b, op->in[0], "input x (slot 0)", F2_ELEM_FLOAT,
       span (p->rows, p->cols, PACKED (p->ldx, p->cols)), error)
@@ -573,11 +557,11 @@ check_topk (const F2Op *op, F2Backend *b, GError **error)
   NONZERO (p->cols);
   NONZERO (p->k);
   if (p->k > MAX_TOPK)
-    return invalid (error, "k = %u is larger than the supported %d", p->k, MAX_TOPK);
+    return f2_backend_invalid (error, "k = %u is larger than the supported %d", p->k, MAX_TOPK);
   if (p->k > p->cols)
-    return invalid (error, "k = %u is larger than cols %u", p->k, p->cols);
+    return f2_backend_invalid (error, "k = %u is larger than cols %u", p->k, p->cols);
   if (p->cols > G_MAXINT32)
-    return invalid (error, "cols %u does not fit an i32 id", p->cols);
+    return f2_backend_invalid (error, "cols %u does not fit an i32 id", p->cols);
   return check_stride (p->ldx, p->cols, "ldx", error)
       && check_ref (b, op->in[0], "input x (slot 0)", F2_ELEM_FLOAT,
       span (p->rows, p->cols, PACKED (p->ldx, p->cols)), error)
@@ -594,7 +578,7 @@ check_plane (const F2ResampleHParams *p, int plane, guint64 rows,
     guint64 row_bytes, guint64 *end, GError **error)
 {
   if (p->stride[plane] < row_bytes)
-    return invalid (error, "stride of plane %d (%u bytes) is smaller than a row "
+    return f2_backend_invalid (error, "stride of plane %d (%u bytes) is smaller than a row "
         "(%" G_GUINT64_FORMAT " bytes)", plane, p->stride[plane], row_bytes);
   *end = MAX (*end, p->plane_offset[plane] + span (rows, row_bytes, p->stride[plane]));
   return TRUE;
@@ -636,14 +620,14 @@ check_resample_h (const F2Op *op, F2Backend *b, GError **error)
         return FALSE;
       break;
     default:
-      return invalid (error, "unknown pixel format %d", p->format);
+      return f2_backend_invalid (error, "unknown pixel format %d", p->format);
   }
   if (p->format == F2_PIXEL_NV12 || p->format == F2_PIXEL_I420) {
     for (int i = 0; i < 9; i++)
       if (!isfinite (p->yuv_matrix[i]))
-        return invalid (error, "yuv_matrix[%d] is not finite", i);
+        return f2_backend_invalid (error, "yuv_matrix[%d] is not finite", i);
     if (!isfinite (p->y_offset))
-      return invalid (error, "y_offset is not finite");
+      return f2_backend_invalid (error, "y_offset is not finite");
   }
   return check_ref (b, op->in[0], "image (slot 0)", F2_ELEM_U8, end, error)
       && check_ref (b, op->in[1], "coefficients (slot 1)", F2_ELEM_I32,
@@ -664,11 +648,11 @@ check_resample_v (const F2Op *op, F2Backend *b, GError **error)
   NONZERO (p->taps);
   for (int c = 0; c < 3; c++) {
     if (!isfinite (p->mean[c]) || !isfinite (p->std[c]) || p->std[c] == 0.0f)
-      return invalid (error, "mean[%d] = %g and std[%d] = %g must be finite "
+      return f2_backend_invalid (error, "mean[%d] = %g and std[%d] = %g must be finite "
           "and std non-zero", c, p->mean[c], c, p->std[c]);
   }
   if (!isfinite (p->rescale))
-    return invalid (error, "rescale must be finite");
+    return f2_backend_invalid (error, "rescale must be finite");
   return check_ref (b, op->in[0], "rows (slot 0)", F2_ELEM_U8,
       (guint64) p->in_h * p->w * 3, error)
       && check_ref (b, op->in[1], "coefficients (slot 1)", F2_ELEM_I32,
@@ -703,13 +687,13 @@ f2_op_check (const F2Op *op, F2Backend *backend, GError **error)
   g_return_val_if_fail (op != NULL && backend != NULL, FALSE);
 
   if ((guint) op->kind >= F2_OP_COUNT)
-    return invalid (error, "unknown op kind %d", op->kind);
+    return f2_backend_invalid (error, "unknown op kind %d", op->kind);
   for (guint i = used_inputs[op->kind]; i < G_N_ELEMENTS (op->in); i++)
     if (f2_ref_is_set (op->in[i]))
-      return invalid (error, "input slot %u is set but %s has only %u inputs",
+      return f2_backend_invalid (error, "input slot %u is set but %s has only %u inputs",
           i, f2_op_kind_name (op->kind), used_inputs[op->kind]);
   if (op->kind != F2_OP_TOPK && f2_ref_is_set (op->out2))
-    return invalid (error, "out2 is set but only topk writes a second output");
+    return f2_backend_invalid (error, "out2 is set but only topk writes a second output");
 
   switch (op->kind) {
     case F2_OP_MATMUL:
@@ -745,5 +729,5 @@ f2_op_check (const F2Op *op, F2Backend *backend, GError **error)
     case F2_OP_COUNT:
       break;
   }
-  return invalid (error, "unknown op kind %d", op->kind);
+  return f2_backend_invalid (error, "unknown op kind %d", op->kind);
 }

@@ -11,16 +11,6 @@
 
 G_DEFINE_QUARK (f2-postprocess-error-quark, f2_postprocess_error)
 
-static const char *const type_names[] = {
-  [F2_POSTPROCESS_PURE_TEXT] = "pure_text",
-  [F2_POSTPROCESS_OCR] = "ocr",
-  [F2_POSTPROCESS_DESCRIPTION_WITH_BBOXES] = "description_with_bboxes",
-  [F2_POSTPROCESS_PHRASE_GROUNDING] = "phrase_grounding",
-  [F2_POSTPROCESS_POLYGONS] = "polygons",
-  [F2_POSTPROCESS_DESCRIPTION_WITH_BBOXES_OR_POLYGONS] =
-      "description_with_bboxes_or_polygons",
-  [F2_POSTPROCESS_BBOXES] = "bboxes",
-};
 
 /* Phrases the reference drops from phrase grounding (pronouns and the
  * like), compared after stripping whitespace, case-sensitively. */
@@ -39,12 +29,11 @@ static const char *const grounding_blacklist[] = {
 
 static const char *const specials[] = { "<s>", "</s>", "<pad>", NULL };
 
+/* The names live in the task table (tasks.c) */
 const char *
 f2_postprocess_type_to_string (F2PostProcessType type)
 {
-  if ((guint) type >= G_N_ELEMENTS (type_names))
-    return NULL;
-  return type_names[type];
+  return f2_postprocess_type_name (type);
 }
 
 gboolean
@@ -52,8 +41,8 @@ f2_postprocess_type_from_string (const char *name, F2PostProcessType *type)
 {
   g_return_val_if_fail (name != NULL, FALSE);
 
-  for (guint i = 0; i < G_N_ELEMENTS (type_names); i++) {
-    if (type_names[i] != NULL && strcmp (name, type_names[i]) == 0) {
+  for (guint i = 0; f2_postprocess_type_name ((F2PostProcessType) i) != NULL; i++) {
+    if (strcmp (name, f2_postprocess_type_name ((F2PostProcessType) i)) == 0) {
       if (type != NULL)
         *type = (F2PostProcessType) i;
       return TRUE;
