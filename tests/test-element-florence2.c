@@ -299,6 +299,15 @@ attach_bus (GstHarness * h)
   return bus;
 }
 
+/* Tear down @h and @bus: queued messages hold the element, so drop them. */
+static void
+teardown_with_bus (GstHarness * h, GstBus * bus)
+{
+  gst_bus_set_flushing (bus, TRUE);
+  gst_harness_teardown (h);
+  gst_object_unref (bus);
+}
+
 /* --------------------------------------------------------- the tests */
 
 GST_START_TEST (test_meta_matches_library)
@@ -413,6 +422,7 @@ GST_START_TEST (test_meta_matches_library)
       GST_TIME_ARGS (min_latency), GST_TIME_ARGS (meta->inference_time));
 
   gst_buffer_unref (out);
+  gst_bus_set_flushing (bus, TRUE);
   gst_harness_teardown (h);
 
   /* one JSON line per inference, the same object */
@@ -643,8 +653,7 @@ GST_START_TEST (test_change_while_playing)
   }
 
   gst_buffer_unref (in);
-  gst_harness_teardown (h);
-  gst_object_unref (bus);
+  teardown_with_bus (h, bus);
 }
 
 GST_END_TEST;
@@ -710,6 +719,37 @@ GST_START_TEST (test_order_and_eos_during_inference)
   fail_unless_equals_string (order->str, "BCBBE");
 
   g_string_free (order, TRUE);
+  gst_buffer_unref (in);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* skip-when-busy: frames that arrive during an inference pass without one,
+ * still in order; the first frame after it is inferred again. */
+GST_START_TEST (test_skip_when_busy)
+{
+  GstHarness *h = harness_new ("skip-when-busy=true");
+  GstVideoInfo info;
+  GstBuffer *in, *out;
+
+  in = make_frame (GST_VIDEO_FORMAT_RGB, image_w, image_h, &info);
+  set_caps (h, &info);
+  /* frame 0 starts an inference that takes seconds; 1 and 2 come during it */
+  for (guint i = 0; i < 3; i++)
+    fail_unless_equals_int (gst_harness_push (h, stamp (gst_buffer_copy (in),
+                i)), GST_FLOW_OK);
+  for (guint i = 0; i < 3; i++) {
+    out = gst_harness_pull (h);
+    fail_unless (out != NULL);
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (out), i * GST_SECOND / 30);
+    fail_unless ((gst_buffer_get_florence2_meta (out) != NULL) == (i == 0),
+        "frame %u", i);
+    gst_buffer_unref (out);
+  }
+  out = gst_harness_push_and_pull (h, stamp (gst_buffer_copy (in), 3));
+  fail_unless (gst_buffer_get_florence2_meta (out) != NULL);
+  gst_buffer_unref (out);
   gst_buffer_unref (in);
   gst_harness_teardown (h);
 }
@@ -1009,8 +1049,7 @@ expect_stream_error (GstVideoFormat format, gint w, gint h, gsize size)
   }
   fail_unless (ret == GST_FLOW_ERROR || ret == GST_FLOW_EOS,
       "flow %s", gst_flow_get_name (ret));
-  gst_harness_teardown (hn);
-  gst_object_unref (bus);
+  teardown_with_bus (hn, bus);
 }
 
 GST_START_TEST (test_stream_errors)
@@ -1038,6 +1077,7 @@ florence2_suite (void)
   tcase_add_test (tc, test_odd_sizes_and_strides);
   tcase_add_test (tc, test_change_while_playing);
   tcase_add_test (tc, test_order_and_eos_during_inference);
+  tcase_add_test (tc, test_skip_when_busy);
   tcase_add_test (tc, test_flush_during_inference);
   tcase_add_test (tc, test_low_latency);
   tcase_add_test (tc, test_state_cycles);
