@@ -58,7 +58,9 @@ def main():
         for which, beams in (("greedy", 1), ("beam", 3)):
             cmd = [cli, "--model", os.path.join(tiny, "model"), "--task", case["task"],
                    "--num-beams", str(beams), "--max-new-tokens", "40",
-                   "--device", device, "--precision", precision]
+                   "--precision", precision]
+            if device != "vulkan":      # "vulkan": the first Vulkan device
+                cmd += ["--device", device]
             if case["text_input"] is not None:
                 cmd += ["--prompt", case["text_input"]]
             cmd.append(os.path.join(tiny, entry["image"]))
