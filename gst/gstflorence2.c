@@ -430,7 +430,7 @@ submit_job (GstFlorence2 * self, GstBuffer * buffer)
 /* Worker: put @result on @buffer (writable) as metadata, and tell the bus and
  * the results file about it. @buffer may be NULL at EOS in low-latency mode,
  * when no frame is left to carry the result. */
-static GstBuffer *
+static void
 deliver_result (GstFlorence2 * self, GstBuffer * buffer,
     InferenceResult * result)
 {
@@ -475,7 +475,6 @@ deliver_result (GstFlorence2 * self, GstBuffer * buffer,
 done:
   if (buffer == NULL)
     gst_buffer_unref (carrier);
-  return buffer;
 }
 
 /* Worker, queue_lock held: the latency we report grew or appeared: tell the
