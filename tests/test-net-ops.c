@@ -90,6 +90,20 @@ main (int argc, char **argv)
       !f2_net_set_image (gpu_net, &image, &error))
     g_error ("%s", error->message);
 
+  /* start from identical working memory (the device's starts undefined
+   * where no op of this program writes); weights differ in layout, so they
+   * stay as uploaded */
+  for (guint32 id = 1; f2_backend_buffer_info (cpu, id) != NULL; id++) {
+    const F2BufferInfo *info = f2_backend_buffer_info (cpu, id);
+    float *data;
+    if (info->kind == F2_BUFFER_WEIGHTS || info->type != F2_ELEM_FLOAT)
+      continue;
+    data = g_new (float, info->n_elements);
+    f2_backend_read (cpu, (F2Ref) { id, 0 }, data, info->n_elements, &error);
+    f2_backend_write (gpu, (F2Ref) { id, 0 }, data, info->n_elements, &error);
+    g_free (data);
+  }
+
   ops = cpu_net->vision_program->ops;
   g_print ("# vision program: %u ops, tolerance %.0e (max abs / max abs ref)\n",
       ops->len, tolerance);
