@@ -27,4 +27,4 @@ plugin_init (GstPlugin * plugin)
 
 GST_PLUGIN_DEFINE (GST_VERSION_MAJOR, GST_VERSION_MINOR, florence2,
     "Florence-2 vision-language model on video frames, and its overlay",
-    plugin_init, VERSION, "MIT", PACKAGE, "https://github.com/gst-florence2")
+    plugin_init, VERSION, "MIT/X11", PACKAGE, "https://github.com/gst-florence2")
