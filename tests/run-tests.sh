@@ -20,3 +20,10 @@ else
 fi
 ninja -C build
 meson test -C build --print-errorlogs --num-processes 2 "$@"
+
+# In CI (a throw-away machine, as root) also install the Debian packages the
+# packaging test built, check the installed plugin with gst-inspect-1.0, and
+# remove them again.
+if [ "${CI:-}" = "true" ] && [ $# -eq 0 ] && [ -d build/tests/deb ]; then
+  packaging/check-deb.sh build/tests/deb
+fi
