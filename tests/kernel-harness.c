@@ -222,6 +222,38 @@ kt_check (KernelTest *kt, const F2Op *op, const char *label, F2Ref out,
       max_nmse, max_abs);
 }
 
+void
+kt_report_time (KernelTest *kt, const F2Op *op, const char *label)
+{
+  GError *error = NULL;
+  F2Program *program = f2_program_new (kt->gpu, "timing");
+  double best = -1;
+
+  f2_program_add (program, op);
+  if (!f2_program_finish (program, &error) || !f2_program_run (program, &error)) {
+    g_print ("FAIL %s timing: %s\n", label, error->message);
+    g_clear_error (&error);
+    kt->failures++;
+    f2_program_free (program);
+    return;
+  }
+  for (int i = 0; i < 3; i++) {
+    double ms;
+    if (!f2_program_run (program, &error)) {
+      g_print ("FAIL %s timing: %s\n", label, error->message);
+      g_clear_error (&error);
+      kt->failures++;
+      break;
+    }
+    ms = f2_program_last_stats (program)->gpu_ms;
+    if (best < 0 || ms < best)
+      best = ms;
+  }
+  g_print ("time %-48s %s: %.3f ms on the device (%.2f GFLOP/s)\n", label,
+      kt->precision_name, best, best > 0 ? f2_op_flops (op) / best * 1e-6 : 0.0);
+  f2_program_free (program);
+}
+
 int
 kt_main (int argc, char **argv, KernelTestFunc func)
 {

@@ -51,6 +51,10 @@ gboolean kt_check2 (KernelTest *kt, const F2Op *op, const char *label,
 /* Tolerance for fp16 storage relative to fp32: (fp32 value, fp16 value) */
 #define KT_TOL(kt, fp32, fp16) ((kt)->precision == F2_PRECISION_FP16 ? (fp16) : (fp32))
 
+/* Print the device time of @op alone (one warm-up run, then the best of
+ * three) and its GFLOP/s; a failure to run counts as a failed check. */
+void kt_report_time (KernelTest *kt, const F2Op *op, const char *label);
+
 /* Run every test function for fp32 and fp16: the usual main() */
 typedef void (*KernelTestFunc) (KernelTest *kt);
 int kt_main (int argc, char **argv, KernelTestFunc func);

@@ -2,38 +2,6 @@
  * its vec4 form (channels a multiple of 4, aligned) and its scalar form. */
 #include "kernel-harness.h"
 
-/* Device time of @op alone (one warm-up run, then the best of three). */
-static void
-report_time (KernelTest *kt, const F2Op *op, const char *label)
-{
-  GError *error = NULL;
-  F2Program *program = f2_program_new (kt->gpu, "timing");
-  double best = -1;
-
-  f2_program_add (program, op);
-  if (!f2_program_finish (program, &error) || !f2_program_run (program, &error)) {
-    g_print ("FAIL %s timing: %s\n", label, error->message);
-    g_clear_error (&error);
-    kt->failures++;
-    f2_program_free (program);
-    return;
-  }
-  for (int i = 0; i < 3; i++) {
-    double ms;
-    if (!f2_program_run (program, &error)) {
-      g_print ("FAIL %s timing: %s\n", label, error->message);
-      g_clear_error (&error);
-      kt->failures++;
-      break;
-    }
-    ms = f2_program_last_stats (program)->gpu_ms;
-    if (best < 0 || ms < best)
-      best = ms;
-  }
-  g_print ("time %-48s %s: %.3f ms on the device (%.2f GFLOP/s)\n", label,
-      kt->precision_name, best, best > 0 ? f2_op_flops (op) / best * 1e-6 : 0.0);
-  f2_program_free (program);
-}
 
 /* @offset shifts every tensor by that many elements (breaks vec4 alignment) */
 static void
@@ -58,7 +26,7 @@ test_dwconv (KernelTest *kt, guint32 h, guint32 w, guint32 c, gboolean residual,
   kt_check (kt, &op, label, op.out, n, FALSE, KT_TOL (kt, 1e-12, 2e-6),
       KT_TOL (kt, 2e-5, 2e-2));
   if (timed)
-    report_time (kt, &op, label);
+    kt_report_time (kt, &op, label);
   g_free (label);
   g_free (x);
   g_free (wt);

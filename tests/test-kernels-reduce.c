@@ -7,37 +7,6 @@
 
 #define VOCAB 51289
 
-/* Device time of @op alone (one warm-up run, then the best of three). */
-static void
-report_time (KernelTest *kt, const F2Op *op, const char *label)
-{
-  GError *error = NULL;
-  F2Program *program = f2_program_new (kt->gpu, "timing");
-  double best = -1;
-
-  f2_program_add (program, op);
-  if (!f2_program_finish (program, &error) || !f2_program_run (program, &error)) {
-    g_print ("FAIL %s timing: %s\n", label, error->message);
-    g_clear_error (&error);
-    kt->failures++;
-    f2_program_free (program);
-    return;
-  }
-  for (int i = 0; i < 3; i++) {
-    double ms;
-    if (!f2_program_run (program, &error)) {
-      g_print ("FAIL %s timing: %s\n", label, error->message);
-      g_clear_error (&error);
-      kt->failures++;
-      break;
-    }
-    ms = f2_program_last_stats (program)->gpu_ms;
-    if (best < 0 || ms < best)
-      best = ms;
-  }
-  g_print ("time %-48s %s: %.3f ms on the device\n", label, kt->precision_name, best);
-  f2_program_free (program);
-}
 
 typedef enum {
   DATA_TIES,                    /* multiples of 1/256 in [-8, 8]: exact in fp16, many ties */
@@ -173,7 +142,7 @@ test_reduce (KernelTest *kt, gboolean topk, guint32 rows, guint32 cols,
     kt_check (kt, &op, label, op.out, rows, TRUE, 0, 0);
   }
   if (timed)
-    report_time (kt, &op, label);
+    kt_report_time (kt, &op, label);
   g_free (label);
   g_free (x);
   g_free (banned);
