@@ -9,6 +9,7 @@
  *                   [--tokens N] [--beams N] [--frames N] */
 #include "florence2.h"
 #include "random-checkpoint.h"
+#include "test-common.h"
 
 #include <glib/gstdio.h>
 #include <stdio.h>
@@ -146,16 +147,7 @@ main (int argc, char **argv)
   }
 
   florence2_model_unref (model);
-  {
-    const char *names[] = { "config.json", "preprocessor_config.json", "tokenizer.json",
-      "tokenizer_config.json", "vocab.json", "model.safetensors", NULL };
-    for (guint i = 0; names[i]; i++) {
-      char *p = g_build_filename (tmp, names[i], NULL);
-      g_unlink (p);
-      g_free (p);
-    }
-    g_rmdir (tmp);
-  }
+  f2_test_remove_tree (tmp);
   g_free (tmp);
   g_free (pixels);
   g_free (config_dir);

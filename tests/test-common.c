@@ -1,5 +1,6 @@
 #include "test-common.h"
 
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
 
@@ -216,3 +217,22 @@ f2_test_json_equal (JsonNode *got, JsonNode *want, const char *path,
   return FALSE;
 }
 
+
+void
+f2_test_remove_tree (const char *path)
+{
+  GDir *dir = g_dir_open (path, 0, NULL);
+  const char *name;
+
+  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
+    char *child = g_build_filename (path, name, NULL);
+    if (g_file_test (child, G_FILE_TEST_IS_DIR))
+      f2_test_remove_tree (child);
+    else
+      g_unlink (child);
+    g_free (child);
+  }
+  if (dir != NULL)
+    g_dir_close (dir);
+  g_rmdir (path);
+}

@@ -27,3 +27,6 @@ gboolean f2_test_read_tensor (const char *file, const char *name,
  * "scores" key). On a difference @why gets the JSON path and both sides. */
 gboolean f2_test_json_equal (struct _JsonNode *got, struct _JsonNode *want,
     const char *path, gboolean exact_doubles, GString *why);
+
+/* Delete @path and everything below it. */
+void f2_test_remove_tree (const char *path);

@@ -421,24 +421,6 @@ test_sharded (void)
   g_free (dir);
 }
 
-static void
-remove_tree (const char *path)
-{
-  GDir *dir = g_dir_open (path, 0, NULL);
-  const char *name;
-
-  while (dir != NULL && (name = g_dir_read_name (dir)) != NULL) {
-    char *child = g_build_filename (path, name, NULL);
-    if (g_file_test (child, G_FILE_TEST_IS_DIR))
-      remove_tree (child);
-    else
-      g_unlink (child);
-    g_free (child);
-  }
-  if (dir != NULL)
-    g_dir_close (dir);
-  g_rmdir (path);
-}
 
 int
 main (int argc, char **argv)
@@ -461,7 +443,7 @@ main (int argc, char **argv)
   g_test_add_func ("/safetensors/random-checkpoint", test_random_checkpoint);
   g_test_add_func ("/safetensors/random-deterministic", test_random_deterministic);
   status = g_test_run ();
-  remove_tree (tmp_dir);
+  f2_test_remove_tree (tmp_dir);
   g_free (tmp_dir);
   return status;
 }
