@@ -157,6 +157,7 @@ struct _F2Net {
   gint32 *banned_host;
 
   F2NetProfile profile;
+  GHashTable *stage_times;      /* stage name -> F2NetStageTime, since the last reset */
 };
 
 /* Allocation and upload helpers (net.c) */

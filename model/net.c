@@ -462,6 +462,7 @@ f2_net_new (F2Backend *backend, const F2Config *config, F2Weights *weights,
       g_direct_equal, NULL, (GDestroyNotify) f2_program_free);
   net->step_programs = g_hash_table_new_full (g_direct_hash, g_direct_equal,
       NULL, (GDestroyNotify) f2_program_free);
+  net->stage_times = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   if (!dims_from_config (&net->dims, config, error) || !check_limits (net, error))
     goto fail;
   net->max_seq = f2_net_image_tokens (&net->dims) + net->limits.max_prompt_tokens;
@@ -488,6 +489,7 @@ f2_net_free (F2Net *net)
   f2_resampler_free (net->resampler);
   g_hash_table_unref (net->encoder_programs);
   g_hash_table_unref (net->step_programs);
+  g_hash_table_unref (net->stage_times);
   f2_net_vision_free (net);
   f2_net_text_free (net);
   g_free (net->buf.cross_kv);
@@ -522,6 +524,21 @@ count_run (F2Net *net, F2Program *p)
   net->profile.dispatches += s->dispatches;
   net->profile.submits += s->submits;
   net->profile.flops += f2_program_flops (p);
+  for (guint i = 0;; i++) {
+    const char *name;
+    double ms;
+    F2NetStageTime *t;
+    if (!f2_program_stage_time (p, i, &name, &ms))
+      break;
+    t = g_hash_table_lookup (net->stage_times, name);
+    if (t == NULL) {
+      t = g_new0 (F2NetStageTime, 1);
+      t->name = g_strdup (name);
+      g_hash_table_insert (net->stage_times, (char *) t->name, t);
+    }
+    t->ms += ms;
+    t->intervals++;
+  }
 }
 
 static gboolean
@@ -886,4 +903,27 @@ void
 f2_net_reset_profile (F2Net *net)
 {
   memset (&net->profile, 0, sizeof net->profile);
+  g_hash_table_remove_all (net->stage_times);
+}
+
+static gint
+more_time_first (gconstpointer a, gconstpointer b)
+{
+  double ta = ((const F2NetStageTime *) a)->ms, tb = ((const F2NetStageTime *) b)->ms;
+
+  return ta < tb ? 1 : ta > tb ? -1 : 0;
+}
+
+GArray *
+f2_net_get_stage_times (F2Net *net)
+{
+  GArray *times = g_array_new (FALSE, FALSE, sizeof (F2NetStageTime));
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, net->stage_times);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    g_array_append_val (times, *(F2NetStageTime *) value);
+  g_array_sort (times, more_time_first);
+  return times;
 }

@@ -107,6 +107,19 @@ typedef struct {
 void f2_net_get_profile (F2Net *net, F2NetProfile *profile);
 void f2_net_reset_profile (F2Net *net);
 
+/* Device time per named stage of every program run since the last reset,
+ * summed over runs: the programs' stages ("encoder layers", "lm head", ..),
+ * or the op kinds ("matmul", "attention", ..) on a Vulkan backend created
+ * with F2_VULKAN_PROFILE_OPS=1. Empty where the backend has no timestamps. */
+typedef struct {
+  const char *name;
+  double ms;
+  guint intervals;              /* how many timed intervals were summed */
+} F2NetStageTime;
+
+/* F2NetStageTime, most time first; free with g_array_unref(). */
+GArray *f2_net_get_stage_times (F2Net *net);
+
 /* Keep a copy of each vision stage's output, after its patch embedding and
  * after its blocks (for the golden tests and debugging; costs memory and a
  * few copies per frame). Call before f2_net_set_image(). */

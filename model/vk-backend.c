@@ -548,6 +548,12 @@ vk_program_free (F2Backend *base, F2Program *program)
   program->priv = NULL;
 }
 
+static const char *
+op_kind_name (F2Program *program, guint i)
+{
+  return f2_op_kind_name (g_array_index (program->ops, F2Op, i).kind);
+}
+
 static gboolean
 vk_program_finish (F2Backend *base, F2Program *program, GError **error)
 {
@@ -560,6 +566,7 @@ vk_program_finish (F2Backend *base, F2Program *program, GError **error)
   };
   guint *op_first = NULL;
   guint stage = 0;
+  guint n_intervals = vk->profile_ops ? program->ops->len : program->stages->len;
   gboolean ok = TRUE;
   VkCommandBufferAllocateInfo alloc = {
     .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
@@ -610,7 +617,7 @@ vk_program_finish (F2Backend *base, F2Program *program, GError **error)
     VkQueryPoolCreateInfo info = {
       .sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
       .queryType = VK_QUERY_TYPE_TIMESTAMP,
-      .queryCount = program->stages->len + 2,
+      .queryCount = n_intervals + 2,
     };
     ok = f2_vk_check (vkCreateQueryPool (vk->dev->device, &info, NULL, &prog->queries),
         "creating a timestamp query pool", error);
@@ -621,12 +628,14 @@ vk_program_finish (F2Backend *base, F2Program *program, GError **error)
   if (ok) {
     vkBeginCommandBuffer (prog->cmd, &begin);
     if (prog->queries != VK_NULL_HANDLE)
-      vkCmdResetQueryPool (prog->cmd, prog->queries, 0, program->stages->len + 2);
+      vkCmdResetQueryPool (prog->cmd, prog->queries, 0, n_intervals + 2);
     /* the host wrote inputs before submitting: make them visible */
     memory_barrier (prog->cmd);
     write_timestamp (prog, NULL);
     for (guint i = 0; i < program->ops->len && ok; i++) {
-      while (stage < program->stages->len &&
+      if (vk->profile_ops && i > 0)
+        write_timestamp (prog, op_kind_name (program, i - 1));
+      while (!vk->profile_ops && stage < program->stages->len &&
           g_array_index (program->stages, F2Stage, stage).first_op == i) {
         if (i > 0)
           write_timestamp (prog, g_array_index (program->stages, F2Stage, stage - 1).name);
@@ -636,8 +645,11 @@ vk_program_finish (F2Backend *base, F2Program *program, GError **error)
         ok = record_dispatch (vk, prog, &g_array_index (dispatches, F2VkDispatch, j),
             &hazards, error);
     }
-    write_timestamp (prog, stage > 0 ?
-        g_array_index (program->stages, F2Stage, stage - 1).name : program->name);
+    if (vk->profile_ops && program->ops->len > 0)
+      write_timestamp (prog, op_kind_name (program, program->ops->len - 1));
+    else
+      write_timestamp (prog, stage > 0 ?
+          g_array_index (program->stages, F2Stage, stage - 1).name : program->name);
     {
       /* results become visible to host reads after the fence */
       VkMemoryBarrier barrier = {
@@ -766,6 +778,7 @@ f2_backend_new_vulkan (const char *device, F2Precision precision, GError **error
   }
   vk = g_new0 (F2VkBackend, 1);
   vk->dev = dev;
+  vk->profile_ops = g_strcmp0 (g_getenv ("F2_VULKAN_PROFILE_OPS"), "1") == 0;
   f2_backend_init_base (&vk->base, &vk_class, dev->props.deviceName, precision);
   vk->buffers = g_array_new (FALSE, TRUE, sizeof (F2VkBuffer));
   for (guint k = 0; k < 3; k++)

@@ -60,13 +60,15 @@ rb_config (Kernel *kernel, guint32 tm, guint32 tn, guint32 wg)
  * bench-kernels on every Florence-2-base shape: 8 rows x 8 columns per
  * invocation in workgroups of 16 runs 1.6 to 2.6 times as fast as the
  * 16 x 2 x 64 first tried (about 18 against 7-10 GFLOP/s); larger tiles
- * spill registers, smaller ones reload too much. */
+ * spill registers, smaller ones reload too much. Narrow outputs (small
+ * models) take fewer columns, so that a workgroup does not mostly compute
+ * columns past the end. */
 static void
-rb_default_tile (guint32 *tm, guint32 *tn, guint32 *wg)
+rb_default_tile (guint32 n, guint32 *tm, guint32 *tn, guint32 *wg)
 {
   *tm = 8;
-  *tn = 8;
   *wg = 16;
+  *tn = CLAMP (f2_div_up (n, *wg), 1, 8);
 }
 
 /* F2_VULKAN_RB_TILE=TM,TN and F2_VULKAN_RB_WG=WG override the tile (for
@@ -111,7 +113,7 @@ pick_kernel (F2VkBackend *vk, const F2Op *op, const Gemm *g, Kernel *kernel)
       rb_config (kernel, g->m, 2, 64);
   } else if (variant == F2_VARIANT_REGISTER_BLOCKED) {
     guint32 tm, tn, wg;
-    rb_default_tile (&tm, &tn, &wg);
+    rb_default_tile (g->n, &tm, &tn, &wg);
     rb_tuning_override (&tm, &tn, &wg);
     rb_config (kernel, tm, tn, wg);
     if (g->conv)

@@ -91,6 +91,9 @@ struct _F2VkBackend {
   VkPipelineCache pipeline_cache;
   GHashTable *pipelines;        /* key string -> VkPipeline */
   double pipeline_compile_ms;
+  /* F2_VULKAN_PROFILE_OPS=1: a timestamp interval per op, named by its
+   * kind, instead of one per program stage (for finding slow kernels) */
+  gboolean profile_ops;
 };
 
 /* The device's kernel family for matmul-like ops, honouring op->variant. */

@@ -22,6 +22,7 @@ static char *opt_precision = NULL;
 static int opt_tokens = 20;
 static int opt_beams = 1;
 static int opt_frames = 2;
+static gboolean opt_ops = FALSE;
 
 static GOptionEntry entries[] = {
   { "config", 'c', 0, G_OPTION_ARG_FILENAME, &opt_config,
@@ -32,8 +33,55 @@ static GOptionEntry entries[] = {
   { "tokens", 't', 0, G_OPTION_ARG_INT, &opt_tokens, "Generated tokens per frame (forced, default 20)", "N" },
   { "beams", 'b', 0, G_OPTION_ARG_INT, &opt_beams, "Beams (default 1)", "N" },
   { "frames", 'f', 0, G_OPTION_ARG_INT, &opt_frames, "Timed frames after the warm-up (default 2)", "N" },
+  { "ops", 'o', 0, G_OPTION_ARG_NONE, &opt_ops, "Device time per op kind instead of per stage (Vulkan)", NULL },
   { NULL }
 };
+
+/* Sums the device time of each named stage (or op kind) of the last frame
+ * into @totals (name -> double ms). */
+static void
+add_stage_times (Florence2Model *model, GHashTable *totals)
+{
+  GArray *times = f2_net_get_stage_times (florence2_model_net (model));
+
+  for (guint i = 0; i < times->len; i++) {
+    const F2NetStageTime *t = &g_array_index (times, F2NetStageTime, i);
+    double *ms = g_hash_table_lookup (totals, t->name);
+    if (ms == NULL) {
+      ms = g_new0 (double, 1);
+      g_hash_table_insert (totals, g_strdup (t->name), ms);
+    }
+    *ms += t->ms;
+  }
+  g_array_unref (times);
+}
+
+static gint
+compare_ms_desc (gconstpointer a, gconstpointer b, gpointer totals)
+{
+  double ta = *(double *) g_hash_table_lookup (totals, *(const char **) a);
+  double tb = *(double *) g_hash_table_lookup (totals, *(const char **) b);
+
+  return ta < tb ? 1 : ta > tb ? -1 : 0;
+}
+
+static void
+print_stage_times (GHashTable *totals, double frames, double gpu_ms)
+{
+  guint n;
+  const char **names = (const char **) g_hash_table_get_keys_as_array (totals, &n);
+
+  if (n == 0)
+    return;
+  g_qsort_with_data (names, n, sizeof (char *), compare_ms_desc, totals);
+  printf ("\n%-28s %10s %7s\n", opt_ops ? "op kind" : "device stage", "ms/frame", "share");
+  for (guint i = 0; i < n; i++) {
+    double ms = *(double *) g_hash_table_lookup (totals, names[i]);
+    printf ("%-28s %10.1f %6.1f%%\n", names[i], ms / frames,
+        gpu_ms > 0 ? 100 * ms / gpu_ms : 0.0);
+  }
+  g_free (names);
+}
 
 static guint64
 device_bytes (Florence2Model *model)
@@ -59,6 +107,7 @@ main (int argc, char **argv)
   Florence2Timings sum = { 0 };
   F2NetProfile profile;
   double flops = 0, gpu_ms = 0;
+  GHashTable *stage_totals = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   guint dispatches = 0, submits = 0, steps = 0;
 
   g_option_context_add_main_entries (context, entries, NULL);
@@ -69,6 +118,8 @@ main (int argc, char **argv)
   config_dir = opt_config ? g_strdup (opt_config) :
       g_build_filename (g_getenv ("F2_CONFIGS_DIR") ? g_getenv ("F2_CONFIGS_DIR") :
       "../shared/florence2-configs", "base", NULL);
+  if (opt_ops)
+    g_setenv ("F2_VULKAN_PROFILE_OPS", "1", TRUE);
   mp.device = opt_device;
   mp.precision = opt_precision && strcmp (opt_precision, "fp32") == 0 ?
       F2_PRECISION_FP32 : F2_PRECISION_FP16;
@@ -114,6 +165,7 @@ main (int argc, char **argv)
     }
     if (frame >= 0) {
       f2_net_get_profile (florence2_model_net (model), &profile);
+      add_stage_times (model, stage_totals);
       sum.preprocess_ms += out->timings.preprocess_ms;
       sum.vision_ms += out->timings.vision_ms;
       sum.encoder_ms += out->timings.encoder_ms;
@@ -144,7 +196,9 @@ main (int argc, char **argv)
     printf ("submits per frame           %10.0f\n", submits / n);
     printf ("device bytes allocated per frame after warm-up: %" G_GINT64_FORMAT "\n",
         (gint64) ((device_bytes (model) - bytes_before) / (guint64) n));
+    print_stage_times (stage_totals, n, gpu_ms);
   }
+  g_hash_table_unref (stage_totals);
 
   florence2_model_unref (model);
   f2_test_remove_tree (tmp);

@@ -87,9 +87,54 @@ test_embedding (KernelTest *kt, guint32 n, guint32 dim, guint32 vocab, gboolean 
   g_free (ids);
 }
 
+/* F2_VULKAN_PROFILE_OPS=1: one timed interval per op, named by its kind,
+ * in program order (the benchmark's per-op table relies on it). */
+static void
+test_op_profile (KernelTest *kt)
+{
+  GError *error = NULL;
+  F2Backend *b;
+  F2Program *program;
+  F2Op add = { .kind = F2_OP_ADD, .name = "add" };
+  F2Op copy = { .kind = F2_OP_COPY, .name = "copy" };
+  const char *want[] = { "add", "copy" };
+  const char *name;
+  double ms;
+  gboolean ok;
+
+  kt->checks++;
+  g_setenv ("F2_VULKAN_PROFILE_OPS", "1", TRUE);
+  b = f2_backend_new_vulkan (NULL, kt->precision, &error);
+  g_unsetenv ("F2_VULKAN_PROFILE_OPS");
+  g_assert_no_error (error);
+  add.in[0] = add.in[1] = (F2Ref) { f2_backend_alloc (b, F2_BUFFER_ACTIVATIONS, F2_ELEM_FLOAT, 64, &error), 0 };
+  add.out = copy.in[0] = (F2Ref) { f2_backend_alloc (b, F2_BUFFER_ACTIVATIONS, F2_ELEM_FLOAT, 64, &error), 0 };
+  copy.out = (F2Ref) { f2_backend_alloc (b, F2_BUFFER_ACTIVATIONS, F2_ELEM_FLOAT, 64, &error), 0 };
+  g_assert_no_error (error);
+  add.p.add = (F2AddParams) { 64, 0 };
+  copy.p.copy = (F2CopyParams) { 1, 64, 0, 0 };
+  program = f2_program_new (b, "profile");
+  f2_program_mark_stage (program, "one stage");
+  f2_program_add (program, &add);
+  f2_program_add (program, &copy);
+  ok = f2_program_finish (program, &error) && f2_program_run (program, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; ok && i < 2; i++)
+    ok = f2_program_stage_time (program, i, &name, &ms) && g_str_equal (name, want[i]) && ms >= 0;
+  /* no interval past the last op */
+  ok = ok && !f2_program_stage_time (program, 2, &name, &ms);
+  g_print ("%s op profile (one interval per op, named by kind) %s\n", ok ? "ok  " : "FAIL",
+      kt->precision_name);
+  if (!ok)
+    kt->failures++;
+  f2_program_free (program);
+  f2_backend_free (b);
+}
+
 static void
 run_all (KernelTest *kt)
 {
+  test_op_profile (kt);
   test_add (kt, 1, 0);
   test_add (kt, 1000, 0);
   test_add (kt, 577 * 768, 768);
