@@ -269,8 +269,10 @@ dump_tensors (Florence2Model *model, const char *path, GError **error)
     F2_NET_PIXEL_VALUES, F2_NET_VISION_OUT, F2_NET_IMAGE_FEATURES,
     F2_NET_INPUTS_EMBEDS, F2_NET_ENCODER_OUT, F2_NET_LOGITS,
   };
-  F2Tensor tensors[G_N_ELEMENTS (which)];
+  F2Tensor tensors[G_N_ELEMENTS (which) + 2 * F2_NET_STAGES];
   float *data[G_N_ELEMENTS (which)] = { NULL };
+  float *stage_data[2 * F2_NET_STAGES] = { NULL };
+  char *stage_names[2 * F2_NET_STAGES] = { NULL };
   guint n_tensors = 0;
   gboolean ok = TRUE;
   char *dir = g_path_get_dirname (path);
@@ -299,10 +301,40 @@ dump_tensors (Florence2Model *model, const char *path, GError **error)
     t->nbytes = n * sizeof (float);
     n_tensors++;
   }
+  /* every vision stage in full, after its patch embedding and after its
+   * blocks (the golden files hold their first 25 rows as stageN_*_rows0_24) */
+  for (guint s = 0; s < F2_NET_STAGES && ok; s++) {
+    for (guint after = 0; after < 2 && ok; after++) {
+      guint32 grid, channels;
+      guint64 n = f2_net_vision_stage_size (model->net, s, &grid, &channels);
+      F2Tensor *t = &tensors[n_tensors];
+      guint k = s * 2 + after;
+      if (n == 0)
+        continue;
+      stage_data[k] = g_new (float, n);
+      stage_names[k] = g_strdup_printf ("stage%u_%s", s + 1, after ? "out" : "conv_out");
+      ok = f2_net_read_vision_stage (model->net, s, after, stage_data[k], error);
+      memset (t, 0, sizeof *t);
+      t->name = stage_names[k];
+      t->dtype = F2_DTYPE_F32;
+      t->ndim = 3;
+      t->shape[0] = 1;
+      t->shape[1] = (guint64) grid * grid;
+      t->shape[2] = channels;
+      t->numel = n;
+      t->data = stage_data[k];
+      t->nbytes = n * sizeof (float);
+      n_tensors++;
+    }
+  }
   if (ok)
     ok = f2_safetensors_write (path, tensors, n_tensors, NULL, error);
   for (guint i = 0; i < G_N_ELEMENTS (which); i++)
     g_free (data[i]);
+  for (guint k = 0; k < 2 * F2_NET_STAGES; k++) {
+    g_free (stage_data[k]);
+    g_free (stage_names[k]);
+  }
   return ok;
 }
 
@@ -361,7 +393,9 @@ florence2_model_run (Florence2Model *model, const F2Image *image,
 
   g_mutex_lock (&model->lock);
   f2_net_reset_profile (model->net);
-  ok = f2_net_set_image (model->net, image, error) &&
+  /* a dump also holds every vision stage: keep copies from now on */
+  ok = params->dump_path == NULL || f2_net_keep_vision_stages (model->net, error);
+  ok = ok && f2_net_set_image (model->net, image, error) &&
       f2_net_encode (model->net, (const gint32 *) out->input_ids->data,
       out->input_ids->len, error);
   if (ok && params->dump_path != NULL) {

@@ -8,7 +8,6 @@
 
 G_BEGIN_DECLS
 
-#define F2_NET_STAGES 4
 /* Rows of the decoder's self-attention cache a step program covers are
  * rounded up to this (one recorded program per bucket). */
 #define F2_NET_KV_BUCKET 64

@@ -120,6 +120,8 @@ typedef struct {
 /* F2NetStageTime, most time first; free with g_array_unref(). */
 GArray *f2_net_get_stage_times (F2Net *net);
 
+#define F2_NET_STAGES 4             /* DaViT stages */
+
 /* Keep a copy of each vision stage's output, after its patch embedding and
  * after its blocks (for the golden tests and debugging; costs memory and a
  * few copies per frame). Call before f2_net_set_image(). */

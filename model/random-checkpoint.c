@@ -63,10 +63,14 @@ add_linear (GPtrArray *specs, guint64 out, guint64 in, const char *prefix)
   ADD1 (F2_PARAM_INIT_BIAS, out, "%s.bias", prefix);
 }
 
+/* DaViT adds its depthwise position conv to the residual stream with no
+ * norm in front: at N(0, 1/fan_in) every block would double the stream's
+ * variance, and after a few dozen blocks fp16 overflows. The original
+ * model initialises convs with N(0, 0.02^2), which keeps it bounded. */
 static void
 add_dwconv (GPtrArray *specs, guint64 dim, const char *prefix)
 {
-  ADD4 (F2_PARAM_INIT_WEIGHT, dim, 1, 3, 3, "%s.weight", prefix);
+  ADD4 (F2_PARAM_INIT_DWCONV, dim, 1, 3, 3, "%s.weight", prefix);
   ADD1 (F2_PARAM_INIT_BIAS, dim, "%s.bias", prefix);
 }
 
@@ -248,6 +252,9 @@ fill_chunk (const F2ParamSpec *s, Normal *rand, guint64 first, guint64 n,
     switch (s->init) {
       case F2_PARAM_INIT_WEIGHT:
         x = normal (rand) / sqrt ((double) fan_in);
+        break;
+      case F2_PARAM_INIT_DWCONV:
+        x = 0.02 * normal (rand);
         break;
       case F2_PARAM_INIT_PROJECTION:
         x = normal (rand) / sqrt ((double) s->shape[0]);

@@ -13,6 +13,7 @@ G_BEGIN_DECLS
 /* How a parameter is drawn (the distributions of the golden tiny model). */
 typedef enum {
   F2_PARAM_INIT_WEIGHT,         /* Linear/Conv weight: N(0, 1/fan_in) */
+  F2_PARAM_INIT_DWCONV,         /* DaViT's position conv: N(0, 0.02^2), see below */
   F2_PARAM_INIT_BIAS,           /* N(0, 0.05^2) */
   F2_PARAM_INIT_NORM_WEIGHT,    /* 1 + N(0, 0.1^2) */
   F2_PARAM_INIT_NORM_BIAS,      /* N(0, 0.05^2) */

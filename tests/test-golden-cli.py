@@ -2,17 +2,75 @@
 """The CLI contract against the reference: for every golden case, run
 florence2-cli greedy and with 3 beams (max-new-tokens 40) and compare
 input_ids, generated_ids, text and the post-processed result exactly
-(numbers as float32), and the shape of the JSON object.
+(numbers as float32), and the shape of the JSON object. With --dump, the
+first case of each image writes its intermediate tensors: each must have the
+golden name and shape and lie within DUMP_TOL of the golden values (largest
+absolute error relative to the largest golden magnitude, as in
+test-golden-stages).
 
 Usage: test-golden-cli.py CLI [DEVICE] [PRECISION]
 Exits 77 (skipped) without golden data."""
+import array
 import json
 import os
 import struct
 import subprocess
 import sys
+import tempfile
 
 SKIP = 77
+DUMP_TOL = 2e-4
+# what a dump must hold (the vision stages come on top of these)
+DUMP_NAMES = ("pixel_values", "vision_tower_out", "image_features", "inputs_embeds",
+              "encoder_last_hidden_state", "decoder_logits_step0")
+
+
+def read_safetensors(path):
+    """{name: (shape, float32 array)} of an F32 safetensors file."""
+    with open(path, "rb") as f:
+        data = f.read()
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__" or info["dtype"] != "F32":
+            continue
+        begin, end = info["data_offsets"]
+        values = array.array("f")
+        values.frombytes(data[8 + n + begin:8 + n + end])
+        out[name] = (info["shape"], values)
+    return out
+
+
+def check_dump(dump_file, golden_files):
+    """Problems of a dump against the golden tensors of the same names."""
+    golden = {}
+    for path in golden_files:
+        golden.update(read_safetensors(path))
+    got = read_safetensors(dump_file)
+    problems = [f"dump lacks {name}" for name in DUMP_NAMES if name not in got]
+    compared = set()
+    for name, (shape, values) in got.items():
+        want = golden.get(name)
+        if want is None and name.startswith("stage"):
+            # the golden files keep only the first rows of the large stages
+            want = golden.get(name + "_rows0_24")
+            if want is not None:
+                shape, values = want[0], values[:len(want[1])]
+        if want is None:
+            continue
+        if shape != want[0]:
+            problems.append(f"{name}: shape {shape} != {want[0]}")
+            continue
+        scale = max(max(abs(x) for x in want[1]), 1e-30)
+        err = max(abs(a - b) for a, b in zip(values, want[1])) / scale
+        compared.add(name)
+        if not err <= DUMP_TOL:
+            problems.append(f"{name}: relative error {err:.3e} > {DUMP_TOL:.0e}")
+    stages = [f"stage{s}_{kind}" for s in range(1, 5) for kind in ("conv_out", "out")]
+    problems += [f"dump lacks {name}" for name in stages if name not in got]
+    problems += [f"{name} was not compared" for name in DUMP_NAMES if name not in compared]
+    return problems
 
 
 def f32(x):
@@ -53,6 +111,8 @@ def main():
     index = json.load(open(os.path.join(tiny, "index.json")))
     failures = 0
     checks = 0
+    dumped_images = set()
+    dump_root = tempfile.TemporaryDirectory(prefix="f2-cli-dump-")
     for entry in index["cases"]:
         case = json.load(open(os.path.join(tiny, entry["json"])))
         for which, beams in (("greedy", 1), ("beam", 3)):
@@ -63,6 +123,11 @@ def main():
                 cmd += ["--device", device]
             if case["text_input"] is not None:
                 cmd += ["--prompt", case["text_input"]]
+            dump_dir = None
+            if which == "greedy" and entry["image"] not in dumped_images:
+                dumped_images.add(entry["image"])
+                dump_dir = os.path.join(dump_root.name, entry["case_id"])
+                cmd += ["--dump", dump_dir]
             cmd.append(os.path.join(tiny, entry["image"]))
             run = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
             checks += 1
@@ -90,10 +155,21 @@ def main():
                 problems.append("result differs: " + why)
             if out.get("image_size") != case["image_size_wh"]:
                 problems.append("image_size differs")
+            if dump_dir is not None:
+                stem = os.path.splitext(os.path.basename(entry["image"]))[0]
+                dump_file = os.path.join(dump_dir, stem + ".safetensors")
+                if not os.path.isfile(dump_file):
+                    problems.append(f"--dump wrote no {stem}.safetensors")
+                else:
+                    image_tensors = os.path.splitext(os.path.join(tiny, entry["image"]))[0]
+                    problems += check_dump(dump_file, [image_tensors + ".safetensors",
+                                                       os.path.join(tiny, entry["tensors"])])
             status = "ok  " if not problems else "FAIL"
             print(f"{status} {entry['case_id']} {which}" + ("" if not problems else ": " + "; ".join(problems)))
             failures += bool(problems)
-    print(f"# florence2-cli {device} {precision}: {checks - failures}/{checks} cases identical")
+    print(f"# florence2-cli {device} {precision}: {checks - failures}/{checks} cases identical"
+          f" ({len(dumped_images)} with --dump checked against the golden tensors)")
+    dump_root.cleanup()
     return 1 if failures else 0
 
 
