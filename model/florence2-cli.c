@@ -66,15 +66,22 @@ parse_precision (const char *name, F2Precision *precision, GError **error)
 }
 
 static void
-print_profile (const char *image, const Florence2Output *out)
+print_profile (Florence2Model *model, const char *image, const Florence2Output *out)
 {
   const Florence2Timings *t = &out->timings;
+  GArray *stages = f2_net_get_stage_times (florence2_model_net (model));
 
   g_printerr ("%s: preprocess+vision %.1f ms, encoder %.1f ms, decoder %.1f ms "
       "(%u steps, %.2f ms/step), post-process %.2f ms, total %.1f ms\n", image,
       t->preprocess_ms + t->vision_ms, t->encoder_ms, t->decoder_ms,
       out->decoder_steps, out->decoder_steps ? t->decoder_ms / out->decoder_steps : 0.0,
       t->postprocess_ms, t->total_ms);
+  /* device time per stage (per op kind with F2_VULKAN_PROFILE_OPS=1) */
+  for (guint i = 0; i < stages->len; i++) {
+    const F2NetStageTime *st = &g_array_index (stages, F2NetStageTime, i);
+    g_printerr ("  %-28s %10.2f ms\n", st->name, st->ms);
+  }
+  g_array_unref (stages);
 }
 
 static gboolean
@@ -128,7 +135,7 @@ run_image (Florence2Model *model, const Florence2RunParams *params,
   json_node_unref (json);
 
   if (opt_profile)
-    print_profile (path, out);
+    print_profile (model, path, out);
   florence2_output_free (out);
   return TRUE;
 }
