@@ -106,7 +106,8 @@ pick_kernel (F2VkBackend *vk, const F2Op *op, const Gemm *g, Kernel *kernel)
     /* matrix-vector: every row in one tile, A shared over the subgroup.
      * On CPU drivers one subgroup per workgroup and 8 columns per
      * invocation ran the 768x51289 LM head 2-3x faster than 64 x 2 (on
-     * lavapipe); GPUs keep more, smaller workgroups to fill their cores. */
+     * lavapipe). GPUs keep 64 x 2: a workgroup as narrow as a CPU
+     * driver's subgroup would leave most lanes of a warp idle. */
     if (variant == F2_VARIANT_REGISTER_BLOCKED)
       rb_config (kernel, g->m, 8, MAX (dev->subgroup_size, 8));
     else
