@@ -268,6 +268,8 @@ check_overlaps (F2Safetensors *st, const guint8 *data, GArray *ranges,
   guint n = ranges->len / 2;
   guint64 *r = (guint64 *) ranges->data;
 
+  if (n < 2)
+    return TRUE;                /* (and qsort must not see a NULL array) */
   /* pairs of guint64: sort them as 16-byte records */
   qsort (r, n, 2 * sizeof (guint64), compare_range);
   for (guint i = 1; i < n; i++) {
