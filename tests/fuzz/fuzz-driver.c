@@ -1,5 +1,6 @@
 /* main() for the fuzz targets without libFuzzer:
  *   fuzz-TARGET [--iterations N] [--seed S] [FILE...]
+ *   fuzz-TARGET --write-seeds DIR      (a starting corpus for libFuzzer)
  * runs every FILE and every built-in seed once, then N mutations of them
  * (bit flips, interesting bytes and integers, cut, repeated and inserted
  * ranges), the same ones for the same S. A crash or sanitizer report is the
@@ -74,13 +75,43 @@ mutate (GByteArray *b, GRand *r)
   }
 }
 
+static int
+write_seeds (GPtrArray *seeds, const char *dir)
+{
+  GError *error = NULL;
+
+  if (g_mkdir_with_parents (dir, 0755) != 0) {
+    g_printerr ("cannot create %s\n", dir);
+    return 1;
+  }
+  for (guint i = 0; i < seeds->len; i++) {
+    gsize len;
+    const char *data = g_bytes_get_data (seeds->pdata[i], &len);
+    char *name = g_strdup_printf ("seed-%03u", i);
+    char *path = g_build_filename (dir, name, NULL);
+    gboolean ok = g_file_set_contents (path, data, (gssize) len, &error);
+    g_free (path);
+    g_free (name);
+    if (!ok) {
+      g_printerr ("%s\n", error->message);
+      g_error_free (error);
+      return 1;
+    }
+  }
+  printf ("%u seeds written to %s\n", seeds->len, dir);
+  return 0;
+}
+
 int
 main (int argc, char **argv)
 {
   gint iterations = 0, seed = 1;
+  char *seed_dir = NULL;
   GOptionEntry entries[] = {
     { "iterations", 'n', 0, G_OPTION_ARG_INT, &iterations, "Mutated inputs to run (default 0)", "N" },
     { "seed", 's', 0, G_OPTION_ARG_INT, &seed, "Random seed (default 1)", "S" },
+    { "write-seeds", 'w', 0, G_OPTION_ARG_FILENAME, &seed_dir,
+      "Write the built-in seeds into DIR (a libFuzzer corpus) and exit", "DIR" },
     { NULL }
   };
   GOptionContext *context = g_option_context_new ("[FILE...] - run a fuzz target");
@@ -108,6 +139,8 @@ main (int argc, char **argv)
     g_ptr_array_add (seeds, g_bytes_new_take (data, len));
   }
   fuzz_add_seeds (seeds);
+  if (seed_dir != NULL)
+    return write_seeds (seeds, seed_dir);
   if (seeds->len == 0) {
     g_printerr ("no seed inputs: give files\n");
     return 2;

@@ -39,11 +39,11 @@ void
 fuzz_add_seeds (GPtrArray *seeds)
 {
   static const char *const headers[] = {
-    "{\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
-    "\"b\":{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[24,32]},"
-    "\"__metadata__\":{\"format\":\"pt\"}}",
-    "{\"x\":{\"dtype\":\"BF16\",\"shape\":[],\"data_offsets\":[0,2]},"
-    "\"y\":{\"dtype\":\"I64\",\"shape\":[1,1],\"data_offsets\":[2,10]}}",
+    ("{\"a\":{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]},"
+        "\"b\":{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[24,32]},"
+        "\"__metadata__\":{\"format\":\"pt\"}}"),
+    ("{\"x\":{\"dtype\":\"BF16\",\"shape\":[],\"data_offsets\":[0,2]},"
+        "\"y\":{\"dtype\":\"I64\",\"shape\":[1,1],\"data_offsets\":[2,10]}}"),
     "{}",
   };
   static const gsize sizes[] = { 32, 10, 0 };
