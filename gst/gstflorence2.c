@@ -13,6 +13,9 @@
  * on the source pad pushes them from one ordered queue, and the inference
  * itself runs on a thread of its own.
  *
+ * With `GST_DEBUG=florence2:4` each inference logs its profile: the time of
+ * preprocessing, the vision tower, the encoder and the decoder (per step).
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 videotestsrc num-buffers=30 ! videoconvert ! \
@@ -358,6 +361,14 @@ inference_job_run (gpointer data, gpointer user_data)
       GST_TIME_ARGS (result->inference_time));
 
   if (result->output != NULL) {
+    /* the per-stage profile, with GST_DEBUG=florence2:4 */
+    const Florence2Timings *t = &result->output->timings;
+    guint steps = result->output->decoder_steps;
+    GST_INFO_OBJECT (self, "inference %u profile: preprocess %.1f ms, vision %.1f ms, "
+        "encoder %.1f ms, decoder %.1f ms (%u steps, %.2f ms/step), "
+        "post-process %.2f ms", job->id, t->preprocess_ms, t->vision_ms,
+        t->encoder_ms, t->decoder_ms, steps, steps ? t->decoder_ms / steps : 0.0,
+        t->postprocess_ms);
     GST_OBJECT_LOCK (self);
     self->last_inference_time = result->inference_time;
     GST_OBJECT_UNLOCK (self);
