@@ -1,6 +1,8 @@
 /* Helpers shared by the fuzz targets (see fuzz.h). */
 #include "fuzz.h"
 
+#include "tasks.h"
+
 #include <glib/gstdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,4 +56,26 @@ fuzz_string (const uint8_t *data, size_t size)
   memcpy (s, data, size);
   s[size] = '\0';
   return s;
+}
+
+void
+fuzz_add_task_seeds (GPtrArray *seeds, const char *const *texts, guint n_texts)
+{
+  for (guint t = 0; t < F2_TASK_COUNT; t++) {
+    for (guint i = 0; i < n_texts; i++) {
+      GByteArray *b = g_byte_array_new ();
+      guint8 task = (guint8) t;
+      g_byte_array_append (b, &task, 1);
+      g_byte_array_append (b, (const guint8 *) texts[i], strlen (texts[i]));
+      g_ptr_array_add (seeds, g_byte_array_free_to_bytes (b));
+    }
+  }
+}
+
+guint
+fuzz_touch (const void *data, guint64 nbytes)
+{
+  const guint8 *p = data;
+
+  return nbytes ? p[0] + p[nbytes - 1] : 0;
 }

@@ -4,7 +4,6 @@
 
 #include "tasks.h"
 
-#include <string.h>
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
@@ -29,13 +28,5 @@ fuzz_add_seeds (GPtrArray *seeds)
     "a green car", "<loc_1><loc_2><loc_300><loc_999>", "<loc_0><loc_0><loc_0>", "",
   };
 
-  for (guint t = 0; t < F2_TASK_COUNT; t++) {
-    for (guint i = 0; i < G_N_ELEMENTS (texts); i++) {
-      GByteArray *b = g_byte_array_new ();
-      guint8 task = (guint8) t;
-      g_byte_array_append (b, &task, 1);
-      g_byte_array_append (b, (const guint8 *) texts[i], strlen (texts[i]));
-      g_ptr_array_add (seeds, g_byte_array_free_to_bytes (b));
-    }
-  }
+  fuzz_add_task_seeds (seeds, texts, G_N_ELEMENTS (texts));
 }

@@ -27,5 +27,13 @@ const char *fuzz_scratch_file (const char *name, const uint8_t *data, size_t siz
  * whether its seeds reach past the first checks. */
 extern guint fuzz_accepted;
 
+/* Adds one seed per task and text: the task's number as the first byte,
+ * then the text (the layout of the targets that take a task and a text). */
+void fuzz_add_task_seeds (GPtrArray *seeds, const char *const *texts, guint n_texts);
+
+/* Reads the first and last byte of a parsed tensor, so that data a parser
+ * let reach past the mapped file is a memory error; returns their sum. */
+guint fuzz_touch (const void *data, guint64 nbytes);
+
 /* A NUL-terminated copy of @data (g_free() it). */
 char *fuzz_string (const uint8_t *data, size_t size);
