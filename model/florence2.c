@@ -260,6 +260,37 @@ dump_shape (Florence2Model *model, F2NetTensor which, guint64 n, guint64 *shape)
   }
 }
 
+#define DUMP_MAX_TENSORS (6 + 2 * F2_NET_STAGES)
+
+/* Tensors of a dump: the F2Tensor views and the buffers and names they own */
+typedef struct {
+  F2Tensor tensors[DUMP_MAX_TENSORS];
+  float *data[DUMP_MAX_TENSORS];
+  char *names[DUMP_MAX_TENSORS];
+  guint n;
+} Dump;
+
+/* A new float32 tensor of @numel values and shape @shape in @dump; returns
+ * its buffer, for the caller to fill. */
+static float *
+dump_add (Dump *dump, const char *name, guint ndim, const guint64 *shape, guint64 numel)
+{
+  F2Tensor *t = &dump->tensors[dump->n];
+
+  g_assert (dump->n < DUMP_MAX_TENSORS);
+  memset (t, 0, sizeof *t);
+  dump->names[dump->n] = g_strdup (name);
+  dump->data[dump->n] = g_new (float, numel);
+  t->name = dump->names[dump->n];
+  t->dtype = F2_DTYPE_F32;
+  t->ndim = ndim;
+  memcpy (t->shape, shape, ndim * sizeof (guint64));
+  t->numel = numel;
+  t->data = dump->data[dump->n];
+  t->nbytes = numel * sizeof (float);
+  return dump->data[dump->n++];
+}
+
 /* Writes the tensors of the current frame into @path; called right after
  * the first decoder step so that the logits are those of step 0. */
 static gboolean
@@ -269,11 +300,7 @@ dump_tensors (Florence2Model *model, const char *path, GError **error)
     F2_NET_PIXEL_VALUES, F2_NET_VISION_OUT, F2_NET_IMAGE_FEATURES,
     F2_NET_INPUTS_EMBEDS, F2_NET_ENCODER_OUT, F2_NET_LOGITS,
   };
-  F2Tensor tensors[G_N_ELEMENTS (which) + 2 * F2_NET_STAGES];
-  float *data[G_N_ELEMENTS (which)] = { NULL };
-  float *stage_data[2 * F2_NET_STAGES] = { NULL };
-  char *stage_names[2 * F2_NET_STAGES] = { NULL };
-  guint n_tensors = 0;
+  Dump dump = { 0 };
   gboolean ok = TRUE;
   char *dir = g_path_get_dirname (path);
 
@@ -285,21 +312,14 @@ dump_tensors (Florence2Model *model, const char *path, GError **error)
   }
   g_free (dir);
   for (guint i = 0; i < G_N_ELEMENTS (which) && ok; i++) {
-    guint64 n = f2_net_tensor_size (model->net, which[i]);
-    F2Tensor *t = &tensors[n_tensors];
+    guint64 n = f2_net_tensor_size (model->net, which[i]), shape[4];
+    guint ndim;
     if (n == 0)
       continue;
-    data[i] = g_new (float, n);
-    ok = f2_net_read_tensor (model->net, which[i], data[i], error);
-    memset (t, 0, sizeof *t);
-    t->name = which[i] == F2_NET_LOGITS ? "decoder_logits_step0" :
-        f2_net_tensor_name (which[i]);
-    t->dtype = F2_DTYPE_F32;
-    t->ndim = dump_shape (model, which[i], n, t->shape);
-    t->numel = n;
-    t->data = data[i];
-    t->nbytes = n * sizeof (float);
-    n_tensors++;
+    ndim = dump_shape (model, which[i], n, shape);
+    ok = f2_net_read_tensor (model->net, which[i], dump_add (&dump,
+            which[i] == F2_NET_LOGITS ? "decoder_logits_step0" :
+            f2_net_tensor_name (which[i]), ndim, shape, n), error);
   }
   /* every vision stage in full, after its patch embedding and after its
    * blocks (the golden files hold their first 25 rows as stageN_*_rows0_24) */
@@ -307,33 +327,19 @@ dump_tensors (Florence2Model *model, const char *path, GError **error)
     for (guint after = 0; after < 2 && ok; after++) {
       guint32 grid, channels;
       guint64 n = f2_net_vision_stage_size (model->net, s, &grid, &channels);
-      F2Tensor *t = &tensors[n_tensors];
-      guint k = s * 2 + after;
-      if (n == 0)
-        continue;
-      stage_data[k] = g_new (float, n);
-      stage_names[k] = g_strdup_printf ("stage%u_%s", s + 1, after ? "out" : "conv_out");
-      ok = f2_net_read_vision_stage (model->net, s, after, stage_data[k], error);
-      memset (t, 0, sizeof *t);
-      t->name = stage_names[k];
-      t->dtype = F2_DTYPE_F32;
-      t->ndim = 3;
-      t->shape[0] = 1;
-      t->shape[1] = (guint64) grid * grid;
-      t->shape[2] = channels;
-      t->numel = n;
-      t->data = stage_data[k];
-      t->nbytes = n * sizeof (float);
-      n_tensors++;
+      guint64 shape[3] = { 1, (guint64) grid * grid, channels };
+      char *name = g_strdup_printf ("stage%u_%s", s + 1, after ? "out" : "conv_out");
+      if (n > 0)
+        ok = f2_net_read_vision_stage (model->net, s, after,
+            dump_add (&dump, name, 3, shape, n), error);
+      g_free (name);
     }
   }
   if (ok)
-    ok = f2_safetensors_write (path, tensors, n_tensors, NULL, error);
-  for (guint i = 0; i < G_N_ELEMENTS (which); i++)
-    g_free (data[i]);
-  for (guint k = 0; k < 2 * F2_NET_STAGES; k++) {
-    g_free (stage_data[k]);
-    g_free (stage_names[k]);
+    ok = f2_safetensors_write (path, dump.tensors, dump.n, NULL, error);
+  for (guint i = 0; i < dump.n; i++) {
+    g_free (dump.data[i]);
+    g_free (dump.names[i]);
   }
   return ok;
 }

@@ -465,10 +465,7 @@ main (int argc, char **argv)
   int status;
 
   g_test_init (&argc, &argv, NULL);
-  if (f2_test_golden_dir () == NULL) {
-    g_printerr ("golden data not found (F2_GOLDEN_DIR); skipping\n");
-    return F2_TEST_SKIP;
-  }
+  f2_test_require_golden_dir ();
   tmp_dir = g_dir_make_tmp ("f2-bad-weights-XXXXXX", NULL);
   g_assert_nonnull (tmp_dir);
   g_test_add_func ("/bad-weights/missing", test_missing);

@@ -10,7 +10,12 @@
  * exist; the caller exits with F2_TEST_SKIP then. Owned by the helper. */
 const char *f2_test_golden_dir (void);
 
-/* Path under the golden directory; g_free() the result. */
+/* The golden directory; when it is absent, says so and exits with
+ * F2_TEST_SKIP (a test that needs it must not pass without it). */
+const char *f2_test_require_golden_dir (void);
+
+/* Path under the golden directory (skips the test without it, as
+ * f2_test_require_golden_dir()); g_free() the result. */
 char *f2_test_golden_path (const char *relative);
 
 /* Parse a JSON file into a JsonNode; aborts the test with a message on failure. */

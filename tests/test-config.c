@@ -375,10 +375,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  if (f2_test_golden_dir () == NULL) {
-    g_printerr ("golden data not found (F2_GOLDEN_DIR); skipping\n");
-    return F2_TEST_SKIP;
-  }
+  f2_test_require_golden_dir ();
   if (g_getenv ("F2_CONFIGS_DIR") == NULL
       || !g_file_test (g_getenv ("F2_CONFIGS_DIR"), G_FILE_TEST_IS_DIR)) {
     g_printerr ("real configs not found (F2_CONFIGS_DIR); skipping\n");

@@ -1095,10 +1095,7 @@ main (int argc, char **argv)
   test_device = g_getenv ("F2_TEST_DEVICE");
   if (test_device == NULL || *test_device == '\0')
     test_device = "cpu";
-  if (f2_test_golden_dir () == NULL) {
-    g_printerr ("golden data not found (F2_GOLDEN_DIR): skipping\n");
-    return F2_TEST_SKIP;
-  }
+  f2_test_require_golden_dir ();
   /* the common reference, once for all forked test cases (when a subset
    * is chosen with GST_CHECKS, only the cases that need it compute it) */
   if (g_getenv ("GST_CHECKS") == NULL)

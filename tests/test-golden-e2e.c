@@ -112,10 +112,7 @@ main (int argc, char **argv)
   gboolean strict = strcmp (precision, "fp32") == 0;
   char *model_dir;
 
-  if (f2_test_golden_dir () == NULL) {
-    g_print ("SKIP: no golden data (F2_GOLDEN_DIR)\n");
-    return F2_TEST_SKIP;
-  }
+  f2_test_require_golden_dir ();
   mp.device = strcmp (device, "vulkan") == 0 ? NULL : device;
   mp.precision = strict ? F2_PRECISION_FP32 : F2_PRECISION_FP16;
   model_dir = f2_test_golden_path ("tiny/model");

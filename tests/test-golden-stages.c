@@ -361,7 +361,6 @@ check_case (Ctx *ctx, const char *golden, JsonObject *c)
 int
 main (int argc, char **argv)
 {
-  const char *golden_root = f2_test_golden_dir ();
   g_autofree char *golden = NULL;
   const char *device = g_getenv ("F2_TEST_DEVICE");
   const char *precision = g_getenv ("F2_TEST_PRECISION");
@@ -384,11 +383,7 @@ main (int argc, char **argv)
   vulkan = device != NULL && g_strcmp0 (device, "vulkan") == 0;
   ctx.vulkan = vulkan;
   fp16 = precision != NULL && g_strcmp0 (precision, "fp16") == 0;
-  if (golden_root == NULL) {
-    g_print ("golden data not found: skipped\n");
-    return F2_TEST_SKIP;
-  }
-  golden = g_build_filename (golden_root, "tiny", NULL);
+  golden = f2_test_golden_path ("tiny");
   if (vulkan) {
     backend = f2_backend_new_vulkan (NULL, fp16 ? F2_PRECISION_FP16 : F2_PRECISION_FP32, &error);
     if (backend == NULL) {

@@ -65,8 +65,7 @@ main (int argc, char **argv)
   GArray *ops;
   guint failures = 0;
 
-  if (f2_test_golden_dir () == NULL)
-    return F2_TEST_SKIP;
+  f2_test_require_golden_dir ();
   gpu = f2_backend_new_vulkan (NULL, fp16 ? F2_PRECISION_FP16 : F2_PRECISION_FP32, &error);
   if (gpu == NULL) {
     g_print ("SKIP: %s\n", error->message);

@@ -548,11 +548,7 @@ main (int argc, char **argv)
   test_random_texts ();
   g_print ("robustness checks done\n");
 
-  if (f2_test_golden_dir () == NULL) {
-    g_print ("golden data not found (F2_GOLDEN_DIR): skipping the "
-        "reference comparison\n");
-    return F2_TEST_SKIP;
-  }
+  f2_test_require_golden_dir ();
 
   prompts_path = f2_test_golden_path ("tiny/prompts.json");
   prompts = f2_test_load_json (prompts_path);

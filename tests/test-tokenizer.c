@@ -586,10 +586,7 @@ main (int argc, char **argv)
   int ret;
 
   g_test_init (&argc, &argv, NULL);
-  if (f2_test_golden_dir () == NULL) {
-    g_print ("golden data not found (F2_GOLDEN_DIR); skipping\n");
-    return F2_TEST_SKIP;
-  }
+  f2_test_require_golden_dir ();
   path = f2_test_golden_path ("tiny/prompts.json");
   root = f2_test_load_json (path);
   g_free (path);

@@ -3,6 +3,7 @@
  * picks the mode. Uses the golden model's tokenizer (F2_GOLDEN_DIR). */
 #include "fuzz.h"
 
+#include "test-common.h"
 #include "tokenizer.h"
 
 #include <stdlib.h>
@@ -14,13 +15,13 @@ tokenizer (void)
   static F2Tokenizer *tok;
 
   if (tok == NULL) {
-    const char *golden = g_getenv ("F2_GOLDEN_DIR");
-    char *dir = golden ? g_build_filename (golden, "tiny", "model", NULL) : NULL;
-    tok = dir ? f2_tokenizer_new_from_dir (dir, NULL) : NULL;
+    char *dir = f2_test_golden_path ("tiny/model");     /* skips without it */
+    GError *error = NULL;
+    tok = f2_tokenizer_new_from_dir (dir, &error);
     g_free (dir);
     if (tok == NULL) {
-      g_printerr ("no tokenizer: set F2_GOLDEN_DIR to the golden data; skipping\n");
-      exit (77);
+      g_printerr ("%s\n", error->message);
+      abort ();                 /* the golden tokenizer must load */
     }
   }
   return tok;
