@@ -85,12 +85,6 @@ f2_backend_precision (F2Backend *backend)
   return backend->precision;
 }
 
-gboolean
-f2_backend_is_cpu (F2Backend *backend)
-{
-  return strcmp (backend->klass->kind, "cpu") == 0;
-}
-
 guint32
 f2_backend_alloc (F2Backend *backend, F2BufferKind kind, F2ElemType type,
     guint64 n_elements, GError **error)

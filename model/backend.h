@@ -1,4 +1,4 @@
-/* Backends run programs of F2Op (ops.h): the CPU reference, or Vulkan.
+/* Backends run programs of F2Op (ops.h): the plain-C reference, or Vulkan.
  *
  * Lifetime: buffers are allocated once (weights at load, activations sized
  * for the maximum lengths); programs are built once per shape and run many
@@ -45,8 +45,8 @@ typedef struct {
   double wall_ms;
 } F2RunStats;
 
-/* The plain-C reference backend (always fp32). */
-F2Backend *f2_backend_new_cpu (void);
+/* The plain-C reference backend (always fp32, one thread): the oracle. */
+F2Backend *f2_backend_new_reference (void);
 
 /* A Vulkan backend on @device: NULL or "" picks the first (or the
  * F2_VULKAN_DEVICE environment variable), a number is an index, anything else
@@ -55,9 +55,8 @@ F2Backend *f2_backend_new_vulkan (const char *device, F2Precision precision, GEr
 
 void f2_backend_free (F2Backend *backend);
 
-const char *f2_backend_name (F2Backend *backend);      /* "cpu" or the device name */
+const char *f2_backend_name (F2Backend *backend);      /* "reference" or the device name */
 F2Precision f2_backend_precision (F2Backend *backend);
-gboolean f2_backend_is_cpu (F2Backend *backend);
 /* One line about the device and its features; g_free() it. */
 char *f2_backend_describe (F2Backend *backend);
 

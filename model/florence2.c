@@ -113,8 +113,9 @@ florence2_model_new (const char *model_dir, const Florence2ModelParams *params,
   if (model->tokenizer == NULL)
     goto fail;
 
-  if (params->device != NULL && g_ascii_strcasecmp (params->device, "cpu") == 0) {
-    model->backend = f2_backend_new_cpu ();
+  if (params->device != NULL && (g_ascii_strcasecmp (params->device, "cpu") == 0
+          || g_ascii_strcasecmp (params->device, "reference") == 0)) {
+    model->backend = f2_backend_new_reference ();
     model->precision = F2_PRECISION_FP32;
   } else {
     model->backend = f2_backend_new_vulkan (params->device, params->precision, error);

@@ -12,7 +12,7 @@ $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends \
   build-essential meson ninja-build pkg-config python3 \
   glslang-tools libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers vulkan-tools \
-  libglib2.0-dev libjson-glib-dev libgdk-pixbuf-2.0-dev libopenblas-dev \
+  libglib2.0-dev libjson-glib-dev libgdk-pixbuf-2.0-dev libopenblas-dev libdnnl-dev \
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev \
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
   libcairo2-dev libpango1.0-dev valgrind \

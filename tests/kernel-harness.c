@@ -14,7 +14,7 @@ kt_new (F2Precision precision)
 
   kt->precision = precision;
   kt->precision_name = precision == F2_PRECISION_FP16 ? "fp16" : "fp32";
-  kt->cpu = f2_backend_new_cpu ();
+  kt->cpu = f2_backend_new_reference ();
   kt->gpu = f2_backend_new_vulkan (NULL, precision, &error);
   if (kt->gpu == NULL) {
     g_printerr ("SKIP: no Vulkan device: %s\n", error->message);

@@ -393,7 +393,7 @@ main (int argc, char **argv)
     }
     ctx.tol = fp16 ? TOL_VULKAN_FP16 : TOL_VULKAN_FP32;
   } else {
-    backend = f2_backend_new_cpu ();
+    backend = f2_backend_new_reference ();
     ctx.tol = TOL_CPU;
   }
   g_print ("device %s, %s, tolerance %.0e\n", f2_backend_name (backend),

@@ -71,7 +71,7 @@ main (int argc, char **argv)
     g_print ("SKIP: %s\n", error->message);
     return F2_TEST_SKIP;
   }
-  cpu = f2_backend_new_cpu ();
+  cpu = f2_backend_new_reference ();
   dir = f2_test_golden_path ("tiny/model");
   cpu_net = open_net (cpu, dir);
   gpu_net = open_net (gpu, dir);

@@ -4,7 +4,7 @@
 #include "test-common.h"
 
 #include "backend.h"
-#include "cpu-ops.h"
+#include "reference-ops.h"
 #include "image.h"
 #include "preprocess.h"
 
@@ -35,7 +35,7 @@ preprocess (const guint8 *frame, const F2ImageLayout *layout, guint32 out_w,
     guint32 out_h, const F2Normalization *norm, F2YuvMatrix matrix)
 {
   GError *error = NULL;
-  F2Backend *backend = f2_backend_new_cpu ();
+  F2Backend *backend = f2_backend_new_reference ();
   g_autoptr (F2Resampler) rs = f2_resampler_new (layout->width, layout->height,
       out_w, out_h, &error);
   F2PreprocessRefs refs;
@@ -75,7 +75,7 @@ preprocess (const guint8 *frame, const F2ImageLayout *layout, guint32 out_w,
   g_assert_no_error (error);
   /* The 8-bit image of the vertical pass, from the same tables. */
   g_assert_true (f2_preprocess_build_ops (rs, layout, matrix, norm, &refs, &h, &v, &error));
-  f2_cpu_resample_v_u8 (&v.p.resample_v, r.rows, rs->coeffs_v, rs->bounds_v, r.u8);
+  f2_reference_resample_v_u8 (&v.p.resample_v, r.rows, rs->coeffs_v, rs->bounds_v, r.u8);
 
   f2_program_free (program);
   f2_backend_free (backend);

@@ -3,7 +3,7 @@
  * 8-bit storage feature is needed. */
 #include "vk-ops.h"
 
-#include "cpu-ops.h"
+#include "reference-ops.h"
 
 #define RESAMPLE_WORKGROUP 64
 
@@ -134,7 +134,7 @@ f2_vk_record_resample_v (F2VkBackend *vk, const F2Op *op, GArray *out, GError **
   guint64 n = (guint64) p->out_h * p->w;
   /* the factor the reference multiplies by, as hi_a + hi_b + lo floats
    * where hi_a keeps the upper 12 significant bits of hi (see the shader) */
-  double rescale = f2_cpu_rescale_factor (p->rescale);
+  double rescale = f2_reference_rescale_factor (p->rescale);
   float hi = (float) rescale, lo = (float) (rescale - hi), hi_a;
   union { float f; guint32 u; } bits = { hi };
   F2VkDispatch d;

@@ -1,5 +1,5 @@
-/* Plain-C reference ops; see cpu-ops.h. Clarity before speed. */
-#include "cpu-ops.h"
+/* Plain-C reference ops; see reference-ops.h. Clarity before speed. */
+#include "reference-ops.h"
 
 #include <math.h>
 #include <string.h>
@@ -7,7 +7,7 @@
 #define PACKED(ld, dflt) ((ld) != 0 ? (ld) : (dflt))
 
 double
-f2_cpu_gelu (double x)
+f2_reference_gelu (double x)
 {
   return 0.5 * x * (1.0 + erf (x * M_SQRT1_2));
 }
@@ -25,14 +25,14 @@ epilogue (guint32 flags, double acc, const float *bias, guint32 n,
     acc += bias[n];
   y = (float) acc;
   if (flags & F2_EPI_GELU)
-    y = (float) f2_cpu_gelu (y);
+    y = (float) f2_reference_gelu (y);
   if ((flags & F2_EPI_RESIDUAL) && residual != NULL)
     y += *residual;
   return y;
 }
 
 void
-f2_cpu_matmul (const F2MatmulParams *p, const float *a, const float *w,
+f2_reference_matmul (const F2MatmulParams *p, const float *a, const float *w,
     const float *bias, const float *residual, float *out)
 {
   guint32 lda = PACKED (p->lda, p->k);
@@ -53,7 +53,7 @@ f2_cpu_matmul (const F2MatmulParams *p, const float *a, const float *w,
 }
 
 void
-f2_cpu_layer_norm (const F2LayerNormParams *p, const float *x,
+f2_reference_layer_norm (const F2LayerNormParams *p, const float *x,
     const float *gamma, const float *beta, const float *residual, float *out)
 {
   guint32 ldx = PACKED (p->ldx, p->cols);
@@ -90,7 +90,7 @@ f2_cpu_layer_norm (const F2LayerNormParams *p, const float *x,
 }
 
 void
-f2_cpu_softmax (const F2SoftmaxParams *p, float *x)
+f2_reference_softmax (const F2SoftmaxParams *p, float *x)
 {
   for (guint32 r = 0; r < p->rows; r++) {
     float *xr = x + (gsize) r * p->cols;
@@ -118,7 +118,7 @@ window_row (const F2AttentionParams *p, guint32 b, guint32 t)
 }
 
 void
-f2_cpu_attention (const F2AttentionParams *p, const float *q,
+f2_reference_attention (const F2AttentionParams *p, const float *q,
     const float *k, const float *v, const gint32 *mask, gint32 kv_len_dynamic,
     float *out)
 {
@@ -205,7 +205,7 @@ f2_cpu_attention (const F2AttentionParams *p, const float *q,
 }
 
 void
-f2_cpu_channel_attention (const F2ChannelAttentionParams *p,
+f2_reference_channel_attention (const F2ChannelAttentionParams *p,
     const float *qkv, float *out)
 {
   guint32 cg = p->channels / p->groups;
@@ -250,7 +250,7 @@ f2_cpu_channel_attention (const F2ChannelAttentionParams *p,
 }
 
 void
-f2_cpu_conv2d (const F2Conv2dParams *p, const float *x, const float *w,
+f2_reference_conv2d (const F2Conv2dParams *p, const float *x, const float *w,
     const float *bias, float *out)
 {
   guint32 ho = (p->h + 2 * p->pad - p->kernel) / p->stride + 1;
@@ -287,7 +287,7 @@ f2_cpu_conv2d (const F2Conv2dParams *p, const float *x, const float *w,
 }
 
 void
-f2_cpu_dwconv3x3 (const F2DwConvParams *p, const float *x,
+f2_reference_dwconv3x3 (const F2DwConvParams *p, const float *x,
     const float *w, const float *bias, float *out)
 {
   for (guint32 y = 0; y < p->h; y++) {
@@ -319,7 +319,7 @@ f2_cpu_dwconv3x3 (const F2DwConvParams *p, const float *x,
 }
 
 void
-f2_cpu_mean_rows (const F2MeanRowsParams *p, const float *x, float *out)
+f2_reference_mean_rows (const F2MeanRowsParams *p, const float *x, float *out)
 {
   guint32 ldx = PACKED (p->ldx, p->cols);
 
@@ -332,7 +332,7 @@ f2_cpu_mean_rows (const F2MeanRowsParams *p, const float *x, float *out)
 }
 
 void
-f2_cpu_embedding (const F2EmbeddingParams *p, const gint32 *ids,
+f2_reference_embedding (const F2EmbeddingParams *p, const gint32 *ids,
     const float *table, const float *pos, guint64 pos_base, float *out)
 {
   guint32 ldo = PACKED (p->ldo, p->dim);
@@ -352,7 +352,7 @@ f2_cpu_embedding (const F2EmbeddingParams *p, const gint32 *ids,
 }
 
 void
-f2_cpu_add (const F2AddParams *p, const float *a, const float *b, float *out)
+f2_reference_add (const F2AddParams *p, const float *a, const float *b, float *out)
 {
   guint32 period = PACKED (p->b_period, p->n);
 
@@ -361,7 +361,7 @@ f2_cpu_add (const F2AddParams *p, const float *a, const float *b, float *out)
 }
 
 void
-f2_cpu_copy (const F2CopyParams *p, const float *x, const gint32 *row_index,
+f2_reference_copy (const F2CopyParams *p, const float *x, const gint32 *row_index,
     float *out)
 {
   guint32 ldx = PACKED (p->ldx, p->cols);
@@ -385,7 +385,7 @@ is_banned (const gint32 *banned, guint32 max_banned, guint32 id)
 }
 
 void
-f2_cpu_argmax (const F2ArgmaxParams *p, const float *x, const gint32 *banned,
+f2_reference_argmax (const F2ArgmaxParams *p, const float *x, const gint32 *banned,
     gint32 *out)
 {
   guint32 ldx = PACKED (p->ldx, p->cols);
@@ -407,7 +407,7 @@ f2_cpu_argmax (const F2ArgmaxParams *p, const float *x, const gint32 *banned,
 }
 
 void
-f2_cpu_topk (const F2TopkParams *p, const float *x, const gint32 *banned,
+f2_reference_topk (const F2TopkParams *p, const float *x, const gint32 *banned,
     gint32 *out_ids, float *out_values)
 {
   guint32 ldx = PACKED (p->ldx, p->cols);
@@ -517,7 +517,7 @@ unpack_row (const F2ResampleHParams *p, const guint8 *image, guint32 y,
 }
 
 void
-f2_cpu_resample_h (const F2ResampleHParams *p, const guint8 *image,
+f2_reference_resample_h (const F2ResampleHParams *p, const guint8 *image,
     const gint32 *coeffs, const gint32 *bounds, guint8 *out)
 {
   guint8 *rgb = g_malloc ((gsize) MAX (p->in_w, 1) * 3);
@@ -562,7 +562,7 @@ resample_v_pixel (const F2ResampleVParams *p, const guint8 *rows,
 }
 
 void
-f2_cpu_resample_v_u8 (const F2ResampleVParams *p, const guint8 *rows,
+f2_reference_resample_v_u8 (const F2ResampleVParams *p, const guint8 *rows,
     const gint32 *coeffs, const gint32 *bounds, guint8 *out)
 {
   for (guint32 y = 0; y < p->out_h; y++)
@@ -573,7 +573,7 @@ f2_cpu_resample_v_u8 (const F2ResampleVParams *p, const guint8 *rows,
 }
 
 double
-f2_cpu_rescale_factor (float rescale)
+f2_reference_rescale_factor (float rescale)
 {
   double k;
 
@@ -586,10 +586,10 @@ f2_cpu_rescale_factor (float rescale)
 }
 
 void
-f2_cpu_resample_v (const F2ResampleVParams *p, const guint8 *rows,
+f2_reference_resample_v (const F2ResampleVParams *p, const guint8 *rows,
     const gint32 *coeffs, const gint32 *bounds, float *out)
 {
-  double rescale = f2_cpu_rescale_factor (p->rescale);
+  double rescale = f2_reference_rescale_factor (p->rescale);
   float table[3][256];
 
   /* The processor rescales in float64, casts to float32, then normalises

@@ -1,36 +1,36 @@
 /* The CPU reference backend: host arrays and an interpreter that runs each
- * op of a program with the reference functions of cpu-ops.c. Always fp32. */
+ * op of a program with the reference functions of reference-ops.c. Always fp32. */
 #include "backend-private.h"
-#include "cpu-ops.h"
+#include "reference-ops.h"
 
 #include <string.h>
 
 typedef struct {
   F2Backend base;
   GPtrArray *data;              /* index = buffer id - 1 */
-} F2CpuBackend;
+} F2ReferenceBackend;
 
 static void
-cpu_free (F2Backend *backend)
+reference_free (F2Backend *backend)
 {
-  F2CpuBackend *self = (F2CpuBackend *) backend;
+  F2ReferenceBackend *self = (F2ReferenceBackend *) backend;
 
   g_ptr_array_unref (self->data);
   g_free (self);
 }
 
 static guint
-cpu_elem_size (F2ElemType type)
+reference_elem_size (F2ElemType type)
 {
   return f2_elem_size (type, F2_PRECISION_FP32);
 }
 
 static guint32
-cpu_alloc (F2Backend *backend, F2BufferKind kind, F2ElemType type,
+reference_alloc (F2Backend *backend, F2BufferKind kind, F2ElemType type,
     guint64 n_elements, GError **error)
 {
-  F2CpuBackend *self = (F2CpuBackend *) backend;
-  guint size = cpu_elem_size (type);
+  F2ReferenceBackend *self = (F2ReferenceBackend *) backend;
+  guint size = reference_elem_size (type);
   gpointer data = NULL;
 
   if (size == 0) {
@@ -53,7 +53,7 @@ cpu_alloc (F2Backend *backend, F2BufferKind kind, F2ElemType type,
 
 /* Host address of @ref (NULL when the ref is not set). */
 static gpointer
-cpu_ptr (F2CpuBackend *self, F2Ref ref)
+reference_ptr (F2ReferenceBackend *self, F2Ref ref)
 {
   const F2BufferInfo *info;
 
@@ -61,38 +61,38 @@ cpu_ptr (F2CpuBackend *self, F2Ref ref)
     return NULL;
   info = f2_backend_buffer_info (&self->base, ref.buffer);
   return (guint8 *) g_ptr_array_index (self->data, ref.buffer - 1)
-      + ref.offset * cpu_elem_size (info->type);
+      + ref.offset * reference_elem_size (info->type);
 }
 
 static gboolean
-cpu_write (F2Backend *backend, F2Ref dst, const void *src, guint64 n,
+reference_write (F2Backend *backend, F2Ref dst, const void *src, guint64 n,
     GError **error)
 {
-  F2CpuBackend *self = (F2CpuBackend *) backend;
+  F2ReferenceBackend *self = (F2ReferenceBackend *) backend;
   const F2BufferInfo *info = f2_backend_buffer_info (backend, dst.buffer);
 
-  memcpy (cpu_ptr (self, dst), src, n * cpu_elem_size (info->type));
+  memcpy (reference_ptr (self, dst), src, n * reference_elem_size (info->type));
   return TRUE;
 }
 
 static gboolean
-cpu_read (F2Backend *backend, F2Ref src, void *dst, guint64 n, GError **error)
+reference_read (F2Backend *backend, F2Ref src, void *dst, guint64 n, GError **error)
 {
-  F2CpuBackend *self = (F2CpuBackend *) backend;
+  F2ReferenceBackend *self = (F2ReferenceBackend *) backend;
   const F2BufferInfo *info = f2_backend_buffer_info (backend, src.buffer);
 
-  memcpy (dst, cpu_ptr (self, src), n * cpu_elem_size (info->type));
+  memcpy (dst, reference_ptr (self, src), n * reference_elem_size (info->type));
   return TRUE;
 }
 
 static guint64
-cpu_linear_size (F2Backend *backend, guint32 n, guint32 k)
+reference_linear_size (F2Backend *backend, guint32 n, guint32 k)
 {
   return (guint64) n * k;
 }
 
 static gboolean
-cpu_upload_linear (F2Backend *backend, F2Ref dst, guint32 n, guint32 k,
+reference_upload_linear (F2Backend *backend, F2Ref dst, guint32 n, guint32 k,
     const float *w, GError **error)
 {
   const F2BufferInfo *info = f2_backend_buffer_info (backend, dst.buffer);
@@ -102,11 +102,11 @@ cpu_upload_linear (F2Backend *backend, F2Ref dst, guint32 n, guint32 k,
         "linear weights need a float buffer; buffer %u is not one", dst.buffer);
     return FALSE;
   }
-  return cpu_write (backend, dst, w, (guint64) n * k, error);
+  return reference_write (backend, dst, w, (guint64) n * k, error);
 }
 
 static gboolean
-cpu_program_finish (F2Backend *backend, F2Program *program, GError **error)
+reference_program_finish (F2Backend *backend, F2Program *program, GError **error)
 {
   /* Every op was checked when it was added; nothing to prepare. */
   return TRUE;
@@ -122,14 +122,14 @@ elements_after (F2Backend *backend, F2Ref ref)
 }
 
 static gboolean
-run_embedding (F2CpuBackend *self, const F2Op *op, GError **error)
+run_embedding (F2ReferenceBackend *self, const F2Op *op, GError **error)
 {
   const F2EmbeddingParams *p = &op->p.embedding;
-  const float *pos = cpu_ptr (self, op->in[2]);
+  const float *pos = reference_ptr (self, op->in[2]);
   guint64 base = p->pos_offset;
 
   if (f2_ref_is_set (op->in[3])) {
-    gint32 dynamic = *(const gint32 *) cpu_ptr (self, op->in[3]);
+    gint32 dynamic = *(const gint32 *) reference_ptr (self, op->in[3]);
     if (dynamic < 0) {
       g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_INVALID,
           "position index %d read through pos_ref is negative", dynamic);
@@ -143,16 +143,16 @@ run_embedding (F2CpuBackend *self, const F2Op *op, GError **error)
         " are beyond the position table", base, base + p->n - 1);
     return FALSE;
   }
-  f2_cpu_embedding (p, cpu_ptr (self, op->in[0]), cpu_ptr (self, op->in[1]),
-      pos, base, cpu_ptr (self, op->out));
+  f2_reference_embedding (p, reference_ptr (self, op->in[0]), reference_ptr (self, op->in[1]),
+      pos, base, reference_ptr (self, op->out));
   return TRUE;
 }
 
 static gboolean
-run_copy (F2CpuBackend *self, const F2Op *op, GError **error)
+run_copy (F2ReferenceBackend *self, const F2Op *op, GError **error)
 {
   const F2CopyParams *p = &op->p.copy;
-  const gint32 *index = cpu_ptr (self, op->in[1]);
+  const gint32 *index = reference_ptr (self, op->in[1]);
 
   if (index != NULL) {
     guint64 avail = elements_after (&self->base, op->in[0]);
@@ -166,61 +166,61 @@ run_copy (F2CpuBackend *self, const F2Op *op, GError **error)
       }
     }
   }
-  f2_cpu_copy (p, cpu_ptr (self, op->in[0]), index, cpu_ptr (self, op->out));
+  f2_reference_copy (p, reference_ptr (self, op->in[0]), index, reference_ptr (self, op->out));
   return TRUE;
 }
 
 static gboolean
-run_op (F2CpuBackend *self, const F2Op *op, GError **error)
+run_op (F2ReferenceBackend *self, const F2Op *op, GError **error)
 {
-#define IN(i) cpu_ptr (self, op->in[i])
-#define OUT cpu_ptr (self, op->out)
+#define IN(i) reference_ptr (self, op->in[i])
+#define OUT reference_ptr (self, op->out)
   switch (op->kind) {
     case F2_OP_MATMUL:
-      f2_cpu_matmul (&op->p.matmul, IN (0), IN (1), IN (2), IN (3), OUT);
+      f2_reference_matmul (&op->p.matmul, IN (0), IN (1), IN (2), IN (3), OUT);
       return TRUE;
     case F2_OP_LAYER_NORM:
-      f2_cpu_layer_norm (&op->p.layer_norm, IN (0), IN (1), IN (2), IN (3), OUT);
+      f2_reference_layer_norm (&op->p.layer_norm, IN (0), IN (1), IN (2), IN (3), OUT);
       return TRUE;
     case F2_OP_SOFTMAX:
-      f2_cpu_softmax (&op->p.softmax, OUT);
+      f2_reference_softmax (&op->p.softmax, OUT);
       return TRUE;
     case F2_OP_ATTENTION:{
       const gint32 *kv = IN (4);
-      f2_cpu_attention (&op->p.attention, IN (0), IN (1), IN (2), IN (3),
+      f2_reference_attention (&op->p.attention, IN (0), IN (1), IN (2), IN (3),
           kv ? *kv : -1, OUT);
       return TRUE;
     }
     case F2_OP_CHANNEL_ATTENTION:
-      f2_cpu_channel_attention (&op->p.channel_attention, IN (0), OUT);
+      f2_reference_channel_attention (&op->p.channel_attention, IN (0), OUT);
       return TRUE;
     case F2_OP_CONV2D:
-      f2_cpu_conv2d (&op->p.conv2d, IN (0), IN (1), IN (2), OUT);
+      f2_reference_conv2d (&op->p.conv2d, IN (0), IN (1), IN (2), OUT);
       return TRUE;
     case F2_OP_DWCONV3X3:
-      f2_cpu_dwconv3x3 (&op->p.dwconv, IN (0), IN (1), IN (2), OUT);
+      f2_reference_dwconv3x3 (&op->p.dwconv, IN (0), IN (1), IN (2), OUT);
       return TRUE;
     case F2_OP_MEAN_ROWS:
-      f2_cpu_mean_rows (&op->p.mean_rows, IN (0), OUT);
+      f2_reference_mean_rows (&op->p.mean_rows, IN (0), OUT);
       return TRUE;
     case F2_OP_EMBEDDING:
       return run_embedding (self, op, error);
     case F2_OP_ADD:
-      f2_cpu_add (&op->p.add, IN (0), IN (1), OUT);
+      f2_reference_add (&op->p.add, IN (0), IN (1), OUT);
       return TRUE;
     case F2_OP_COPY:
       return run_copy (self, op, error);
     case F2_OP_ARGMAX:
-      f2_cpu_argmax (&op->p.argmax, IN (0), IN (1), OUT);
+      f2_reference_argmax (&op->p.argmax, IN (0), IN (1), OUT);
       return TRUE;
     case F2_OP_TOPK:
-      f2_cpu_topk (&op->p.topk, IN (0), IN (1), OUT, cpu_ptr (self, op->out2));
+      f2_reference_topk (&op->p.topk, IN (0), IN (1), OUT, reference_ptr (self, op->out2));
       return TRUE;
     case F2_OP_RESAMPLE_H:
-      f2_cpu_resample_h (&op->p.resample_h, IN (0), IN (1), IN (2), OUT);
+      f2_reference_resample_h (&op->p.resample_h, IN (0), IN (1), IN (2), OUT);
       return TRUE;
     case F2_OP_RESAMPLE_V:
-      f2_cpu_resample_v (&op->p.resample_v, IN (0), IN (1), IN (2), OUT);
+      f2_reference_resample_v (&op->p.resample_v, IN (0), IN (1), IN (2), OUT);
       return TRUE;
     case F2_OP_COUNT:
       break;
@@ -233,9 +233,9 @@ run_op (F2CpuBackend *self, const F2Op *op, GError **error)
 }
 
 static gboolean
-cpu_program_run (F2Backend *backend, F2Program *program, GError **error)
+reference_program_run (F2Backend *backend, F2Program *program, GError **error)
 {
-  F2CpuBackend *self = (F2CpuBackend *) backend;
+  F2ReferenceBackend *self = (F2ReferenceBackend *) backend;
 
   for (guint i = 0; i < program->ops->len; i++) {
     const F2Op *op = &g_array_index (program->ops, F2Op, i);
@@ -253,25 +253,25 @@ cpu_program_run (F2Backend *backend, F2Program *program, GError **error)
   return TRUE;
 }
 
-static const F2BackendClass cpu_class = {
-  .kind = "cpu",
-  .free = cpu_free,
-  .alloc = cpu_alloc,
-  .write = cpu_write,
-  .read = cpu_read,
-  .upload_linear = cpu_upload_linear,
-  .linear_size = cpu_linear_size,
-  .program_finish = cpu_program_finish,
-  .program_run = cpu_program_run,
+static const F2BackendClass reference_class = {
+  .kind = "reference",
+  .free = reference_free,
+  .alloc = reference_alloc,
+  .write = reference_write,
+  .read = reference_read,
+  .upload_linear = reference_upload_linear,
+  .linear_size = reference_linear_size,
+  .program_finish = reference_program_finish,
+  .program_run = reference_program_run,
   .program_free = NULL,
 };
 
 F2Backend *
-f2_backend_new_cpu (void)
+f2_backend_new_reference (void)
 {
-  F2CpuBackend *self = g_new0 (F2CpuBackend, 1);
+  F2ReferenceBackend *self = g_new0 (F2ReferenceBackend, 1);
 
-  f2_backend_init_base (&self->base, &cpu_class, "cpu", F2_PRECISION_FP32);
+  f2_backend_init_base (&self->base, &reference_class, "reference", F2_PRECISION_FP32);
   self->data = g_ptr_array_new_with_free_func (g_free);
   return &self->base;
 }
