@@ -345,8 +345,9 @@ check_limits (F2Net *net, GError **error)
     return f2_backend_invalid (error, "max_decoder_tokens %u exceeds the model's %u "
         "positions (plus the last token)", l->max_decoder_tokens,
         d->max_positions);
-  if (l->max_beams > 64)
-    return f2_backend_invalid (error, "max_beams %u is too large (at most 64)", l->max_beams);
+  /* beam search takes the top 2 * beams of each step: top-k keeps 32 */
+  if (l->max_beams > 16)
+    return f2_backend_invalid (error, "max_beams %u is too large (at most 16)", l->max_beams);
   if (l->max_image_width > F2_RESAMPLE_MAX_SIZE
       || l->max_image_height > F2_RESAMPLE_MAX_SIZE)
     return f2_backend_invalid (error, "the largest image %ux%u exceeds %u pixels a side",

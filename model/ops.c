@@ -36,7 +36,8 @@ f2_op_kind_name (F2OpKind kind)
   return kind_names[kind];
 }
 
-#define MAX_TOPK 16
+/* beam search asks for 2 candidates per beam: 16 beams need 32 */
+#define MAX_TOPK 32
 
 static guint32
 conv_out_size (guint32 size, guint32 pad, guint32 kernel, guint32 stride)

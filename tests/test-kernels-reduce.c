@@ -178,6 +178,13 @@ run_all (KernelTest *kt)
   test_reduce (kt, TRUE, 3, VOCAB, 0, 16, 300, DATA_TIES, TRUE);
   test_reduce (kt, TRUE, 3, VOCAB, 0, 16, 4, DATA_ASCENDING, TRUE);
   test_reduce (kt, TRUE, 2, 70001, 3, 8, 9, DATA_TIES, FALSE);
+  /* k = 32, the most: 16 beams keep 2 candidates each */
+  test_reduce (kt, TRUE, 1, 32, 0, 32, 0, DATA_TIES, FALSE);
+  test_reduce (kt, TRUE, 2, 40, 3, 32, 12, DATA_TIES, FALSE);    /* fewer left than k */
+  test_reduce (kt, TRUE, 16, VOCAB, 0, 32, 40, DATA_TIES, TRUE);
+  if (fp32)                     /* past ~24 ascending values fp16 rounding makes ties */
+    test_reduce (kt, TRUE, 16, VOCAB, 5, 32, 300, DATA_ASCENDING, FALSE);
+  test_reduce (kt, TRUE, 2, 70001, 0, 32, 9, DATA_TIES, FALSE);
   if (fp32)
     test_reduce (kt, TRUE, 3, VOCAB, 1, 6, 12, DATA_SMOOTH, FALSE);
 }

@@ -23,7 +23,7 @@ layout(push_constant) uniform PC {
 } pc;
 
 const uint WG = gl_WorkGroupSize.x;
-const uint MAX_K = 16;
+const uint MAX_K = 32;                  // 2 candidates per beam for 16 beams
 const uint MASK_WORDS = 2048;            // ids below 65536
 #define NEG_INF uintBitsToFloat(0xff800000u)
 

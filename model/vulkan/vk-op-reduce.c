@@ -3,7 +3,7 @@
  * workgroup per row (the decoder has at most a few beams). */
 #include "vk-ops.h"
 
-#define TOPK_MAX_K 16
+#define TOPK_MAX_K 32            /* MAX_K of topk.comp */
 
 static gboolean
 record (F2VkBackend *vk, const F2Op *op, guint32 rows, guint32 cols,
