@@ -13,7 +13,10 @@ Unknown repositories answer 401 (X-Error-Code: RepositoryNotFound), unknown
 files and revisions 404, as the hub does. The revision is "main" or the
 repository's commit (a fixed fake hash).
 
-Prints "PORT <n>" on stdout once listening. Controlled over HTTP:
+Prints "PORT <n> TRAP <m>" on stdout once listening. Port m serves the same
+hub under another address (127.0.0.1:m is another host as far as URLs go):
+redirects there stand for redirects to a foreign host, and its requests are
+logged with "host": "trap". Controlled over HTTP:
   POST /__control  JSON, merged into the fault settings:
     {"truncate": {"FILE": BYTES}}  send the full Content-Length, then only
                                    BYTES of the body and close the connection
@@ -22,7 +25,30 @@ Prints "PORT <n>" on stdout once listening. Controlled over HTTP:
                                    (default: all of them)
     {"status": {"FILE": CODE}}     answer CODE for that file
     {"no_range": true}             ignore Range headers (answer 200)
-  GET  /__log     JSON list of requests: {"method", "path", "range"}
+  Hostile modes (a broken or malicious hub), per FILE, on every transfer:
+    {"headers": {"FILE": {"NAME": "VALUE"}}}
+                                   answers about FILE (HEAD, GET, its LFS
+                                   redirect and /__lfs) carry these header
+                                   values instead of the right ones (null:
+                                   left out): bad X-Repo-Commit, ETag,
+                                   X-Linked-Size, Content-Length ...
+    {"redirect": {"FILE": "URL"}}  FILE answers 302 to URL (file://, another
+                                   host, itself ...)
+    {"oversize": {"FILE": BYTES}}  the body has no Content-Length and BYTES
+                                   more than the file, then the connection
+                                   closes
+    {"undersize": {"FILE": BYTES}} the same, BYTES fewer than the file
+    {"drip": {"FILE": [BYTES, SECONDS]}}
+                                   BYTES of the body at once, then one byte
+                                   every SECONDS
+    {"drip_headers": {"FILE": SECONDS}}
+                                   the status line, then the headers one byte
+                                   every SECONDS
+    {"garbage": {"FILE": "TEXT"}}  TEXT instead of an HTTP answer, then the
+                                   connection closes
+  GET  /__log     JSON list of requests: {"method", "path", "range", "auth",
+                  "host"} (auth: the Authorization header or null; host: "hub"
+                  or "trap")
   POST /__reset   clear the log and every fault
 """
 
@@ -59,7 +85,10 @@ class State:
         with self.lock:
             self.log = []
             self.faults = {"truncate": {}, "stall": {}, "status": {},
-                           "fault_count": -1, "no_range": False}
+                           "fault_count": -1, "no_range": False,
+                           "headers": {}, "redirect": {}, "oversize": {},
+                           "undersize": {}, "drip": {}, "drip_headers": {},
+                           "garbage": {}}
 
     @staticmethod
     def sha256(path):
@@ -94,16 +123,52 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def record(self):
         with self.state.lock:
             self.state.log.append({"method": self.command, "path": self.path,
-                                   "range": self.headers.get("Range")})
+                                   "range": self.headers.get("Range"),
+                                   "auth": self.headers.get("Authorization"),
+                                   "host": self.server.name})
 
-    def reply(self, code, body=b"", headers=None, error_code=None):
-        self.send_response(code)
-        for k, v in (headers or {}).items():
-            self.send_header(k, v)
+    def hostile(self, kind, name):
+        with self.state.lock:
+            return self.state.faults[kind].get(name) if name else None
+
+    def send_headers(self, code, headers, name):
+        """Status line and @headers (Content-Length among them unless None),
+        with the hostile header values set for @name. True when the body
+        length differs from what Content-Length says (close afterwards)."""
+        headers = dict(headers)
+        override = self.hostile("headers", name) or {}
+        for k, v in override.items():
+            headers[k] = v
+        headers = {k: v for k, v in headers.items() if v is not None}
+        drip = self.hostile("drip_headers", name)
+        if drip is None:
+            self.send_response(code)
+            for k, v in headers.items():
+                self.send_header(k, v)
+            self.end_headers()
+        else:
+            self.log_request(code)
+            head = f"HTTP/1.1 {code} Hostile\r\n" + "".join(
+                f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+            self.wfile.write(head[:12].encode("latin-1"))
+            self.wfile.flush()
+            for ch in head[12:].encode("latin-1"):
+                time.sleep(float(drip))
+                try:
+                    self.wfile.write(bytes([ch]))
+                    self.wfile.flush()
+                except OSError:
+                    self.close_connection = True
+                    return True
+        return "Content-Length" in override
+
+    def reply(self, code, body=b"", headers=None, error_code=None, name=None):
+        headers = dict(headers or {})
         if error_code:
-            self.send_header("X-Error-Code", error_code)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
+            headers["X-Error-Code"] = error_code
+        headers["Content-Length"] = str(len(body))
+        if self.send_headers(code, headers, name):
+            self.close_connection = True
         if self.command != "HEAD":
             self.wfile.write(body)
 
@@ -147,6 +212,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.reply(404)
             return self.send_file(self.state.sha[sha], os.path.basename(self.state.sha[sha]),
                                   {"ETag": f'"{sha}"'})
+        if path == "/__hostile/secret":
+            # What a hostile redirect would like to see copied into the cache
+            return self.reply(200, b"not model weights")
         parts = path.strip("/").split("/")
         if "resolve" not in parts or parts.index("resolve") not in (1, 2):
             return self.reply(404, b"not found", error_code="EntryNotFound")
@@ -158,6 +226,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if len(rest) < 2:
             return self.reply(404, b"not found", error_code="EntryNotFound")
         revision, name = rest[0], "/".join(rest[1:])
+        garbage = self.hostile("garbage", name)
+        if garbage is not None:
+            self.wfile.write(garbage.encode("latin-1"))
+            self.close_connection = True
+            return
         if revision not in ("main", commit):
             return self.reply(404, b"Revision not found", error_code="RevisionNotFound")
         file_path = os.path.join(root, name)
@@ -167,12 +240,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if ".." in rest or not os.path.isfile(file_path):
             return self.reply(404, b"Entry not found", error_code="EntryNotFound",
                               headers={"X-Repo-Commit": commit})
+        location = self.hostile("redirect", name)
+        if location:
+            return self.reply(302, headers={"Location": location, "X-Repo-Commit": commit},
+                              name=name)
         size = os.path.getsize(file_path)
         if name.endswith(LFS_SUFFIXES):
             sha = self.state.sha_of.get(file_path) or State.sha256(file_path)
             return self.reply(302, headers={
                 "Location": f"/__lfs/{sha}", "X-Repo-Commit": commit,
-                "X-Linked-Size": str(size), "X-Linked-Etag": f'"{sha}"'})
+                "X-Linked-Size": str(size), "X-Linked-Etag": f'"{sha}"'}, name=name)
         with open(file_path, "rb") as f:
             git_sha = hashlib.sha1(b"blob %d\0" % size + f.read()).hexdigest()
         self.send_file(file_path, name, {"ETag": f'"{git_sha}"', "X-Repo-Commit": commit})
@@ -193,18 +270,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return self.reply(416, headers={"Content-Range": f"bytes */{size}"})
             end = min(end, size - 1)
             partial = True
-        self.send_response(206 if partial else 200)
-        for k, v in headers.items():
-            self.send_header(k, v)
-        self.send_header("Accept-Ranges", "bytes")
+        headers = dict(headers)
+        headers["Accept-Ranges"] = "bytes"
         if partial:
-            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-        self.send_header("Content-Length", str(end - start + 1))
-        self.end_headers()
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        length = end - start + 1
+        oversize = self.hostile("oversize", name) if self.command == "GET" else None
+        undersize = self.hostile("undersize", name) if self.command == "GET" else None
+        # Hostile bodies without Content-Length: the end is where the
+        # connection closes.
+        close_delimited = oversize is not None or undersize is not None
+        headers["Content-Length"] = None if close_delimited else str(length)
+        if self.send_headers(206 if partial else 200, headers, name):
+            close_delimited = True
         if self.command == "HEAD":
             return
+        if close_delimited:
+            self.close_connection = True
         fault = self.state.take_fault(name)
-        limit = end - start + 1 if fault is None else min(fault[1], end - start + 1)
+        limit = length if fault is None else min(fault[1], length)
+        if undersize is not None:
+            limit = max(limit - int(undersize), 0)
+        drip = self.hostile("drip", name)
+        if drip is not None:
+            limit = min(limit, int(drip[0]))
         with open(file_path, "rb") as f:
             f.seek(start)
             sent = 0
@@ -217,7 +306,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 except OSError:
                     return
                 sent += len(block)
-        self.wfile.flush()
+            try:
+                if oversize is not None:
+                    self.wfile.write(b"\0" * int(oversize))
+                self.wfile.flush()
+                if drip is not None:
+                    # The rest of the file one byte at a time: slow enough
+                    # that no read times out, too slow to ever finish.
+                    while sent < length:
+                        time.sleep(float(drip[1]))
+                        self.wfile.write(f.read(1))
+                        self.wfile.flush()
+                        sent += 1
+            except OSError:
+                self.close_connection = True
+                return
         if fault and fault[0] == "stall":
             # Hold the connection open until the client goes away (or 60 s).
             self.connection.settimeout(0.2)
@@ -253,7 +356,12 @@ def main():
         repos[repo] = (root, args.commit)
     server = Server(("127.0.0.1", args.port), Handler)
     server.state = State(repos)
-    print(f"PORT {server.server_address[1]}", flush=True)
+    server.name = "hub"
+    trap = Server(("127.0.0.1", 0), Handler)
+    trap.state = server.state
+    trap.name = "trap"
+    threading.Thread(target=trap.serve_forever, daemon=True).start()
+    print(f"PORT {server.server_address[1]} TRAP {trap.server_address[1]}", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
