@@ -20,12 +20,38 @@ f2_backend_invalid (GError **error, const char *format, ...)
   return FALSE;
 }
 
+const char *
+f2_precision_name (F2Precision precision)
+{
+  switch (precision) {
+    case F2_PRECISION_FP16: return "fp16";
+    case F2_PRECISION_FP32: return "fp32";
+    case F2_PRECISION_BF16: return "bf16";
+    case F2_PRECISION_AUTO: return "auto";
+  }
+  return "unknown";
+}
+
+gboolean
+f2_precision_parse (const char *name, F2Precision *precision, GError **error)
+{
+  for (F2Precision p = F2_PRECISION_FP16; p <= F2_PRECISION_AUTO; p++) {
+    if (g_ascii_strcasecmp (name ? name : "auto", f2_precision_name (p)) == 0
+        || (name != NULL && name[0] == '\0' && p == F2_PRECISION_AUTO)) {
+      *precision = p;
+      return TRUE;
+    }
+  }
+  return f2_backend_invalid (error, "unknown precision '%s': use auto, fp32, "
+      "fp16 (Vulkan) or bf16 (cpu)", name);
+}
+
 guint
 f2_elem_size (F2ElemType type, F2Precision precision)
 {
   switch (type) {
     case F2_ELEM_FLOAT:
-      return precision == F2_PRECISION_FP16 ? 2 : 4;
+      return precision == F2_PRECISION_FP16 ? 2 : 4;  /* bf16 keeps fp32 activations */
     case F2_ELEM_I32:
       return 4;
     case F2_ELEM_U8:
@@ -77,6 +103,12 @@ const char *
 f2_backend_name (F2Backend *backend)
 {
   return backend->name;
+}
+
+const char *
+f2_backend_kind (F2Backend *backend)
+{
+  return backend->klass->kind;
 }
 
 F2Precision

@@ -13,9 +13,16 @@
 G_BEGIN_DECLS
 
 typedef enum {
-  F2_PRECISION_FP16,            /* fp16 storage, fp32 accumulation */
+  F2_PRECISION_FP16,            /* fp16 storage, fp32 accumulation (Vulkan) */
   F2_PRECISION_FP32,
+  F2_PRECISION_BF16,            /* bf16 weights and matmul inputs, fp32 accumulation and activations (cpu) */
+  F2_PRECISION_AUTO,            /* the backend's default: fp16 on Vulkan, fp32 on cpu */
 } F2Precision;
+
+/* "fp16", "fp32", "bf16", "auto" */
+const char *f2_precision_name (F2Precision precision);
+/* Parses a precision name (NULL or "" = auto); FALSE with @error for an unknown one. */
+gboolean f2_precision_parse (const char *name, F2Precision *precision, GError **error);
 
 typedef enum {
   F2_BUFFER_WEIGHTS,            /* device-local, written once at load */
@@ -48,14 +55,29 @@ typedef struct {
 /* The plain-C reference backend (always fp32, one thread): the oracle. */
 F2Backend *f2_backend_new_reference (void);
 
+/* The CPU backend on oneDNN: fp32 or bf16 (AUTO = fp32); @threads 0 = one
+ * per core, at most F2_CPU_MAX_THREADS. */
+#define F2_CPU_MAX_THREADS 1024
+F2Backend *f2_backend_new_cpu (F2Precision precision, guint threads, GError **error);
+
 /* A Vulkan backend on @device: NULL or "" picks the first (or the
  * F2_VULKAN_DEVICE environment variable), a number is an index, anything else
- * a case-insensitive substring of the device name. */
+ * a case-insensitive substring of the device name. AUTO precision = fp16
+ * where the device stores it. */
 F2Backend *f2_backend_new_vulkan (const char *device, F2Precision precision, GError **error);
+
+/* The backend a device name asks for: "auto" (or NULL, ""): the first
+ * Vulkan device that is a real GPU, else the cpu backend (F2_VULKAN_DEVICE,
+ * when set, picks a Vulkan device instead); "cpu": oneDNN; "reference": the
+ * plain-C oracle; anything else a Vulkan device by index or name. */
+F2Backend *f2_backend_open (const char *device, F2Precision precision,
+    guint threads, GError **error);
 
 void f2_backend_free (F2Backend *backend);
 
-const char *f2_backend_name (F2Backend *backend);      /* "reference" or the device name */
+const char *f2_backend_name (F2Backend *backend);      /* "cpu", "reference" or the Vulkan device name */
+/* "cpu", "reference" or "vulkan" */
+const char *f2_backend_kind (F2Backend *backend);
 F2Precision f2_backend_precision (F2Backend *backend);
 /* One line about the device and its features; g_free() it. */
 char *f2_backend_describe (F2Backend *backend);

@@ -2,7 +2,8 @@
  * per image on stdout.
  *
  *   florence2-cli --model DIR --task '<OD>' [--prompt TEXT] [--num-beams N]
- *       [--max-new-tokens N] [--precision fp32|fp16] [--device INDEX|NAME|cpu]
+ *       [--max-new-tokens N] [--precision auto|fp32|bf16|fp16]
+ *       [--device auto|cpu|reference|INDEX|NAME] [--threads N]
  *       [--dump DIR] [--profile] IMAGE...
  */
 #include "florence2.h"
@@ -20,6 +21,7 @@ static int opt_num_beams = 0;
 static int opt_max_new_tokens = 0;
 static char *opt_precision = NULL;
 static char *opt_device = NULL;
+static int opt_threads = 0;
 static char *opt_dump = NULL;
 static gboolean opt_profile = FALSE;
 static gboolean opt_pretty = FALSE;
@@ -37,9 +39,12 @@ static GOptionEntry entries[] = {
   { "max-new-tokens", 0, 0, G_OPTION_ARG_INT, &opt_max_new_tokens,
       "Most tokens to generate (default 1024)", "N" },
   { "precision", 0, 0, G_OPTION_ARG_STRING, &opt_precision,
-      "Storage precision on Vulkan: fp16 (default) or fp32", "P" },
+      "auto (default: fp16 on Vulkan, fp32 on cpu), fp32, bf16 (cpu) or fp16 (Vulkan)", "P" },
   { "device", 'd', 0, G_OPTION_ARG_STRING, &opt_device,
-      "Vulkan device index or name, or cpu for the CPU reference", "DEV" },
+      "auto (default: the first GPU, else cpu), cpu (oneDNN), reference "
+      "(plain C), or a Vulkan device index or name", "DEV" },
+  { "threads", 0, 0, G_OPTION_ARG_INT, &opt_threads,
+      "Threads of the cpu backend (default 0: one per core)", "N" },
   { "dump", 0, 0, G_OPTION_ARG_FILENAME, &opt_dump,
       "Write intermediate tensors as safetensors into DIR", "DIR" },
   { "profile", 0, 0, G_OPTION_ARG_NONE, &opt_profile,
@@ -49,21 +54,6 @@ static GOptionEntry entries[] = {
   { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_images, NULL, "IMAGE..." },
   { NULL }
 };
-
-static gboolean
-parse_precision (const char *name, F2Precision *precision, GError **error)
-{
-  if (name == NULL || g_str_equal (name, "fp16")) {
-    *precision = F2_PRECISION_FP16;
-  } else if (g_str_equal (name, "fp32")) {
-    *precision = F2_PRECISION_FP32;
-  } else {
-    g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-        "unknown precision '%s': use fp16 or fp32", name);
-    return FALSE;
-  }
-  return TRUE;
-}
 
 static void
 print_profile (Florence2Model *model, const char *image, const Florence2Output *out)
@@ -176,8 +166,15 @@ main (int argc, char **argv)
         opt_task);
     goto fail;
   }
-  if (!parse_precision (opt_precision, &mp.precision, &error))
+  if (!f2_precision_parse (opt_precision, &mp.precision, &error))
     goto fail;
+  if (opt_threads < 0 || opt_threads > F2_CPU_MAX_THREADS) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--threads must be 0 (one per core) to %d, not %d", F2_CPU_MAX_THREADS,
+        opt_threads);
+    goto fail;
+  }
+  mp.threads = (guint) opt_threads;
   if (opt_num_beams < 0 || opt_num_beams > 16 || opt_max_new_tokens < 0) {
     g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
         "--num-beams must be 1..16 and --max-new-tokens positive");

@@ -61,7 +61,8 @@ florence2_model_default_params (void)
 {
   Florence2ModelParams p = {
     .device = NULL,
-    .precision = F2_PRECISION_FP16,
+    .precision = F2_PRECISION_AUTO,
+    .threads = 0,
     .limits = f2_net_default_limits (),
   };
   return p;
@@ -113,15 +114,11 @@ florence2_model_new (const char *model_dir, const Florence2ModelParams *params,
   if (model->tokenizer == NULL)
     goto fail;
 
-  if (params->device != NULL && (g_ascii_strcasecmp (params->device, "cpu") == 0
-          || g_ascii_strcasecmp (params->device, "reference") == 0)) {
-    model->backend = f2_backend_new_reference ();
-    model->precision = F2_PRECISION_FP32;
-  } else {
-    model->backend = f2_backend_new_vulkan (params->device, params->precision, error);
-    if (model->backend == NULL)
-      goto fail;
-  }
+  model->backend = f2_backend_open (params->device, params->precision,
+      params->threads, error);
+  if (model->backend == NULL)
+    goto fail;
+  model->precision = f2_backend_precision (model->backend);
 
   weights = f2_weights_open_dir (model_dir, error);
   if (weights == NULL)
@@ -134,8 +131,7 @@ florence2_model_new (const char *model_dir, const Florence2ModelParams *params,
 
   f2_log (G_LOG_LEVEL_INFO, "loaded %s on %s (%s) in %.0f ms", model_dir,
       f2_backend_name (model->backend),
-      model->precision == F2_PRECISION_FP16 ? "fp16" : "fp32",
-      (g_get_monotonic_time () - start) / 1000.0);
+      f2_precision_name (model->precision), (g_get_monotonic_time () - start) / 1000.0);
   return model;
 
 fail:
@@ -504,7 +500,7 @@ florence2_output_to_json (const Florence2Output *output, Florence2Model *model)
     json_builder_add_string_value (b, florence2_model_device_name (model));
     json_builder_set_member_name (b, "precision");
     json_builder_add_string_value (b,
-        florence2_model_precision (model) == F2_PRECISION_FP16 ? "fp16" : "fp32");
+        f2_precision_name (florence2_model_precision (model)));
   }
   json_builder_end_object (b);
   root = json_builder_get_root (b);

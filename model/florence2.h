@@ -1,5 +1,5 @@
-/* libflorence2: run Microsoft's Florence-2 on images, on Vulkan or on the
- * CPU reference.
+/* libflorence2: run Microsoft's Florence-2 on images, on Vulkan, on the CPU
+ * (oneDNN) or on the plain-C reference.
  *
  *   Florence2ModelParams mp = florence2_model_default_params ();
  *   Florence2Model *model = florence2_model_new ("Florence-2-base", &mp, &error);
@@ -29,8 +29,10 @@ G_BEGIN_DECLS
 typedef struct _Florence2Model Florence2Model;
 
 typedef struct {
-  const char *device;           /* NULL: first Vulkan device; an index or a name; "cpu": the CPU reference */
-  F2Precision precision;        /* storage precision of weights and activations on Vulkan */
+  const char *device;           /* NULL or "auto": the first GPU, else "cpu"; "cpu" (oneDNN),
+                                 * "reference" (plain C), or a Vulkan device index or name */
+  F2Precision precision;        /* AUTO: the backend's default (fp16 on Vulkan, fp32 on cpu) */
+  guint threads;                /* cpu backend: 0 = one per core */
   F2NetLimits limits;
 } Florence2ModelParams;
 

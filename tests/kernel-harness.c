@@ -6,6 +6,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+gboolean
+kt_backend_is_cpu (void)
+{
+  return g_strcmp0 (g_getenv ("F2_TEST_BACKEND"), "cpu") == 0;
+}
+
+F2Backend *
+kt_backend_new (F2Precision precision, GError **error)
+{
+  if (kt_backend_is_cpu ())
+    return f2_backend_new_cpu (precision, 0, error);
+  return f2_backend_new_vulkan (NULL, precision, error);
+}
+
 KernelTest *
 kt_new (F2Precision precision)
 {
@@ -13,9 +27,11 @@ kt_new (F2Precision precision)
   KernelTest *kt = g_new0 (KernelTest, 1);
 
   kt->precision = precision;
-  kt->precision_name = precision == F2_PRECISION_FP16 ? "fp16" : "fp32";
+  kt->precision_name = f2_precision_name (precision);
   kt->cpu = f2_backend_new_reference ();
-  kt->gpu = f2_backend_new_vulkan (NULL, precision, &error);
+  kt->gpu = kt_backend_new (precision, &error);
+  if (kt->gpu == NULL && kt_backend_is_cpu ())
+    g_error ("cannot open the cpu backend: %s", error->message);
   if (kt->gpu == NULL) {
     g_printerr ("SKIP: no Vulkan device: %s\n", error->message);
     exit (F2_TEST_SKIP);
@@ -265,7 +281,12 @@ kt_main (int argc, char **argv, KernelTestFunc func)
     func (kt);
     code |= kt_finish (kt);
   }
-  if (only == NULL || g_str_equal (only, "fp16")) {
+  if (kt_backend_is_cpu () && (only == NULL || g_str_equal (only, "bf16"))) {
+    KernelTest *kt = kt_new (F2_PRECISION_BF16);
+    func (kt);
+    code |= kt_finish (kt);
+  }
+  if (!kt_backend_is_cpu () && (only == NULL || g_str_equal (only, "fp16"))) {
     KernelTest *kt = kt_new (F2_PRECISION_FP16);
     func (kt);
     code |= kt_finish (kt);

@@ -1,5 +1,7 @@
-/* Kernel tests: one op run on the CPU reference and on a Vulkan backend with
- * the same inputs, compared by normalised MSE and max-abs error.
+/* Kernel tests: one op run on the plain-C reference and on the backend under
+ * test with the same inputs, compared by normalised MSE and max-abs error.
+ * The backend under test is Vulkan (fp32 and fp16), or the cpu backend
+ * (fp32 and bf16) with F2_TEST_BACKEND=cpu.
  *
  * Buffers are allocated in the same order on both backends, so a buffer id
  * names the same tensor on each and one F2Op describes both runs. */
@@ -18,8 +20,13 @@ typedef struct {
   guint checks;
 } KernelTest;
 
-/* Opens lavapipe (or F2_VULKAN_DEVICE) at @precision; exits 77 when no
- * Vulkan device exists. */
+/* TRUE when F2_TEST_BACKEND=cpu: the cpu backend is under test */
+gboolean kt_backend_is_cpu (void);
+/* A new backend of the kind under test */
+F2Backend *kt_backend_new (F2Precision precision, GError **error);
+
+/* Opens the backend under test at @precision: the cpu backend, or lavapipe
+ * (or F2_VULKAN_DEVICE), exiting 77 when no Vulkan device exists. */
 KernelTest *kt_new (F2Precision precision);
 /* Prints a summary, checks that the validation layer said nothing, frees;
  * returns the process exit code. */
@@ -48,8 +55,13 @@ gboolean kt_check2 (KernelTest *kt, const F2Op *op, const char *label,
     F2Ref out, guint64 n, gboolean is_int, F2Ref out2, guint64 n2,
     gboolean is_int2, double max_nmse, double max_abs);
 
-/* Tolerance for fp16 storage relative to fp32: (fp32 value, fp16 value) */
+/* Tolerance for fp16 storage relative to fp32: (fp32 value, fp16 value).
+ * bf16 on the cpu backend rounds only the inputs of matmuls and
+ * convolutions, so every other op is held to the fp32 value. */
 #define KT_TOL(kt, fp32, fp16) ((kt)->precision == F2_PRECISION_FP16 ? (fp16) : (fp32))
+/* For matmuls and convolutions: bf16 inputs carry 8 significant bits */
+#define KT_TOL_MM(kt, fp32, fp16, bf16) \
+  ((kt)->precision == F2_PRECISION_BF16 ? (bf16) : KT_TOL (kt, fp32, fp16))
 
 /* Print the device time of @op alone (one warm-up run, then the best of
  * three) and its GFLOP/s; a failure to run counts as a failed check. */

@@ -248,3 +248,13 @@ f2_test_remove_tree (const char *path)
     g_dir_close (dir);
   g_rmdir (path);
 }
+
+const char *
+f2_test_device (const char *name)
+{
+  const char *env = g_getenv ("F2_VULKAN_DEVICE");
+
+  if (g_strcmp0 (name, "vulkan") != 0)
+    return name;
+  return env != NULL && env[0] != '\0' ? env : "0";
+}

@@ -18,6 +18,11 @@ const char *f2_test_require_golden_dir (void);
  * f2_test_require_golden_dir()); g_free() the result. */
 char *f2_test_golden_path (const char *relative);
 
+/* The device string a test's device name stands for: "vulkan" is the Vulkan
+ * device under test (F2_VULKAN_DEVICE, else the first: lavapipe in CI);
+ * any other name ("cpu", "reference", "auto") is itself. */
+const char *f2_test_device (const char *name);
+
 /* Parse a JSON file into a JsonNode; aborts the test with a message on failure. */
 struct _JsonNode *f2_test_load_json (const char *path);
 

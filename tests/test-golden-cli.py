@@ -119,8 +119,9 @@ def main():
             cmd = [cli, "--model", os.path.join(tiny, "model"), "--task", case["task"],
                    "--num-beams", str(beams), "--max-new-tokens", "40",
                    "--precision", precision]
-            if device != "vulkan":      # "vulkan": the first Vulkan device
-                cmd += ["--device", device]
+            # "vulkan": the Vulkan device under test (lavapipe in CI)
+            cmd += ["--device", os.environ.get("F2_VULKAN_DEVICE") or "0"
+                    if device == "vulkan" else device]
             if case["text_input"] is not None:
                 cmd += ["--prompt", case["text_input"]]
             dump_dir = None

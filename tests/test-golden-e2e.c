@@ -3,8 +3,8 @@
  * (max_new_tokens 40, as the reference did) and compare the generated ids,
  * the decoded text and the post-processed result exactly.
  *
- * Usage: test-golden-e2e [cpu|vulkan] [fp32|fp16]
- * fp32 must match every case; fp16 reports how many sequences still match
+ * Usage: test-golden-e2e [reference|cpu|vulkan] [fp32|fp16|bf16]
+ * fp32 must match every case; fp16 and bf16 report how many sequences still match
  * exactly and fails only on errors (its tolerances are per stage, in
  * test-golden-stages). */
 #include "florence2.h"
@@ -101,7 +101,7 @@ run_case (Florence2Model *model, JsonObject *c, const char *which, guint beams,
 int
 main (int argc, char **argv)
 {
-  const char *device = argc > 1 ? argv[1] : "cpu";
+  const char *device = argc > 1 ? argv[1] : "reference";
   const char *precision = argc > 2 ? argv[2] : "fp32";
   Florence2ModelParams mp = florence2_model_default_params ();
   Florence2Model *model;
@@ -110,11 +110,16 @@ main (int argc, char **argv)
   JsonArray *cases;
   Tally tally = { 0 };
   gboolean strict = strcmp (precision, "fp32") == 0;
+  F2Precision wanted;
   char *model_dir;
 
   f2_test_require_golden_dir ();
-  mp.device = strcmp (device, "vulkan") == 0 ? NULL : device;
-  mp.precision = strict ? F2_PRECISION_FP32 : F2_PRECISION_FP16;
+  mp.device = f2_test_device (device);
+  if (!f2_precision_parse (precision, &wanted, &error)) {
+    g_print ("FAIL: %s\n", error->message);
+    return 1;
+  }
+  mp.precision = wanted;
   model_dir = f2_test_golden_path ("tiny/model");
   model = florence2_model_new (model_dir, &mp, &error);
   if (model == NULL) {

@@ -103,9 +103,9 @@ test_op_profile (KernelTest *kt)
   gboolean ok;
 
   kt->checks++;
-  g_setenv ("F2_VULKAN_PROFILE_OPS", "1", TRUE);
-  b = f2_backend_new_vulkan (NULL, kt->precision, &error);
-  g_unsetenv ("F2_VULKAN_PROFILE_OPS");
+  g_setenv ("F2_PROFILE_OPS", "1", TRUE);
+  b = kt_backend_new (kt->precision, &error);
+  g_unsetenv ("F2_PROFILE_OPS");
   g_assert_no_error (error);
   add.in[0] = add.in[1] = (F2Ref) { f2_backend_alloc (b, F2_BUFFER_ACTIVATIONS, F2_ELEM_FLOAT, 64, &error), 0 };
   add.out = copy.in[0] = (F2Ref) { f2_backend_alloc (b, F2_BUFFER_ACTIVATIONS, F2_ELEM_FLOAT, 64, &error), 0 };

@@ -6,8 +6,10 @@
  * change the code paths. */
 #include "kernel-harness.h"
 
-/* fp32: accumulation order only; fp16: inputs and output rounded to half */
-#define TOL_NMSE(kt) KT_TOL (kt, 1e-10, 1e-5)
+/* fp32: accumulation order only; fp16: inputs and output rounded to half;
+ * bf16: inputs rounded to 8 significant bits */
+#define TOL_NMSE(kt) KT_TOL_MM (kt, 1e-10, 1e-5, 4e-5)
+#define TOL_ABS(kt) KT_TOL_MM (kt, 1e-4, 3e-2, 0.15)
 
 static const struct {
   F2Variant variant;
@@ -50,7 +52,7 @@ test_matmul (KernelTest *kt, F2Variant variant, const char *vname, const MatmulC
     op.in[3] = kt_float (kt, r_size, res);
   op.out = kt_float (kt, o_size, NULL);
   op.p.matmul = (F2MatmulParams) { c->m, c->n, c->k, c->lda, c->ldo, c->ldr, c->flags };
-  kt_check (kt, &op, label, op.out, o_size, FALSE, TOL_NMSE (kt), KT_TOL (kt, 1e-4, 3e-2));
+  kt_check (kt, &op, label, op.out, o_size, FALSE, TOL_NMSE (kt), TOL_ABS (kt));
   g_free (label);
   g_free (a);
   g_free (w);
@@ -80,7 +82,7 @@ test_conv (KernelTest *kt, F2Variant variant, const char *vname, guint32 cin,
     op.in[2] = kt_float (kt, cout, bias);
   op.out = kt_float (kt, o_size, NULL);
   op.p.conv2d = (F2Conv2dParams) { cin, h, w, cout, kernel, stride, pad, layout, flags };
-  kt_check (kt, &op, label, op.out, o_size, FALSE, TOL_NMSE (kt), KT_TOL (kt, 1e-4, 3e-2));
+  kt_check (kt, &op, label, op.out, o_size, FALSE, TOL_NMSE (kt), TOL_ABS (kt));
   g_free (label);
   g_free (x);
   g_free (wt);

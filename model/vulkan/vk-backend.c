@@ -765,10 +765,19 @@ F2Backend *
 f2_backend_new_vulkan (const char *device, F2Precision precision, GError **error)
 {
   F2VkBackend *vk;
-  F2VkDevice *dev = f2_vk_device_open (device, error);
+  F2VkDevice *dev;
 
+  if (precision == F2_PRECISION_BF16) {
+    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_UNSUPPORTED,
+        "the Vulkan backend has no bf16 storage: use precision fp16 or fp32 "
+        "(bf16 is for the cpu backend)");
+    return NULL;
+  }
+  dev = f2_vk_device_open (device, error);
   if (dev == NULL)
     return NULL;
+  if (precision == F2_PRECISION_AUTO)
+    precision = dev->fp16_storage ? F2_PRECISION_FP16 : F2_PRECISION_FP32;
   if (precision == F2_PRECISION_FP16 && !dev->fp16_storage) {
     g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_UNSUPPORTED,
         "Vulkan device '%s' has no 16-bit storage buffers; use precision fp32",
@@ -778,7 +787,8 @@ f2_backend_new_vulkan (const char *device, F2Precision precision, GError **error
   }
   vk = g_new0 (F2VkBackend, 1);
   vk->dev = dev;
-  vk->profile_ops = g_strcmp0 (g_getenv ("F2_VULKAN_PROFILE_OPS"), "1") == 0;
+  vk->profile_ops = g_strcmp0 (g_getenv ("F2_VULKAN_PROFILE_OPS"), "1") == 0
+      || g_strcmp0 (g_getenv ("F2_PROFILE_OPS"), "1") == 0;
   f2_backend_init_base (&vk->base, &vk_class, dev->props.deviceName, precision);
   vk->buffers = g_array_new (FALSE, TRUE, sizeof (F2VkBuffer));
   for (guint k = 0; k < 3; k++)

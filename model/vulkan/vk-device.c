@@ -372,6 +372,42 @@ create_device (F2VkDevice *dev, GError **error)
       "creating a fence", error);
 }
 
+gint
+f2_vk_find_gpu (void)
+{
+  VkApplicationInfo app = {
+    .sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
+    .pApplicationName = "gst-florence2",
+    .apiVersion = VK_API_VERSION_1_2,
+  };
+  VkInstanceCreateInfo info = {
+    .sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
+    .pApplicationInfo = &app,
+  };
+  VkInstance instance;
+  VkPhysicalDevice *devices;
+  guint32 n = 0;
+  gint found = -1;
+
+  if (vkCreateInstance (&info, NULL, &instance) != VK_SUCCESS)
+    return -1;
+  vkEnumeratePhysicalDevices (instance, &n, NULL);
+  devices = g_new0 (VkPhysicalDevice, MAX (n, 1));
+  vkEnumeratePhysicalDevices (instance, &n, devices);
+  for (guint32 i = 0; i < n && found < 0; i++) {
+    VkPhysicalDeviceProperties props;
+    vkGetPhysicalDeviceProperties (devices[i], &props);
+    if (props.apiVersion >= VK_API_VERSION_1_2
+        && (props.deviceType == VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU
+            || props.deviceType == VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU
+            || props.deviceType == VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU))
+      found = i;
+  }
+  g_free (devices);
+  vkDestroyInstance (instance, NULL);
+  return found;
+}
+
 F2VkDevice *
 f2_vk_device_open (const char *selector, GError **error)
 {

@@ -52,9 +52,14 @@ typedef struct {
   PFN_vkCmdPushDescriptorSetKHR cmd_push_descriptor_set;
 } F2VkDevice;
 
+/* Index of the first Vulkan 1.2 device that is a GPU (discrete,
+ * integrated or virtual: not a CPU driver such as lavapipe), or -1. */
+gint f2_vk_find_gpu (void);
+
 /* Open the device described in f2_backend_new_vulkan(). With
  * F2_VULKAN_VALIDATION=1 in the environment the Khronos validation layer is
  * enabled and every message it prints is counted (see below). */
+
 F2VkDevice *f2_vk_device_open (const char *selector, GError **error);
 void f2_vk_device_close (F2VkDevice *dev);
 

@@ -1,0 +1,104 @@
+/* The CPU backend (oneDNN): what its files share.
+ *
+ * Buffers are 64-byte aligned host arrays that never move, so a program
+ * resolves every tensor address once, when it is finished. Float buffers
+ * hold fp32 in both precisions; in bf16 only the linear weights (packed by
+ * upload_linear in the layout oneDNN's matmul prefers) and the matmul and
+ * convolution inputs (converted into working memory just before the
+ * primitive runs) are bf16. Working memory ("scratch") is one arena per
+ * backend, sized when programs are finished and never while they run. */
+#pragma once
+
+#include "backend-private.h"
+
+#include <oneapi/dnnl/dnnl.h>
+
+G_BEGIN_DECLS
+
+typedef struct {
+  F2Backend base;
+  dnnl_engine_t engine;
+  dnnl_stream_t stream;
+  guint threads;                /* OpenMP threads for every op */
+  GPtrArray *data;              /* index = buffer id - 1 */
+  GHashTable *linears;          /* weight ref key -> F2CpuLinear */
+  guint8 *scratch;              /* working memory shared by all programs */
+  gsize scratch_size;
+  gboolean profile_ops;         /* F2_PROFILE_OPS=1: time every op */
+} F2CpuBackend;
+
+/* A packed linear weight: its oneDNN memory layout. */
+typedef struct {
+  guint32 n, k;
+  dnnl_memory_desc_t md;
+} F2CpuLinear;
+
+/* One op of a finished program, with resolved addresses. */
+typedef struct {
+  F2Op op;
+  gpointer out, out2, in[6];
+  /* MATMUL and CONV2D: the oneDNN primitive and its arguments */
+  dnnl_primitive_t prim;
+  dnnl_exec_arg_t args[8];
+  int n_args;
+  dnnl_memory_t src_mem, scratchpad_mem;  /* handles set per run (scratch moves) */
+  gsize lowp_offset;            /* bf16 copy of the input, or im2col rows, in scratch */
+  gsize pad_offset;             /* oneDNN scratchpad in scratch */
+  gboolean lowp;                /* the primitive reads bf16 */
+  guint32 m, k, lda;            /* the matmul's input rows as the op gives them */
+} F2CpuStep;
+
+static inline gpointer
+f2_cpu_ptr (F2CpuBackend *self, F2Ref ref)
+{
+  const F2BufferInfo *info;
+
+  if (!f2_ref_is_set (ref))
+    return NULL;
+  info = f2_backend_buffer_info (&self->base, ref.buffer);
+  return (guint8 *) g_ptr_array_index (self->data, ref.buffer - 1)
+      + ref.offset * f2_elem_size (info->type, F2_PRECISION_FP32);
+}
+
+static inline guint64
+f2_cpu_ref_key (F2Ref ref)
+{
+  return ((guint64) ref.buffer << 40) | ref.offset;
+}
+
+/* cpu-matmul.c: MATMUL and CONV2D as oneDNN matmul primitives */
+gboolean f2_cpu_linear_layout (F2CpuBackend *self, guint32 n, guint32 k,
+    dnnl_memory_desc_t *md, GError **error);
+gboolean f2_cpu_pack_linear (F2CpuBackend *self, gpointer dst, guint32 n,
+    guint32 k, const float *w, dnnl_memory_desc_t *md, GError **error);
+/* Creates the primitive of a MATMUL or CONV2D step; adds the working memory
+ * it needs at *scratch_end. */
+gboolean f2_cpu_matmul_prepare (F2CpuBackend *self, F2CpuStep *step,
+    gsize *scratch_end, GError **error);
+gboolean f2_cpu_matmul_run (F2CpuBackend *self, F2CpuStep *step, GError **error);
+void f2_cpu_step_clear (F2CpuStep *step);
+gboolean f2_cpu_dnnl_check (dnnl_status_t status, const char *what, GError **error);
+
+/* cpu-kernels.c: the other ops, threaded C. Scratch needs are per thread. */
+gsize f2_cpu_kernel_scratch (const F2Op *op, guint threads);
+void f2_cpu_attention (const F2AttentionParams *p, const float *q,
+    const float *k, const float *v, const gint32 *mask, gint32 kv_len_dynamic,
+    float *out, float *scratch, guint threads);
+void f2_cpu_channel_attention (const F2ChannelAttentionParams *p,
+    const float *qkv, float *out, float *scratch, guint threads);
+void f2_cpu_layer_norm (const F2LayerNormParams *p, const float *x,
+    const float *gamma, const float *beta, const float *residual, float *out);
+void f2_cpu_softmax (const F2SoftmaxParams *p, float *x);
+void f2_cpu_dwconv3x3 (const F2DwConvParams *p, const float *x,
+    const float *w, const float *bias, float *out, float *wt);
+void f2_cpu_add (const F2AddParams *p, const float *a, const float *b,
+    float *out);
+void f2_cpu_copy (const F2CopyParams *p, const float *x,
+    const gint32 *row_index, float *out);
+void f2_cpu_mean_rows (const F2MeanRowsParams *p, const float *x, float *out);
+void f2_cpu_im2col (const F2Conv2dParams *p, const float *x, void *rows,
+    gboolean bf16);
+void f2_cpu_to_bf16 (const float *x, guint32 rows, guint32 cols, guint32 ldx,
+    guint16 *out);
+
+G_END_DECLS
