@@ -3,6 +3,7 @@
  * Keys the model needs (every dimension) are required; generation knobs
  * take the defaults the reference's config classes use when absent. */
 #include "config.h"
+#include "loader-util.h"
 
 #include <json-glib/json-glib.h>
 #include <math.h>
@@ -12,6 +13,35 @@ G_DEFINE_QUARK (f2-config-error-quark, f2_config_error)
 
 /* The tokenizer adds ids up to 51288 (<loc_999>, task tokens...). */
 #define MIN_VOCAB 51289
+
+/* Upper bounds far above any Florence-2 (large: d_model 1024, 12 layers,
+ * ffn 4096, 4096 positions, vocab 51289) that keep a hostile config.json
+ * from asking for absurd allocations. */
+#define MAX_VOCAB (1u << 20)
+#define MAX_WIDTH 16384u        /* d_model, dim_embed, projection_dim */
+#define MAX_FFN 65536u
+#define MAX_LAYERS 256u         /* per stack, and DaViT depths */
+#define MAX_HEADS 1024u         /* attention heads, DaViT groups */
+#define MAX_POSITIONS 65536u
+#define MAX_WINDOW 256u
+
+/* Generation settings: the element and the CLI run at most 16 beams and
+ * 1024 new tokens. */
+#define MAX_BEAMS 16u
+#define MAX_LENGTH 1025u        /* the start token and 1024 new tokens */
+#define MAX_NGRAM 1024u
+#define MAX_LENGTH_PENALTY 10.0
+
+#define PUBLISHED "use the config.json published with the model"
+
+/* Preprocessor settings: pixels are 0..255 times rescale_factor; mean and
+ * std in those units (CLIP-style processors without rescaling use means
+ * near 123 and stds near 58). */
+#define MAX_MEAN 1000.0
+#define MIN_STD 1e-4
+#define MAX_STD 1000.0
+#define MAX_RESCALE 1.0
+#define MAX_IMAGE_SIDE 4096u
 
 /* Parsing context: the first error wins, later getters do nothing. */
 typedef struct {
@@ -75,6 +105,18 @@ get_uint (Ctx *c, JsonObject *o, const char *prefix, const char *key,
     return fallback;
   }
   return (guint) v;
+}
+
+/* @value (read from @prefix@key) must lie in [@lo, @hi]; @fix says what
+ * to do otherwise. */
+static void
+check_range (Ctx *c, const char *prefix, const char *key, guint value,
+    guint lo, guint hi, const char *fix)
+{
+  if (c->ok && (value < lo || value > hi))
+    ctx_fail (c, F2_CONFIG_ERROR_INVALID, "%s%s is %u, outside the range "
+        "%u..%u this implementation accepts; %s", prefix, key, value, lo, hi,
+        fix);
 }
 
 /* A token id, or -1 for null/absent when @fallback says so. */
@@ -223,6 +265,22 @@ parse_vision (Ctx *c, JsonObject *root, F2VisionConfig *v)
   v->mlp_ratio = 4;
   if (!c->ok)
     return;
+  for (guint i = 0; i < F2_VISION_STAGES; i++) {
+    char key[32];
+    g_snprintf (key, sizeof key, "dim_embed[%u]", i);
+    check_range (c, "vision_config.", key, v->dim_embed[i], 1, MAX_WIDTH, PUBLISHED);
+    g_snprintf (key, sizeof key, "num_heads[%u]", i);
+    check_range (c, "vision_config.", key, v->num_heads[i], 1, MAX_HEADS, PUBLISHED);
+    g_snprintf (key, sizeof key, "num_groups[%u]", i);
+    check_range (c, "vision_config.", key, v->num_groups[i], 1, MAX_HEADS, PUBLISHED);
+    g_snprintf (key, sizeof key, "depths[%u]", i);
+    check_range (c, "vision_config.", key, v->depths[i], 1, MAX_LAYERS, PUBLISHED);
+  }
+  check_range (c, "vision_config.", "window_size", v->window_size, 1, MAX_WINDOW, PUBLISHED);
+  check_range (c, "vision_config.", "projection_dim", v->projection_dim, 1, MAX_WIDTH,
+      PUBLISHED);
+  if (!c->ok)
+    return;
 
   for (guint i = 0; i < F2_VISION_STAGES; i++) {
     if (v->patch_size[i] != published_size[i] || v->patch_stride[i] != published_stride[i]
@@ -250,6 +308,8 @@ parse_vision (Ctx *c, JsonObject *root, F2VisionConfig *v)
         "is \"%s\"; only \"learned_abs_2d\" is supported", type);
   v->image_pos_max_embeddings = get_uint (c, pos, "vision_config.image_pos_embed.",
       "max_pos_embeddings", TRUE, 0, FALSE);
+  check_range (c, "vision_config.image_pos_embed.", "max_pos_embeddings",
+      v->image_pos_max_embeddings, 1, MAX_POSITIONS, PUBLISHED);
 
   temporal = get_object (c, o, "vision_config.", "visual_temporal_embedding");
   type = get_string (c, temporal, "vision_config.visual_temporal_embedding.", "type", "");
@@ -258,6 +318,8 @@ parse_vision (Ctx *c, JsonObject *root, F2VisionConfig *v)
         "embedding.type is \"%s\"; only \"COSINE\" is supported", type);
   v->temporal_max_embeddings = get_uint (c, temporal,
       "vision_config.visual_temporal_embedding.", "max_temporal_embeddings", TRUE, 0, FALSE);
+  check_range (c, "vision_config.visual_temporal_embedding.", "max_temporal_embeddings",
+      v->temporal_max_embeddings, 1, MAX_POSITIONS, PUBLISHED);
   if (c->ok && v->dim_embed[3] % 2 != 0)
     ctx_fail (c, F2_CONFIG_ERROR_INVALID, "vision_config.dim_embed[3] (%u) must "
         "be even for the cosine temporal embedding", v->dim_embed[3]);
@@ -319,6 +381,34 @@ parse_text (Ctx *c, JsonObject *root, F2TextConfig *t)
   if (!c->ok)
     return;
 
+  check_range (c, p, "vocab_size", t->vocab_size, 1, MAX_VOCAB, PUBLISHED);
+  check_range (c, p, "d_model", t->d_model, 1, MAX_WIDTH, PUBLISHED);
+  check_range (c, p, "encoder_layers", t->encoder_layers, 1, MAX_LAYERS, PUBLISHED);
+  check_range (c, p, "decoder_layers", t->decoder_layers, 1, MAX_LAYERS, PUBLISHED);
+  check_range (c, p, "encoder_attention_heads", t->encoder_attention_heads, 1,
+      MAX_HEADS, PUBLISHED);
+  check_range (c, p, "decoder_attention_heads", t->decoder_attention_heads, 1,
+      MAX_HEADS, PUBLISHED);
+  check_range (c, p, "encoder_ffn_dim", t->encoder_ffn_dim, 1, MAX_FFN, PUBLISHED);
+  check_range (c, p, "decoder_ffn_dim", t->decoder_ffn_dim, 1, MAX_FFN, PUBLISHED);
+  check_range (c, p, "max_position_embeddings", t->max_position_embeddings, 2,
+      MAX_POSITIONS, PUBLISHED);
+  /* generation settings: checked here, not at the first inference */
+  check_range (c, p, "num_beams", t->num_beams, 1, MAX_BEAMS, "set it to 1 "
+      "(greedy) or a few beams (Florence-2 uses 3), or remove it");
+  check_range (c, p, "max_length", t->max_length, 2, MAX_LENGTH, "set it to "
+      "at least 2 (the start token and one generated token) or remove it "
+      "(default 20)");
+  check_range (c, p, "no_repeat_ngram_size", t->no_repeat_ngram_size, 0,
+      MAX_NGRAM, "set it to 0 (off) or a small n (Florence-2 uses 3)");
+  if (c->ok && !(fabs (t->length_penalty) <= MAX_LENGTH_PENALTY))
+    ctx_fail (c, F2_CONFIG_ERROR_INVALID, "text_config.length_penalty is %g, "
+        "outside the range -%g..%g this implementation accepts; set it near "
+        "1.0 (the default) or remove it", t->length_penalty,
+        MAX_LENGTH_PENALTY, MAX_LENGTH_PENALTY);
+  if (!c->ok)
+    return;
+
   if (!g_str_equal (t->activation_function, "gelu")) {
     ctx_fail (c, F2_CONFIG_ERROR_UNSUPPORTED, "text_config.activation_function "
         "is \"%s\"; only \"gelu\" (exact) is supported", t->activation_function);
@@ -368,6 +458,10 @@ parse_preprocess (Ctx *c, JsonObject *o, F2PreprocessConfig *pp)
   size = get_object (c, o, p, "size");
   pp->height = get_uint (c, size, "size.", "height", TRUE, 0, FALSE);
   pp->width = get_uint (c, size, "size.", "width", TRUE, 0, FALSE);
+  check_range (c, "size.", "height", pp->height, 1, MAX_IMAGE_SIDE,
+      "use the preprocessor_config.json published with the model (768)");
+  check_range (c, "size.", "width", pp->width, 1, MAX_IMAGE_SIDE,
+      "use the preprocessor_config.json published with the model (768)");
   pp->do_resize = get_bool (c, o, p, "do_resize", TRUE);
   pp->do_rescale = get_bool (c, o, p, "do_rescale", TRUE);
   pp->do_normalize = get_bool (c, o, p, "do_normalize", TRUE);
@@ -392,8 +486,20 @@ parse_preprocess (Ctx *c, JsonObject *o, F2PreprocessConfig *pp)
         out[i] = json_node_get_double (e);
       else
         ctx_fail (c, F2_CONFIG_ERROR_PARSE, "%s[%u] must be a number", key, i);
+      /* NaN fails both comparisons */
+      if (k == 0 && c->ok && !(fabs (out[i]) <= MAX_MEAN))
+        ctx_fail (c, F2_CONFIG_ERROR_INVALID, "image_mean[%u] is %g, outside "
+            "-%g..%g; use the preprocessor_config.json published with the "
+            "model (Florence-2: [0.485, 0.456, 0.406])", i, out[i], MAX_MEAN,
+            MAX_MEAN);
       if (k == 1 && c->ok && !(out[i] > 0))
-        ctx_fail (c, F2_CONFIG_ERROR_INVALID, "image_std[%u] must be positive", i);
+        ctx_fail (c, F2_CONFIG_ERROR_INVALID, "image_std[%u] must be positive "
+            "(it is %g): it divides every pixel; use the preprocessor_config.json "
+            "published with the model (Florence-2: [0.229, 0.224, 0.225])", i, out[i]);
+      if (k == 1 && c->ok && !(out[i] >= MIN_STD && out[i] <= MAX_STD))
+        ctx_fail (c, F2_CONFIG_ERROR_INVALID, "image_std[%u] is %g, outside "
+            "%g..%g; use the preprocessor_config.json published with the "
+            "model (Florence-2: [0.229, 0.224, 0.225])", i, out[i], MIN_STD, MAX_STD);
     }
   }
   if (!c->ok)
@@ -408,8 +514,11 @@ parse_preprocess (Ctx *c, JsonObject *o, F2PreprocessConfig *pp)
         "bicubic, what Florence-2 uses) is supported", pp->resample);
     return;
   }
-  if (!(pp->rescale_factor > 0)) {
-    ctx_fail (c, F2_CONFIG_ERROR_INVALID, "rescale_factor must be positive");
+  if (!(pp->rescale_factor > 0) || pp->rescale_factor > MAX_RESCALE) {
+    ctx_fail (c, F2_CONFIG_ERROR_INVALID, "rescale_factor is %g; it must be "
+        "positive and at most %g (Florence-2 uses 1/255 = 0.00392156862745098): "
+        "use the preprocessor_config.json published with the model",
+        pp->rescale_factor, MAX_RESCALE);
     return;
   }
   if (get_bool (c, o, p, "do_center_crop", FALSE)) {
@@ -448,10 +557,14 @@ static JsonParser *
 parse_json (const char *text, const char *source, JsonObject **object,
     GError **error)
 {
-  JsonParser *parser = json_parser_new ();
+  JsonParser *parser;
   GError *json_error = NULL;
   JsonNode *root;
 
+  if (!f2_json_check_depth (text, -1, F2_JSON_MAX_DEPTH, source,
+          F2_CONFIG_ERROR, F2_CONFIG_ERROR_PARSE, error))
+    return NULL;
+  parser = json_parser_new ();
   if (!json_parser_load_from_data (parser, text, -1, &json_error)) {
     g_set_error (error, F2_CONFIG_ERROR, F2_CONFIG_ERROR_PARSE,
         "%s is not valid JSON (%s); re-download it", source, json_error->message);
@@ -537,21 +650,19 @@ f2_config_load (const char *config_path, const char *preprocessor_path,
 {
   char *config_json = NULL, *pp_json = NULL;
   F2Config *config = NULL;
-  GError *read_error = NULL;
 
-  if (!g_file_get_contents (config_path, &config_json, NULL, &read_error)) {
-    g_set_error (error, G_FILE_ERROR, read_error->code, "cannot read the model "
-        "configuration: %s; the model directory needs the config.json "
-        "published with the model", read_error->message);
-    g_error_free (read_error);
+  /* regular files of sane size only: a FIFO or a device would block or
+   * never end */
+  if (!f2_file_read_regular (config_path, F2_MAX_JSON_FILE_SIZE,
+          "the config.json published with the model", &config_json, NULL, error)) {
+    g_prefix_error (error, "cannot read the model configuration: ");
     return NULL;
   }
   if (preprocessor_path != NULL
-      && !g_file_get_contents (preprocessor_path, &pp_json, NULL, &read_error)) {
-    g_set_error (error, G_FILE_ERROR, read_error->code, "cannot read the "
-        "image processor configuration: %s; the model directory needs the "
-        "preprocessor_config.json published with the model", read_error->message);
-    g_error_free (read_error);
+      && !f2_file_read_regular (preprocessor_path, F2_MAX_JSON_FILE_SIZE,
+          "the preprocessor_config.json published with the model", &pp_json,
+          NULL, error)) {
+    g_prefix_error (error, "cannot read the image processor configuration: ");
     g_free (config_json);
     return NULL;
   }
@@ -569,12 +680,8 @@ f2_config_load_dir (const char *model_dir, GError **error)
   char *config_path, *pp_path;
   F2Config *config;
 
-  if (model_dir == NULL || !g_file_test (model_dir, G_FILE_TEST_IS_DIR)) {
-    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
-        "model directory %s does not exist (or is not a directory)",
-        model_dir ? model_dir : "(null)");
+  if (!f2_model_dir_check (model_dir, error))
     return NULL;
-  }
   config_path = g_build_filename (model_dir, "config.json", NULL);
   pp_path = g_build_filename (model_dir, "preprocessor_config.json", NULL);
   config = f2_config_load (config_path, pp_path, error);

@@ -1,5 +1,6 @@
 /* safetensors reader (memory-mapped, validated before use) and writer. */
 #include "safetensors.h"
+#include "loader-util.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -318,6 +319,15 @@ parse_header (F2Safetensors *st, GError **error)
         "%s: the header is not a JSON object; this is not a safetensors "
         "file (or it is damaged): " REDOWNLOAD, st->path);
 
+  {
+    char *source = g_strdup_printf ("%s: the header", st->path);
+    ok = f2_json_check_depth ((const char *) contents + 8, (gssize) header_len,
+        F2_JSON_MAX_DEPTH, source, F2_CHECKPOINT_ERROR,
+        F2_CHECKPOINT_ERROR_CORRUPT, error);
+    g_free (source);
+    if (!ok)
+      return FALSE;
+  }
   parser = json_parser_new ();
   if (!json_parser_load_from_data (parser, (const char *) contents + 8,
           (gssize) header_len, &json_error)) {
@@ -338,6 +348,26 @@ parse_header (F2Safetensors *st, GError **error)
 
   data = contents + 8 + header_len;
   object = json_node_get_object (root);
+  {
+    /* json-glib keeps one of two members with the same name: count them
+     * as written */
+    char *duplicate = NULL;
+    guint written = f2_json_count_members ((const char *) contents + 8,
+        (gssize) header_len, &duplicate);
+    if (written != json_object_get_size (object)) {
+      char *what = duplicate ? g_strdup_printf ("tensor '%s'", duplicate)
+          : g_strdup ("a tensor (spelt with different escapes)");
+      fail (error, F2_CHECKPOINT_ERROR_CORRUPT,
+          "%s: the header lists %s twice (%u entries, %u distinct names); "
+          "the file is damaged or was not written by a safetensors writer, "
+          REDOWNLOAD, st->path, what, written, json_object_get_size (object));
+      g_free (what);
+      g_free (duplicate);
+      g_object_unref (parser);
+      return FALSE;
+    }
+    g_free (duplicate);
+  }
   members = json_object_get_members (object);
   ranges = g_array_new (FALSE, FALSE, sizeof (guint64));
   for (GList *l = members; l != NULL && ok; l = l->next) {
@@ -361,22 +391,15 @@ F2Safetensors *
 f2_safetensors_open (const char *path, GError **error)
 {
   F2Safetensors *st;
-  GError *map_error = NULL;
   GMappedFile *file;
 
   g_return_val_if_fail (path != NULL, NULL);
 
-  if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
-    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_ISDIR,
-        "%s is a directory, not a safetensors file", path);
+  /* a regular file only: a FIFO or a device would block or never end */
+  file = f2_file_map_regular (path, F2_MAX_WEIGHTS_FILE_SIZE,
+      "the model's safetensors weights", error);
+  if (file == NULL)
     return NULL;
-  }
-  file = g_mapped_file_new (path, FALSE, &map_error);
-  if (file == NULL) {
-    g_propagate_prefixed_error (error, map_error,
-        "cannot open safetensors file: ");
-    return NULL;
-  }
   st = g_new0 (F2Safetensors, 1);
   st->path = g_strdup (path);
   st->file = file;

@@ -10,6 +10,7 @@
  *           clean_up_tokenization.
  */
 #include "tokenizer.h"
+#include "loader-util.h"
 
 #include <json-glib/json-glib.h>
 #include <string.h>
@@ -474,6 +475,7 @@ f2_tokenizer_free (F2Tokenizer *tok)
 typedef struct {
   F2Tokenizer *tok;
   const char *file;
+  guint n_entries;              /* ids run 0 .. n_entries - 1 */
   GError *error;
 } VocabLoad;
 
@@ -494,6 +496,17 @@ vocab_member (JsonObject *obj, const char *name, JsonNode *node, gpointer data)
         "replace the file with the model's original", load->file, name);
     return;
   }
+  /* ids run from 0 without gaps: one past the entries cannot be right,
+   * and must not make the table grow to it */
+  if ((guint64) id >= load->n_entries) {
+    g_set_error (&load->error, F2_TOKENIZER_ERROR,
+        F2_TOKENIZER_ERROR_MALFORMED,
+        "%s: vocabulary entry \"%s\" has id %" G_GINT64_FORMAT ", but the "
+        "vocabulary has only %u entries (ids 0..%u); replace the file with "
+        "the model's original", load->file, name, id, load->n_entries,
+        load->n_entries ? load->n_entries - 1 : 0);
+    return;
+  }
   if ((guint64) id < load->tok->tokens->len
       && g_ptr_array_index (load->tok->tokens, id) != NULL) {
     g_set_error (&load->error, F2_TOKENIZER_ERROR,
@@ -510,7 +523,7 @@ static gboolean
 load_vocab_object (F2Tokenizer *tok, JsonObject *vocab, const char *file,
     GError **error)
 {
-  VocabLoad load = { tok, file, NULL };
+  VocabLoad load = { tok, file, json_object_get_size (vocab), NULL };
   guint i;
 
   json_object_foreach_member (vocab, vocab_member, &load);
@@ -589,6 +602,10 @@ load_json_added_tokens (F2Tokenizer *tok, JsonArray *added, const char *file,
     GError **error)
 {
   guint i, n = json_array_get_length (added);
+  /* an added token takes an id of the vocabulary or one after it: all of
+   * them together cannot reach past this */
+  guint vocab_len = tok->tokens->len;
+  guint64 max_id = (guint64) vocab_len + n;
 
   for (i = 0; i < n; i++) {
     JsonNode *node = json_array_get_element (added, i);
@@ -606,6 +623,14 @@ load_json_added_tokens (F2Tokenizer *tok, JsonArray *added, const char *file,
     if (id < 0 || id > G_MAXINT32 / 2 || content == NULL || *content == '\0')
       return malformed (error, file, "an added_tokens entry has a bad id "
           "or content");
+    if ((guint64) id >= max_id) {
+      g_set_error (error, F2_TOKENIZER_ERROR, F2_TOKENIZER_ERROR_MALFORMED,
+          "%s: added token \"%s\" has id %" G_GINT64_FORMAT ", past the %u "
+          "vocabulary entries and the %u added tokens (ids below %"
+          G_GUINT64_FORMAT "); replace it with the model's original "
+          "tokenizer.json", file, content, id, vocab_len, n, max_id);
+      return FALSE;
+    }
     add_token (tok, content, (gint32) id,
         json_object_get_boolean_member_with_default (obj, "lstrip", FALSE),
         json_object_get_boolean_member_with_default (obj, "rstrip", FALSE));
@@ -626,23 +651,48 @@ member_type (JsonObject *obj, const char *name)
   return json_object_get_string_member_with_default (member, "type", NULL);
 }
 
+/* The JSON text of @file, read as a regular file of sane size and checked
+ * for nesting that would overflow the parser's stack; @what names the file
+ * for the fix. */
+static JsonParser *
+parse_json_file (const char *file, const char *what, GError **error)
+{
+  JsonParser *parser;
+  GError *local = NULL;
+  char *text;
+  gsize len;
+
+  if (!f2_file_read_regular (file, F2_MAX_JSON_FILE_SIZE, what, &text, &len, error))
+    return NULL;
+  if (!f2_json_check_depth (text, (gssize) len, F2_JSON_MAX_DEPTH, file,
+          F2_TOKENIZER_ERROR, F2_TOKENIZER_ERROR_MALFORMED, error)) {
+    g_free (text);
+    return NULL;
+  }
+  parser = json_parser_new ();
+  if (!json_parser_load_from_data (parser, text, (gssize) len, &local)) {
+    g_set_error (error, F2_TOKENIZER_ERROR, F2_TOKENIZER_ERROR_MALFORMED,
+        "%s: cannot read it as JSON (%s); replace it with %s", file,
+        local->message, what);
+    g_error_free (local);
+    g_clear_object (&parser);
+  }
+  g_free (text);
+  return parser;
+}
+
 static gboolean
 load_tokenizer_json (F2Tokenizer *tok, const char *file, GError **error)
 {
-  JsonParser *parser = json_parser_new ();
-  GError *local = NULL;
+  JsonParser *parser;
   JsonNode *root;
   JsonObject *obj, *model;
   const char *type;
   gboolean ok = FALSE;
 
-  if (!json_parser_load_from_mapped_file (parser, file, &local)) {
-    g_set_error (error, F2_TOKENIZER_ERROR, F2_TOKENIZER_ERROR_MALFORMED,
-        "%s: cannot read it as JSON (%s); replace it with the model's "
-        "original tokenizer.json", file, local->message);
-    g_error_free (local);
-    goto out;
-  }
+  parser = parse_json_file (file, "the model's original tokenizer.json", error);
+  if (parser == NULL)
+    return FALSE;
   root = json_parser_get_root (parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root)) {
     malformed (error, file, "the top level is not an object");
@@ -697,17 +747,14 @@ out:
 static gboolean
 load_vocab_json (F2Tokenizer *tok, const char *file, GError **error)
 {
-  JsonParser *parser = json_parser_new ();
-  GError *local = NULL;
+  JsonParser *parser;
   JsonNode *root;
   gboolean ok = FALSE;
 
-  if (!json_parser_load_from_mapped_file (parser, file, &local)) {
-    g_set_error (error, F2_TOKENIZER_ERROR, F2_TOKENIZER_ERROR_MALFORMED,
-        "%s: cannot read it as JSON (%s); replace it with the model's "
-        "original vocab.json", file, local->message);
-    g_error_free (local);
-  } else if ((root = json_parser_get_root (parser)) == NULL
+  parser = parse_json_file (file, "the model's original vocab.json", error);
+  if (parser == NULL)
+    return FALSE;
+  if ((root = json_parser_get_root (parser)) == NULL
       || !JSON_NODE_HOLDS_OBJECT (root)) {
     g_set_error (error, F2_TOKENIZER_ERROR, F2_TOKENIZER_ERROR_MALFORMED,
         "%s: the top level is not a token -> id object; replace it with "
@@ -725,17 +772,13 @@ load_merges_txt (F2Tokenizer *tok, const char *file, GError **error)
   char *contents = NULL;
   char **lines;
   GString *buf;
-  GError *local = NULL;
   gint32 rank = 0;
   gboolean ok = TRUE;
   guint i;
 
-  if (!g_file_get_contents (file, &contents, NULL, &local)) {
-    g_set_error (error, F2_TOKENIZER_ERROR, F2_TOKENIZER_ERROR_MALFORMED,
-        "%s: %s; put the model's merges.txt there", file, local->message);
-    g_error_free (local);
+  if (!f2_file_read_regular (file, F2_MAX_JSON_FILE_SIZE,
+          "the model's merges.txt", &contents, NULL, error))
     return FALSE;
-  }
   lines = g_strsplit (contents, "\n", -1);
   g_free (contents);
   merges_init (tok, g_strv_length (lines));
@@ -795,10 +838,12 @@ f2_tokenizer_new_from_dir (const char *dir, GError **error)
   merges_file = g_build_filename (dir, "merges.txt", NULL);
   tok = tokenizer_alloc ();
 
-  if (g_file_test (json_file, G_FILE_TEST_IS_REGULAR)) {
+  /* a name that is there at all (a dangling link, a directory, a FIFO) is
+   * the one to load, so that its own problem is reported */
+#define PRESENT(p) g_file_test ((p), G_FILE_TEST_EXISTS | G_FILE_TEST_IS_SYMLINK)
+  if (PRESENT (json_file)) {
     ok = load_tokenizer_json (tok, json_file, error);
-  } else if (g_file_test (vocab_file, G_FILE_TEST_IS_REGULAR)
-      && g_file_test (merges_file, G_FILE_TEST_IS_REGULAR)) {
+  } else if (PRESENT (vocab_file) && PRESENT (merges_file)) {
     ok = load_vocab_and_merges (tok, vocab_file, merges_file, error);
   } else {
     g_set_error (error, F2_TOKENIZER_ERROR, F2_TOKENIZER_ERROR_NOT_FOUND,

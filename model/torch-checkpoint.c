@@ -3,9 +3,11 @@
  * refuses every opcode and global a plain state dict does not use. */
 #include "torch-checkpoint.h"
 #include "zip-archive.h"
+#include "loader-util.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define SAFE_FIX "load it with PyTorch only if you trust its origin, " \
   "or use the model's model.safetensors instead"
@@ -790,14 +792,16 @@ out:
 static gboolean
 check_not_legacy (const char *path, GError **error)
 {
-  FILE *f = fopen (path, "rb");
   guint8 magic[2] = { 0 };
-  size_t n;
+  gssize n;
+  /* a regular file only: a FIFO or a device would block or never end */
+  int fd = f2_file_open_regular (path, F2_MAX_WEIGHTS_FILE_SIZE,
+      "the model's checkpoint (pytorch_model.bin)", NULL, error);
 
-  if (f == NULL)
-    return TRUE;                /* the zip reader reports the error */
-  n = fread (magic, 1, 2, f);
-  fclose (f);
+  if (fd < 0)
+    return FALSE;
+  n = read (fd, magic, 2);
+  close (fd);
   if (n == 2 && magic[0] == 0x80 && magic[1] <= 5) {
     g_set_error (error, F2_CHECKPOINT_ERROR, F2_CHECKPOINT_ERROR_UNSUPPORTED,
         "%s uses PyTorch's legacy (pre-1.6) format; re-save it with a recent "

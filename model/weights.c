@@ -2,11 +2,14 @@
 #include "weights.h"
 #include "half.h"
 #include "torch-checkpoint.h"
+#include "loader-util.h"
 
 #include <json-glib/json-glib.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 struct _F2Weights {
   char *path;
@@ -40,9 +43,89 @@ f2_weights_close (F2Weights *w)
   g_free (w);
 }
 
+/* Index of the first element of @t that is NaN or infinite, or -1; floats
+ * are told by their exponent bits (all ones), a block at a time so that the
+ * loop stays branch-free. */
+static gint64
+first_non_finite (const F2Tensor *t)
+{
+  const guint8 *p = t->data;
+  const guint64 block = 4096;
+  guint size = f2_dtype_size (t->dtype);
+  guint32 mask;
+
+  switch (t->dtype) {
+    case F2_DTYPE_F32:
+      mask = 0x7f800000u;
+      break;
+    case F2_DTYPE_F16:
+      mask = 0x7c00u;
+      break;
+    case F2_DTYPE_BF16:
+      mask = 0x7f80u;
+      break;
+    default:
+      return -1;                /* integers are always finite */
+  }
+  for (guint64 start = 0; start < t->numel; start += block) {
+    guint64 end = MIN (start + block, t->numel);
+    guint bad = 0;
+    if (size == 4) {
+      for (guint64 i = start; i < end; i++) {
+        guint32 u;
+        memcpy (&u, p + 4 * i, 4);
+        bad |= (u & mask) == mask;
+      }
+    } else {
+      for (guint64 i = start; i < end; i++) {
+        guint16 u;
+        memcpy (&u, p + 2 * i, 2);
+        bad |= (u & mask) == mask;
+      }
+    }
+    if (!bad)
+      continue;
+    for (guint64 i = start; i < end; i++) {
+      guint32 u = 0;
+      memcpy (&u, p + (gsize) size * i, size);      /* little-endian host */
+      if ((u & mask) == mask)
+        return (gint64) i;
+    }
+  }
+  return -1;
+}
+
+/* Weights that hold NaN or infinity make every answer garbage (all <pad>
+ * with beam search): refuse them at load, naming the tensor. */
+static gboolean
+check_finite (const F2Tensor *t, const char *file, GError **error)
+{
+  gint64 bad = first_non_finite (t);
+  char *shape;
+  float value;
+  F2Tensor one;
+
+  if (bad < 0)
+    return TRUE;
+  one = *t;
+  one.numel = 1;
+  one.data = (const guint8 *) t->data + (gsize) bad * f2_dtype_size (t->dtype);
+  f2_tensor_to_f32 (&one, &value);
+  shape = f2_tensor_shape_string (t->ndim, t->shape);
+  g_set_error (error, F2_CHECKPOINT_ERROR, F2_CHECKPOINT_ERROR_CORRUPT,
+      "%s: tensor '%s' (%s %s) holds %s at element %" G_GINT64_FORMAT "; "
+      "weights must be finite numbers: the file is damaged or the model "
+      "diverged in training, re-download the model", file, t->name,
+      f2_dtype_name (t->dtype), shape, isnan (value) ? "NaN" : "infinity", bad);
+  g_free (shape);
+  return FALSE;
+}
+
 static gboolean
 add_tensor (F2Weights *w, const F2Tensor *t, const char *file, GError **error)
 {
+  if (!check_finite (t, file, error))
+    return FALSE;
   if (g_hash_table_contains (w->by_name, t->name)) {
     g_set_error (error, F2_CHECKPOINT_ERROR, F2_CHECKPOINT_ERROR_CORRUPT,
         "tensor '%s' is stored twice (again in %s); the shards do not belong "
@@ -74,16 +157,18 @@ f2_weights_open_file (const char *path, GError **error)
   F2Weights *w;
   guint8 magic[4] = { 0 };
   gboolean is_zip = FALSE, ok;
-  FILE *f;
+  int fd;
 
   g_return_val_if_fail (path != NULL, NULL);
-  f = fopen (path, "rb");
-  if (f != NULL) {
-    is_zip = fread (magic, 1, 4, f) == 4 && memcmp (magic, "PK\3\4", 4) == 0;
-    /* the legacy torch format starts with a pickle PROTO opcode */
-    is_zip = is_zip || magic[0] == 0x80;
-    fclose (f);
-  }
+  /* a regular file only: a FIFO or a device would block or never end */
+  fd = f2_file_open_regular (path, F2_MAX_WEIGHTS_FILE_SIZE,
+      "the model's weights (model.safetensors or pytorch_model.bin)", NULL, error);
+  if (fd < 0)
+    return NULL;
+  is_zip = read (fd, magic, 4) == 4 && memcmp (magic, "PK\3\4", 4) == 0;
+  /* the legacy torch format starts with a pickle PROTO opcode */
+  is_zip = is_zip || magic[0] == 0x80;
+  close (fd);
   w = weights_new (path);
   if (is_zip) {
     w->torch = f2_torch_checkpoint_open (path, error);
@@ -110,9 +195,17 @@ open_index (const char *dir, const char *index_path, GError **error)
   GList *members = NULL;
   GHashTable *opened = g_hash_table_new (g_str_hash, g_str_equal);
   F2Weights *w = weights_new (index_path);
-  gboolean ok = json_parser_load_from_file (parser, index_path, error);
+  char *text = NULL;
+  gsize len = 0;
+  gboolean ok = f2_file_read_regular (index_path, F2_MAX_JSON_FILE_SIZE,
+      "the model's model.safetensors.index.json", &text, &len, error)
+      && f2_json_check_depth (text, (gssize) len, F2_JSON_MAX_DEPTH, index_path,
+      F2_CHECKPOINT_ERROR, F2_CHECKPOINT_ERROR_CORRUPT, error);
 
-  if (ok) {
+  if (ok && !json_parser_load_from_data (parser, text, (gssize) len, error)) {
+    g_prefix_error (error, "cannot read %s: ", index_path);
+    ok = FALSE;
+  } else if (ok) {
     root = json_parser_get_root (parser);
     if (root != NULL && JSON_NODE_HOLDS_OBJECT (root))
       map_node = json_object_get_member (json_node_get_object (root), "weight_map");
@@ -121,8 +214,6 @@ open_index (const char *dir, const char *index_path, GError **error)
           "%s has no \"weight_map\" object; re-download it", index_path);
       ok = FALSE;
     }
-  } else {
-    g_prefix_error (error, "cannot read %s: ", index_path);
   }
   if (ok) {
     map = json_node_get_object (map_node);
@@ -161,6 +252,7 @@ open_index (const char *dir, const char *index_path, GError **error)
   g_list_free (members);
   g_hash_table_unref (opened);
   g_object_unref (parser);
+  g_free (text);
   if (!ok) {
     f2_weights_close (w);
     return NULL;
@@ -176,28 +268,27 @@ f2_weights_open_dir (const char *model_dir, GError **error)
   char *path;
 
   g_return_val_if_fail (model_dir != NULL, NULL);
-  if (!g_file_test (model_dir, G_FILE_TEST_IS_DIR)) {
-    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
-        "model directory %s does not exist (or is not a directory); give the "
-        "folder that holds config.json and the weights", model_dir);
+  if (!f2_model_dir_check (model_dir, error))
     return NULL;
-  }
+  /* a name that is there at all (a dangling link too) is the one to open,
+   * so that its own problem is reported, not a missing file */
+#define PRESENT(p) g_file_test ((p), G_FILE_TEST_EXISTS | G_FILE_TEST_IS_SYMLINK)
   path = g_build_filename (model_dir, singles[0], NULL);
-  if (g_file_test (path, G_FILE_TEST_EXISTS)) {
+  if (PRESENT (path)) {
     w = f2_weights_open_file (path, error);
     g_free (path);
     return w;
   }
   g_free (path);
   path = g_build_filename (model_dir, "model.safetensors.index.json", NULL);
-  if (g_file_test (path, G_FILE_TEST_EXISTS)) {
+  if (PRESENT (path)) {
     w = open_index (model_dir, path, error);
     g_free (path);
     return w;
   }
   g_free (path);
   path = g_build_filename (model_dir, singles[1], NULL);
-  if (g_file_test (path, G_FILE_TEST_EXISTS)) {
+  if (PRESENT (path)) {
     w = f2_weights_open_file (path, error);
     g_free (path);
     return w;

@@ -1,6 +1,7 @@
 /* Read-only zip reader: enough of the format for the archives torch.save()
  * writes (stored entries, zip64 end records, data descriptors). */
 #include "zip-archive.h"
+#include "loader-util.h"
 #include "safetensors.h"
 
 #include <string.h>
@@ -176,19 +177,13 @@ F2ZipArchive *
 f2_zip_archive_open (const char *path, GError **error)
 {
   F2ZipArchive *zip;
-  GError *map_error = NULL;
   GMappedFile *file;
 
-  if (g_file_test (path, G_FILE_TEST_IS_DIR)) {
-    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_ISDIR,
-        "%s is a directory, not a checkpoint file", path);
+  /* a regular file only: a FIFO or a device would block or never end */
+  file = f2_file_map_regular (path, F2_MAX_WEIGHTS_FILE_SIZE,
+      "the model's checkpoint (pytorch_model.bin)", error);
+  if (file == NULL)
     return NULL;
-  }
-  file = g_mapped_file_new (path, FALSE, &map_error);
-  if (file == NULL) {
-    g_propagate_prefixed_error (error, map_error, "cannot open checkpoint: ");
-    return NULL;
-  }
   zip = g_new0 (F2ZipArchive, 1);
   zip->path = g_strdup (path);
   zip->file = file;

@@ -3,7 +3,8 @@
  *   fuzz-TARGET --write-seeds DIR      (a starting corpus for libFuzzer)
  * runs every FILE and every built-in seed once, then N mutations of them
  * (bit flips, interesting bytes and integers, cut, repeated and inserted
- * ranges), the same ones for the same S. A crash or sanitizer report is the
+ * ranges, deep JSON nesting inserted or wrapped around the input), the
+ * same ones for the same S. A crash or sanitizer report is the
  * failure, and so is a corpus of which no seed parses (the mutations would
  * never get past the first check); the exit status is 0 otherwise. */
 #include "fuzz.h"
@@ -20,6 +21,31 @@ static const guint64 interesting_ints[] = {
   G_GUINT64_CONSTANT (0x7fffffffffffffff), G_MAXUINT64,
 };
 
+/* Deep nesting: a run of opening brackets (or objects) inserted at @pos,
+ * or the whole input wrapped in as many levels; the parsers must refuse
+ * it before a recursive parser runs out of stack. */
+static void
+nest (GByteArray *b, GRand *r, guint pos)
+{
+  static const guint depths[] = { 63, 65, 1000, 200000 };
+  guint depth = depths[g_rand_int_range (r, 0, G_N_ELEMENTS (depths))];
+  gboolean objects = g_rand_boolean (r);
+  const char *open = objects ? "{\"a\":" : "[";
+  const char *close = objects ? "}" : "]";
+  GByteArray *run = g_byte_array_new ();
+
+  for (guint i = 0; i < depth; i++)
+    g_byte_array_append (run, (const guint8 *) open, strlen (open));
+  if (g_rand_boolean (r)) {
+    g_array_insert_vals ((GArray *) b, pos, run->data, run->len);
+  } else {
+    g_byte_array_prepend (b, run->data, run->len);
+    for (guint i = 0; i < depth; i++)
+      g_byte_array_append (b, (const guint8 *) close, 1);
+  }
+  g_byte_array_unref (run);
+}
+
 static void
 mutate (GByteArray *b, GRand *r)
 {
@@ -28,7 +54,7 @@ mutate (GByteArray *b, GRand *r)
   for (guint m = 0; m < n; m++) {
     guint len = b->len;
     guint pos = len ? g_rand_int_range (r, 0, len) : 0;
-    switch (g_rand_int_range (r, 0, 7)) {
+    switch (g_rand_int_range (r, 0, 8)) {
       case 0:                   /* flip a bit */
         if (len)
           b->data[pos] ^= 1u << g_rand_int_range (r, 0, 8);
@@ -63,6 +89,10 @@ mutate (GByteArray *b, GRand *r)
         }
         break;
       }
+      case 6:                   /* deep nesting */
+        if (len < (1u << 24))
+          nest (b, r, pos);
+        break;
       default:{                 /* insert random bytes */
         guint8 junk[16];
         guint k = g_rand_int_range (r, 1, sizeof junk + 1);
