@@ -52,6 +52,7 @@ GST_DEBUG_CATEGORY_STATIC (florence2_debug);
 #define DEFAULT_ATTACH_ROI_META TRUE
 #define DEFAULT_EMIT_MESSAGES FALSE
 #define DEFAULT_RESULTS_LOCATION NULL
+#define DEFAULT_RESULTS_APPEND FALSE
 
 #define MAX_NUM_BEAMS 16
 #define MAX_NEW_TOKENS 1024
@@ -78,6 +79,8 @@ enum
   PROP_ATTACH_ROI_META,
   PROP_EMIT_MESSAGES,
   PROP_RESULTS_LOCATION,
+  PROP_RESULTS_APPEND,
+  PROP_RESULTS_LOST,
   PROP_DEVICE_NAME,
   PROP_LAST_INFERENCE_TIME,
 };
@@ -142,13 +145,17 @@ struct _GstFlorence2
   gboolean attach_roi_meta;
   gboolean emit_messages;
   gchar *results_location;
+  gboolean results_append;
+  guint64 results_lost;         /* results the file could not take */
   gchar *device_name;
   GstClockTime last_inference_time;
   guint settings_cookie;        /* bumped when task or prompt change */
 
   /* set in start(), read by the streaming threads until stop() */
   Florence2Model *model;
-  FILE *results_file;
+  GstFlorence2ResultsFile *results_file;
+  gboolean results_failing;     /* worker: the last write failed */
+  gint64 results_warned;        /* worker: time of the last loss warning */
   GThreadPool *pool;
   GstFlorence2LatencyMode mode;
 
@@ -438,6 +445,31 @@ submit_job (GstFlorence2 * self, GstBuffer * buffer)
 
 /* ------------------------------------------------------------- worker */
 
+/* Worker: a result could not go to the results file (@error says why): count
+ * it and warn, on the first loss after a good write and then at most every
+ * 10 s while losses go on. The video keeps flowing. */
+static void
+results_lost (GstFlorence2 * self, GError * error)
+{
+  gint64 now = g_get_monotonic_time ();
+  guint64 lost;
+
+  GST_OBJECT_LOCK (self);
+  lost = ++self->results_lost;
+  GST_OBJECT_UNLOCK (self);
+  GST_WARNING_OBJECT (self, "result %" G_GUINT64_FORMAT " lost: %s", lost,
+      error->message);
+  if (!self->results_failing || now - self->results_warned >= 10 * G_USEC_PER_SEC) {
+    self->results_warned = now;
+    GST_ELEMENT_WARNING_WITH_DETAILS (self, RESOURCE, WRITE,
+        ("%s; %" G_GUINT64_FORMAT " result(s) lost so far", error->message,
+            lost), ("the file keeps its whole lines; free some space or choose "
+            "another results-location (the results-lost property counts the "
+            "losses)"), ("results-lost", G_TYPE_UINT64, lost, NULL));
+  }
+  self->results_failing = TRUE;
+}
+
 /* Worker: put @result on @buffer (writable) as metadata, and tell the bus and
  * the results file about it. @buffer may be NULL at EOS in low-latency mode,
  * when no frame is left to carry the result. */
@@ -471,11 +503,13 @@ deliver_result (GstFlorence2 * self, GstBuffer * buffer,
   if (messages || self->results_file != NULL)
     json = gst_florence2_meta_to_json (meta, pts);
   if (self->results_file != NULL) {
-    if (fprintf (self->results_file, "%s\n", json) < 0 ||
-        fflush (self->results_file) != 0)
-      GST_ELEMENT_WARNING (self, RESOURCE, WRITE,
-          ("Cannot write to the results file: %s", g_strerror (errno)),
-          (NULL));
+    GError *error = NULL;
+
+    if (gst_florence2_results_file_write (self->results_file, json, &error))
+      self->results_failing = FALSE;
+    else
+      results_lost (self, error);
+    g_clear_error (&error);
   }
   if (messages)
     gst_element_post_message (GST_ELEMENT (self),
@@ -927,10 +961,7 @@ gst_florence2_stop (GstFlorence2 * self)
   self->jobs_running = 0;
   self->wanted_job = 0;
   g_mutex_unlock (&self->queue_lock);
-  if (self->results_file != NULL) {
-    fclose (self->results_file);
-    self->results_file = NULL;
-  }
+  g_clear_pointer (&self->results_file, gst_florence2_results_file_close);
   gst_florence2_models_release (self->model);
   self->model = NULL;
   self->have_info = FALSE;
@@ -967,13 +998,15 @@ gst_florence2_start (GstFlorence2 * self)
   F2Task task;
   F2Precision precision;
   guint beams;
-  gboolean skipping;
+  gboolean skipping, append;
 
   GST_OBJECT_LOCK (self);
   dir = g_strdup (self->model_dir);
   device = g_strdup (self->device);
   prompt = g_strdup (self->prompt);
   location = g_strdup (self->results_location);
+  append = self->results_append;
+  self->results_lost = 0;
   task = self->task;
   precision = self->precision;
   beams = self->num_beams;
@@ -1019,13 +1052,14 @@ gst_florence2_start (GstFlorence2 * self)
   GST_OBJECT_UNLOCK (self);
 
   if (location != NULL && *location != '\0') {
-    self->results_file = g_fopen (location, "w");
+    self->results_file = gst_florence2_results_file_open (location, append,
+        &error);
     if (self->results_file == NULL) {
-      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
-          ("Cannot open the results file '%s' for writing: %s", location,
-              g_strerror (errno)), (NULL));
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE, ("%s", error->message),
+          ("check that the folder exists and is writable"));
       goto fail;
     }
+    self->results_failing = FALSE;
   }
 
   self->pool = g_thread_pool_new (inference_job_run, NULL, 1, FALSE, &error);
@@ -1083,6 +1117,21 @@ gst_florence2_set_property (GObject * object, guint prop_id,
   GstFlorence2 *self = GST_FLORENCE2 (object);
 
   GST_OBJECT_LOCK (self);
+  /* what start() reads cannot change until the element is READY again */
+  if ((pspec->flags & GST_PARAM_MUTABLE_READY) &&
+      (GST_STATE (self) > GST_STATE_READY ||
+          GST_STATE_NEXT (self) > GST_STATE_READY)) {
+    GstState state = MAX (GST_STATE (self), GST_STATE_NEXT (self));
+
+    GST_OBJECT_UNLOCK (self);
+    GST_ELEMENT_WARNING (self, RESOURCE, SETTINGS,
+        ("The %s property cannot change while the element is %s: the new "
+            "value is ignored", g_param_spec_get_name (pspec),
+            gst_element_state_get_name (state)),
+        ("set %s before starting, or take the pipeline to READY first",
+            g_param_spec_get_name (pspec)));
+    return;
+  }
   switch (prop_id) {
     case PROP_MODEL:
       g_free (self->model_dir);
@@ -1130,6 +1179,9 @@ gst_florence2_set_property (GObject * object, guint prop_id,
     case PROP_RESULTS_LOCATION:
       g_free (self->results_location);
       self->results_location = g_value_dup_string (value);
+      break;
+    case PROP_RESULTS_APPEND:
+      self->results_append = g_value_get_boolean (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1184,6 +1236,12 @@ gst_florence2_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_RESULTS_LOCATION:
       g_value_set_string (value, self->results_location);
+      break;
+    case PROP_RESULTS_APPEND:
+      g_value_set_boolean (value, self->results_append);
+      break;
+    case PROP_RESULTS_LOST:
+      g_value_set_uint64 (value, self->results_lost);
       break;
     case PROP_DEVICE_NAME:
       g_value_set_string (value, self->device_name);
@@ -1392,13 +1450,46 @@ gst_florence2_class_init (GstFlorence2Class * klass)
    * inference, in the layout of DL Streamer's gvametaconvert (resolution,
    * timestamp, objects[] with detection.bounding_box) plus a "florence2"
    * object (task, prompt, text, source_timestamp, latency_ns,
-   * inference_time_ms). The file is created (or emptied) when the element
-   * starts.
+   * inference_time_ms). The file is created, or emptied unless
+   * #GstFlorence2:results-append is set, when the element starts.
+   *
+   * The file only ever holds whole lines: each goes out in one write, and a
+   * line that cannot be written whole (a full disk, a file size limit) is
+   * cut off again, counted in #GstFlorence2:results-lost and reported with
+   * a warning message on the bus; the video keeps flowing and later results
+   * are written when space returns.
    */
   g_object_class_install_property (gobject_class, PROP_RESULTS_LOCATION,
       g_param_spec_string ("results-location", "Results location",
           "JSON lines file for the results, one object per inference",
           DEFAULT_RESULTS_LOCATION, ready));
+
+  /**
+   * GstFlorence2:results-append:
+   *
+   * Append to #GstFlorence2:results-location instead of emptying it when
+   * the element starts (a cut last line left by an earlier writer is
+   * removed first). Off by default, as filesink's append: each run starts
+   * a fresh file.
+   */
+  g_object_class_install_property (gobject_class, PROP_RESULTS_APPEND,
+      g_param_spec_boolean ("results-append", "Append results",
+          "Append to the results file instead of emptying it at start",
+          DEFAULT_RESULTS_APPEND, ready));
+
+  /**
+   * GstFlorence2:results-lost:
+   *
+   * Results that could not be written to #GstFlorence2:results-location
+   * since the element started (a full disk, a file size limit). Losses also
+   * post warning messages (at the first of a series, then at most one every
+   * 10 s) whose details structure carries the count as "results-lost"
+   * (guint64).
+   */
+  g_object_class_install_property (gobject_class, PROP_RESULTS_LOST,
+      g_param_spec_uint64 ("results-lost", "Results lost",
+          "Results the results file could not take since the element started",
+          0, G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
 
   /**
    * GstFlorence2:device-name:
@@ -1472,6 +1563,7 @@ gst_florence2_init (GstFlorence2 * self)
   self->attach_roi_meta = DEFAULT_ATTACH_ROI_META;
   self->emit_messages = DEFAULT_EMIT_MESSAGES;
   self->results_location = g_strdup (DEFAULT_RESULTS_LOCATION);
+  self->results_append = DEFAULT_RESULTS_APPEND;
 
   g_mutex_init (&self->queue_lock);
   g_cond_init (&self->queue_cond);

@@ -1,7 +1,13 @@
 /* Results as metadata: see gstflorence2result.h. */
 #include "gstflorence2result.h"
 
+#include <glib/gstdio.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 GstFlorence2Meta *
 gst_florence2_result_attach (GstBuffer * buffer, const F2Result * result,
@@ -146,4 +152,145 @@ gst_florence2_result_structure (const GstFlorence2Meta * meta,
       "source-timestamp", G_TYPE_UINT64, (guint64) meta->source_pts,
       "inference-time", G_TYPE_UINT64, (guint64) meta->inference_time,
       "json", G_TYPE_STRING, json, NULL);
+}
+
+/* ------------------------------------------------------- results file */
+
+struct _GstFlorence2ResultsFile
+{
+  gchar *path;
+  gint fd;
+  gboolean regular;             /* a regular file: can be cut back */
+  off_t whole;                  /* length of the whole lines written */
+  gboolean cut_pending;         /* a failed cut left a partial line behind */
+};
+
+static gboolean
+results_file_error (GError ** error, gint err, const gchar * what,
+    const gchar * path)
+{
+  g_set_error (error, G_FILE_ERROR, g_file_error_from_errno (err),
+      "Cannot %s the results file '%s': %s", what, path, g_strerror (err));
+  return FALSE;
+}
+
+/* Cut @file back to its whole lines. */
+static gboolean
+results_file_cut (GstFlorence2ResultsFile * file)
+{
+  if (!file->regular)
+    return TRUE;
+  file->cut_pending = ftruncate (file->fd, file->whole) != 0 ||
+      lseek (file->fd, file->whole, SEEK_SET) == (off_t) - 1;
+  return !file->cut_pending;
+}
+
+/* Length of @fd's content up to and including its last newline (0 when it
+ * has none), @size bytes long. -1 with errno set on a read error. */
+static off_t
+whole_lines_length (gint fd, off_t size)
+{
+  gchar buf[4096];
+  off_t end = size;
+
+  while (end > 0) {
+    off_t start = end > (off_t) sizeof (buf) ? end - (off_t) sizeof (buf) : 0;
+    ssize_t n = pread (fd, buf, end - start, start);
+
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      return n < 0 ? -1 : 0;
+    for (ssize_t i = n - 1; i >= 0; i--)
+      if (buf[i] == '\n')
+        return start + i + 1;
+    end = start;
+  }
+  return 0;
+}
+
+GstFlorence2ResultsFile *
+gst_florence2_results_file_open (const gchar * path, gboolean append,
+    GError ** error)
+{
+  GstFlorence2ResultsFile *file;
+  struct stat st;
+  gint fd;
+
+  /* O_RDWR: appending reads the end back to find the last whole line */
+  fd = g_open (path, O_RDWR | O_CREAT | O_CLOEXEC | (append ? 0 : O_TRUNC),
+      0666);
+  if (fd < 0 && errno == EACCES)        /* a write-only file, or a FIFO */
+    fd = g_open (path, O_WRONLY | O_CREAT | O_CLOEXEC |
+        (append ? O_APPEND : O_TRUNC), 0666);
+  if (fd < 0) {
+    results_file_error (error, errno, "open", path);
+    return NULL;
+  }
+  file = g_new0 (GstFlorence2ResultsFile, 1);
+  file->path = g_strdup (path);
+  file->fd = fd;
+  file->regular = fstat (fd, &st) == 0 && S_ISREG (st.st_mode);
+  if (file->regular) {
+    off_t whole = whole_lines_length (fd, st.st_size);
+
+    file->whole = whole < 0 ? st.st_size : whole;
+    if (file->whole != st.st_size)
+      GST_WARNING ("results file '%s' ends with a cut line (%" G_GINT64_FORMAT
+          " bytes): removing it", path, (gint64) (st.st_size - file->whole));
+    if (!results_file_cut (file)) {
+      results_file_error (error, errno, "set up", path);
+      gst_florence2_results_file_close (file);
+      return NULL;
+    }
+  }
+  return file;
+}
+
+gboolean
+gst_florence2_results_file_write (GstFlorence2ResultsFile * file,
+    const gchar * json, GError ** error)
+{
+  gsize len = strlen (json);
+  gchar *line = g_malloc (len + 1);
+  gsize done = 0;
+  gint err = 0;
+
+  /* an earlier line could not be cut off: nothing may follow it */
+  if (file->cut_pending && !results_file_cut (file)) {
+    g_free (line);
+    return results_file_error (error, errno, "cut back", file->path);
+  }
+  memcpy (line, json, len);
+  line[len++] = '\n';
+  while (done < len) {
+    ssize_t n = write (file->fd, line + done, len - done);
+
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      err = n < 0 ? errno : ENOSPC;
+      break;
+    }
+    done += n;
+  }
+  g_free (line);
+  if (done == len) {
+    file->whole += len;
+    return TRUE;
+  }
+  /* the file holds whole lines again, or the next write tries again */
+  if (done > 0)
+    results_file_cut (file);
+  return results_file_error (error, err, "write to", file->path);
+}
+
+void
+gst_florence2_results_file_close (GstFlorence2ResultsFile * file)
+{
+  if (file == NULL)
+    return;
+  g_close (file->fd, NULL);
+  g_free (file->path);
+  g_free (file);
 }

@@ -27,4 +27,22 @@ void gst_florence2_result_attach_rois (GstBuffer * buffer,
 GstStructure *gst_florence2_result_structure (const GstFlorence2Meta * meta,
     GstClockTime pts, const gchar * json);
 
+/* A JSON lines results file that only ever holds whole lines: each line goes
+ * out in one write (short writes are continued), and a line that cannot be
+ * written whole (a full disk, a file size limit) is cut off again, so the
+ * file ends with its last whole line and the next line starts there. */
+typedef struct _GstFlorence2ResultsFile GstFlorence2ResultsFile;
+
+/* Open @path for writing: emptied, or with @append kept (a cut last line
+ * left by an earlier writer is removed). NULL with @error set on failure. */
+GstFlorence2ResultsFile *gst_florence2_results_file_open (const gchar * path,
+    gboolean append, GError ** error);
+
+/* Write @json and a newline as one line. FALSE with @error (G_FILE_ERROR)
+ * when the line was not written; the file then holds what it held before. */
+gboolean gst_florence2_results_file_write (GstFlorence2ResultsFile * file,
+    const gchar * json, GError ** error);
+
+void gst_florence2_results_file_close (GstFlorence2ResultsFile * file);
+
 G_END_DECLS

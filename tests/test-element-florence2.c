@@ -12,7 +12,9 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <gst/florence2/gstflorence2meta.h>
 
@@ -1015,6 +1017,256 @@ GST_START_TEST (test_setting_errors)
 
 GST_END_TEST;
 
+/* A READY-only property set while PLAYING keeps its value, and the warning
+ * names that property; PLAYING properties change without one. */
+GST_START_TEST (test_ready_property_while_playing)
+{
+  static const gchar *const ready_only[] = { "num-beams", "model",
+    "results-location", "latency-mode"
+  };
+  GstHarness *h = harness_new ("precision=fp32");
+  GstBus *bus = attach_bus (h);
+  GstElement *e = f2_element (h);
+  GstVideoInfo info;
+  GstMessage *msg;
+  GError *error = NULL;
+  gchar *debug = NULL, *s = NULL;
+  guint beams;
+
+  gst_video_info_set_format (&info, GST_VIDEO_FORMAT_RGB, 64, 48);
+  set_caps (h, &info);
+  fail_unless_equals_int (GST_STATE (e), GST_STATE_PLAYING);
+  for (guint i = 0; i < G_N_ELEMENTS (ready_only); i++) {
+    const gchar *name = ready_only[i];
+
+    if (g_str_equal (name, "num-beams"))
+      g_object_set (e, name, 5, NULL);
+    else
+      gst_util_set_object_arg (G_OBJECT (e), name,
+          g_str_equal (name, "latency-mode") ? "low-latency" : "other");
+    msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING);
+    fail_unless (msg != NULL, "no warning for %s while PLAYING", name);
+    gst_message_parse_warning (msg, &error, &debug);
+    GST_INFO ("%s: %s (%s)", name, error->message, debug);
+    fail_unless (g_error_matches (error, GST_RESOURCE_ERROR,
+            GST_RESOURCE_ERROR_SETTINGS), "%s", error->message);
+    s = g_strdup_printf ("The %s property cannot change", name);
+    fail_unless (g_str_has_prefix (error->message, s), "%s: %s", name,
+        error->message);
+    g_free (s);
+    g_clear_error (&error);
+    g_free (debug);
+    gst_message_unref (msg);
+  }
+  /* nothing changed */
+  g_object_get (e, "num-beams", &beams, "model", &s, NULL);
+  fail_unless_equals_int (beams, 1);
+  fail_unless_equals_string (s, model_dir);
+  g_free (s);
+  g_object_get (e, "results-location", &s, NULL);
+  fail_unless (s == NULL);
+
+  /* properties that may change while PLAYING do, quietly */
+  g_object_set (e, "max-new-tokens", 7, "emit-messages", TRUE, NULL);
+  g_object_get (e, "max-new-tokens", &beams, NULL);
+  fail_unless_equals_int (beams, 7);
+  fail_unless (gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING) == NULL);
+
+  /* READY again: the change is taken */
+  gst_element_set_state (e, GST_STATE_READY);
+  g_object_set (e, "num-beams", 5, NULL);
+  g_object_get (e, "num-beams", &beams, NULL);
+  fail_unless_equals_int (beams, 5);
+  fail_unless (gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING) == NULL);
+  teardown_with_bus (h, bus);
+}
+
+GST_END_TEST;
+
+/* The lines of @path, each checked to be whole (newline-terminated) JSON. */
+static gchar **
+read_whole_json_lines (const gchar * path, guint * n_lines)
+{
+  gchar *text = NULL, **lines;
+  gsize len = 0;
+  guint n;
+
+  fail_unless (g_file_get_contents (path, &text, &len, NULL), "%s", path);
+  fail_unless (len == 0 || text[len - 1] == '\n',
+      "%s ends with a cut line: ...%s", path, text + (len > 80 ? len - 80 : 0));
+  lines = g_strsplit (text, "\n", -1);
+  n = g_strv_length (lines) - 1;        /* after the last newline: "" */
+  for (guint i = 0; i < n; i++) {
+    JsonParser *parser = json_parser_new ();
+    GError *error = NULL;
+
+    fail_unless (json_parser_load_from_data (parser, lines[i], -1, &error),
+        "line %u of %s is not JSON (%s): %s", i, path,
+        error ? error->message : "", lines[i]);
+    fail_unless (JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)));
+    g_object_unref (parser);
+  }
+  g_free (text);
+  *n_lines = n;
+  return lines;
+}
+
+/* PTS (ns) of a results line */
+static gint64
+line_timestamp (const gchar * line)
+{
+  JsonParser *parser = json_parser_new ();
+  gint64 ts;
+
+  fail_unless (json_parser_load_from_data (parser, line, -1, NULL));
+  ts = json_object_get_int_member (json_node_get_object
+      (json_parser_get_root (parser)), "timestamp");
+  g_object_unref (parser);
+  return ts;
+}
+
+/* A full disk, made with a file size limit (writes past it fail with
+ * EFBIG, the first one short): the lines that do not fit are cut off again,
+ * counted in results-lost and reported with a warning carrying the count;
+ * frames keep flowing, and once there is room again the next line follows
+ * the last whole one. */
+GST_START_TEST (test_results_file_full)
+{
+  gchar *dir = g_dir_make_tmp ("f2-results-XXXXXX", NULL);
+  gchar *path = g_build_filename (dir, "results.jsonl", NULL);
+  gchar *props = g_strdup_printf ("precision=fp32 results-location=\"%s\"",
+      path);
+  GstHarness *h = harness_new (props);
+  GstBus *bus = attach_bus (h);
+  GstVideoInfo info;
+  GstBuffer *in, *out;
+  GstMessage *msg;
+  GError *error = NULL;
+  const GstStructure *details = NULL;
+  struct rlimit old, full;
+  GStatBuf st;
+  gchar **lines;
+  guint n_lines;
+  guint64 lost = 0;
+
+  in = make_frame (GST_VIDEO_FORMAT_RGB, image_w, image_h, &info);
+  set_caps (h, &info);
+  out = gst_harness_push_and_pull (h, stamp (gst_buffer_copy (in), 0));
+  fail_unless (out != NULL && gst_buffer_get_florence2_meta (out) != NULL);
+  gst_buffer_unref (out);
+  fail_unless (g_stat (path, &st) == 0 && st.st_size > 0);
+
+  /* room for 10 more bytes: the next line is cut short, the one after
+   * that gets nothing */
+  signal (SIGXFSZ, SIG_IGN);
+  fail_unless (getrlimit (RLIMIT_FSIZE, &old) == 0);
+  full = old;
+  full.rlim_cur = st.st_size + 10;
+  fail_unless (setrlimit (RLIMIT_FSIZE, &full) == 0);
+  for (guint i = 1; i <= 2; i++) {
+    out = gst_harness_push_and_pull (h, stamp (gst_buffer_copy (in), i));
+    fail_unless (out != NULL, "frame %u did not come out", i);
+    fail_unless (gst_buffer_get_florence2_meta (out) != NULL);
+    gst_buffer_unref (out);
+  }
+  fail_unless (setrlimit (RLIMIT_FSIZE, &old) == 0);
+  g_object_get (f2_element (h), "results-lost", &lost, NULL);
+  fail_unless_equals_uint64 (lost, 2);
+  lines = read_whole_json_lines (path, &n_lines);
+  fail_unless_equals_int (n_lines, 1);
+  g_strfreev (lines);
+
+  /* one warning for the series, with the count of the first loss */
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING);
+  fail_unless (msg != NULL, "no warning for a lost result");
+  gst_message_parse_warning (msg, &error, NULL);
+  gst_message_parse_warning_details (msg, &details);
+  GST_INFO ("warning: %s", error->message);
+  fail_unless (g_error_matches (error, GST_RESOURCE_ERROR,
+          GST_RESOURCE_ERROR_WRITE), "%s", error->message);
+  fail_unless (strstr (error->message, "1 result(s) lost") != NULL, "%s",
+      error->message);
+  fail_unless (details != NULL && gst_structure_get_uint64 (details,
+          "results-lost", &lost), "no results-lost in the warning's details");
+  fail_unless_equals_uint64 (lost, 1);
+  g_clear_error (&error);
+  gst_message_unref (msg);
+  fail_unless (gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR) == NULL);
+
+  /* room again: the next result follows the last whole line */
+  out = gst_harness_push_and_pull (h, stamp (gst_buffer_copy (in), 3));
+  fail_unless (out != NULL);
+  gst_buffer_unref (out);
+  lines = read_whole_json_lines (path, &n_lines);
+  fail_unless_equals_int (n_lines, 2);
+  fail_unless_equals_int64 (line_timestamp (lines[0]), 0);
+  fail_unless_equals_int64 (line_timestamp (lines[1]), 3 * GST_SECOND / 30);
+  g_strfreev (lines);
+  g_object_get (f2_element (h), "results-lost", &lost, NULL);
+  fail_unless_equals_uint64 (lost, 2);
+
+  teardown_with_bus (h, bus);
+  gst_buffer_unref (in);
+  f2_test_remove_tree (dir);
+  g_free (props);
+  g_free (path);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
+/* One inference on the golden image with results to @path. */
+static void
+one_result_to (const gchar * path, gboolean append, guint index)
+{
+  gchar *props = g_strdup_printf ("precision=fp32 results-location=\"%s\" "
+      "results-append=%s", path, append ? "true" : "false");
+  GstHarness *h = harness_new (props);
+  GstVideoInfo info;
+  GstBuffer *in = make_frame (GST_VIDEO_FORMAT_RGB, image_w, image_h, &info);
+  GstBuffer *out;
+
+  set_caps (h, &info);
+  out = gst_harness_push_and_pull (h, stamp (in, index));
+  fail_unless (out != NULL && gst_buffer_get_florence2_meta (out) != NULL);
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+  g_free (props);
+}
+
+/* results-append keeps earlier lines across starts (and drops a cut last
+ * line an earlier writer left); without it each start empties the file. */
+GST_START_TEST (test_results_append)
+{
+  gchar *dir = g_dir_make_tmp ("f2-results-XXXXXX", NULL);
+  gchar *path = g_build_filename (dir, "results.jsonl", NULL);
+  gchar **lines;
+  guint n_lines;
+
+  fail_unless (g_file_set_contents (path, "{\"earlier\":1}\n{\"cut", -1,
+          NULL));
+  one_result_to (path, TRUE, 1);
+  one_result_to (path, TRUE, 2);
+  lines = read_whole_json_lines (path, &n_lines);
+  fail_unless_equals_int (n_lines, 3);
+  fail_unless_equals_string (lines[0], "{\"earlier\":1}");
+  fail_unless_equals_int64 (line_timestamp (lines[1]), GST_SECOND / 30);
+  fail_unless_equals_int64 (line_timestamp (lines[2]), 2 * GST_SECOND / 30);
+  g_strfreev (lines);
+
+  one_result_to (path, FALSE, 3);
+  lines = read_whole_json_lines (path, &n_lines);
+  fail_unless_equals_int (n_lines, 1);
+  fail_unless_equals_int64 (line_timestamp (lines[0]), 3 * GST_SECOND / 30);
+  g_strfreev (lines);
+
+  f2_test_remove_tree (dir);
+  g_free (path);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
 /* Frames the caps promise but the buffer does not hold, or the model cannot
  * take: an element error, the stream stops, nothing crashes. */
 static void
@@ -1083,6 +1335,9 @@ florence2_suite (void)
   tcase_add_test (tc, test_state_cycles);
   tcase_add_test (tc, test_setting_errors);
   tcase_add_test (tc, test_stream_errors);
+  tcase_add_test (tc, test_ready_property_while_playing);
+  tcase_add_test (tc, test_results_file_full);
+  tcase_add_test (tc, test_results_append);
   return s;
 }
 
