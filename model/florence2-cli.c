@@ -17,8 +17,8 @@
 static char *opt_model = NULL;
 static char *opt_task = NULL;
 static char *opt_prompt = NULL;
-static int opt_num_beams = 0;
-static int opt_max_new_tokens = 0;
+static int opt_num_beams = -1;         /* -1: not given */
+static int opt_max_new_tokens = -1;
 static char *opt_precision = NULL;
 static char *opt_device = NULL;
 static int opt_threads = 0;
@@ -175,9 +175,16 @@ main (int argc, char **argv)
     goto fail;
   }
   mp.threads = (guint) opt_threads;
-  if (opt_num_beams < 0 || opt_num_beams > 16 || opt_max_new_tokens < 0) {
+  /* given values must be in range (the run parameters read 0 as "the
+   * default", so 0 is refused here rather than passed on) */
+  if (opt_num_beams != -1 && (opt_num_beams < 1 || opt_num_beams > 16)) {
     g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-        "--num-beams must be 1..16 and --max-new-tokens positive");
+        "--num-beams must be 1..16 (1 = greedy), not %d", opt_num_beams);
+    goto fail;
+  }
+  if (opt_max_new_tokens != -1 && (opt_max_new_tokens < 1 || opt_max_new_tokens > 1024)) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--max-new-tokens must be 1..1024, not %d", opt_max_new_tokens);
     goto fail;
   }
   mp.device = opt_device;

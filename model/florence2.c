@@ -3,6 +3,7 @@
 #include "florence2.h"
 #include "config.h"
 #include "generate.h"
+#include "loader-util.h"
 #include "postprocess.h"
 #include "safetensors.h"
 #include "tokenizer.h"
@@ -10,6 +11,7 @@
 
 #include <errno.h>
 #include <glib/gstdio.h>
+#include <math.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -91,13 +93,9 @@ florence2_model_new (const char *model_dir, const Florence2ModelParams *params,
 
   if (params == NULL)
     params = &defaults;
-  if (model_dir == NULL || !g_file_test (model_dir, G_FILE_TEST_IS_DIR)) {
-    g_set_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT,
-        "model directory '%s' does not exist: give the folder of a Florence-2 "
-        "model (config.json, model.safetensors or pytorch_model.bin, tokenizer.json)",
-        model_dir ? model_dir : "(null)");
+  /* missing, a dangling link or a file: each said as it is */
+  if (!f2_model_dir_check (model_dir, error))
     return NULL;
-  }
 
   model = g_new0 (Florence2Model, 1);
   model->ref_count = 1;
@@ -205,11 +203,42 @@ typedef struct {
   guint forced_length;          /* benchmarks: never pick EOS */
 } StepContext;
 
+/* The first step's logits, once per frame: NaN or infinity there would
+ * otherwise come out as a sequence of <pad> or <s>. */
+static gboolean
+check_logits_finite (F2Net *net, GError **error)
+{
+  guint64 n = f2_net_tensor_size (net, F2_NET_LOGITS), bad = n;
+  float *logits;
+
+  if (n == 0)
+    return TRUE;
+  logits = g_new (float, n);
+  if (!f2_net_read_tensor (net, F2_NET_LOGITS, logits, error)) {
+    g_free (logits);
+    return FALSE;
+  }
+  for (guint64 i = 0; i < n && bad == n; i++)
+    if (!isfinite (logits[i]))
+      bad = i;
+  g_free (logits);
+  if (bad < n) {
+    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_FAILED,
+        "the model's output is not finite (the logit of token %" G_GUINT64_FORMAT
+        " at the first decoder step is NaN or infinite); the weights or the "
+        "precision cannot represent this input: try precision fp32, or check "
+        "the model's weights", bad);
+    return FALSE;
+  }
+  return TRUE;
+}
+
 static gboolean
 net_step (gpointer user_data, const F2Step *step, GError **error)
 {
   StepContext *ctx = user_data;
-  return f2_net_step (ctx->net, step, error);
+  return f2_net_step (ctx->net, step, error)
+      && (step->position != 0 || check_logits_finite (ctx->net, error));
 }
 
 void

@@ -313,12 +313,25 @@ generate_beam (const F2GenerateParams *p, guint max_banned, F2StepFunc step_fn,
         cands[n_cands++] = (Candidate) { 0.0f + beam_scores[b], 0.0f, forced, b };
         continue;
       }
-      for (guint j = 0; j < K; j++) {
+      for (guint j = 0; j < K && ok; j++) {
         float lp = top_scores[b * K + j];
-        if (top_ids[b * K + j] < 0 || isinf (lp))
+        if (top_ids[b * K + j] >= 0 && isnan (lp))
+          ok = FALSE;
+        if (top_ids[b * K + j] < 0 || !isfinite (lp))
           continue;
         cands[n_cands++] = (Candidate) { lp + beam_scores[b], lp, top_ids[b * K + j], b };
       }
+    }
+    if (!ok || (forced < 0 && n_cands == 0)) {
+      /* NaN scores, or none finite: the logits are not numbers; going on
+       * would give a sequence of <pad> */
+      g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_FAILED,
+          "the model's output is not finite (NaN or infinite scores at "
+          "decoder step %u); the weights or the precision cannot represent "
+          "this input: try precision fp32, or check the model's weights",
+          cur_len);
+      ok = FALSE;
+      break;
     }
     qsort (cands, n_cands, sizeof (Candidate), compare_candidates);
     n_cands = MIN (n_cands, K);

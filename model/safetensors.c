@@ -355,10 +355,10 @@ parse_header (F2Safetensors *st, GError **error)
     guint written = f2_json_count_members ((const char *) contents + 8,
         (gssize) header_len, &duplicate);
     if (written != json_object_get_size (object)) {
-      char *what = duplicate ? g_strdup_printf ("tensor '%s'", duplicate)
-          : g_strdup ("a tensor (spelt with different escapes)");
+      char *what = duplicate ? g_strdup_printf ("'%s'", duplicate)
+          : g_strdup ("a name (spelt with different escapes)");
       fail (error, F2_CHECKPOINT_ERROR_CORRUPT,
-          "%s: the header lists %s twice (%u entries, %u distinct names); "
+          "%s: the header lists %s twice (%u entries for %u names); "
           "the file is damaged or was not written by a safetensors writer, "
           REDOWNLOAD, st->path, what, written, json_object_get_size (object));
       g_free (what);

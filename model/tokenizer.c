@@ -602,10 +602,12 @@ load_json_added_tokens (F2Tokenizer *tok, JsonArray *added, const char *file,
     GError **error)
 {
   guint i, n = json_array_get_length (added);
-  /* an added token takes an id of the vocabulary or one after it: all of
-   * them together cannot reach past this */
+  /* an added token takes an id of the vocabulary or one of those after it
+   * that the added tokens and the processor's tokens fill: none can reach
+   * past this */
   guint vocab_len = tok->tokens->len;
-  guint64 max_id = (guint64) vocab_len + n;
+  guint64 max_id = (guint64) vocab_len + n + G_N_ELEMENTS (processor_tokens_head)
+      + PROCESSOR_LOC_TOKENS + G_N_ELEMENTS (processor_tokens_tail);
 
   for (i = 0; i < n; i++) {
     JsonNode *node = json_array_get_element (added, i);
@@ -626,9 +628,9 @@ load_json_added_tokens (F2Tokenizer *tok, JsonArray *added, const char *file,
     if ((guint64) id >= max_id) {
       g_set_error (error, F2_TOKENIZER_ERROR, F2_TOKENIZER_ERROR_MALFORMED,
           "%s: added token \"%s\" has id %" G_GINT64_FORMAT ", past the %u "
-          "vocabulary entries and the %u added tokens (ids below %"
-          G_GUINT64_FORMAT "); replace it with the model's original "
-          "tokenizer.json", file, content, id, vocab_len, n, max_id);
+          "vocabulary entries, the %u added tokens and the processor's tokens "
+          "(ids below %" G_GUINT64_FORMAT "); replace it with the model's "
+          "original tokenizer.json", file, content, id, vocab_len, n, max_id);
       return FALSE;
     }
     add_token (tok, content, (gint32) id,

@@ -7,7 +7,10 @@
 #include "weights.h"
 
 #include <glib/gstdio.h>
+#include <math.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static char *tmp_dir;
 static guint n_cases;
@@ -459,6 +462,178 @@ test_expect (void)
   g_byte_array_unref (a);
 }
 
+/* A header naming one tensor twice: json-glib keeps one of the two, the
+ * reader must see both. Deep nesting is refused before the parser runs. */
+static void
+test_duplicates_and_nesting (void)
+{
+  GString *deep = g_string_new ("{\"w\": {\"dtype\": \"F32\", \"shape\": ");
+
+  expect_header_error ("{\"w\": {\"dtype\": \"F32\", \"shape\": [1], "
+      "\"data_offsets\": [0, 4]}, \"w\": {\"dtype\": \"F32\", \"shape\": [1], "
+      "\"data_offsets\": [4, 8]}}", 8, F2_CHECKPOINT_ERROR_CORRUPT,
+      "'w' twice", NULL);
+  /* the same name spelt with an escape */
+  expect_header_error ("{\"w\": {\"dtype\": \"F32\", \"shape\": [1], "
+      "\"data_offsets\": [0, 4]}, \"\\u0077\": {\"dtype\": \"F32\", "
+      "\"shape\": [1], \"data_offsets\": [4, 8]}}", 8,
+      F2_CHECKPOINT_ERROR_CORRUPT, "twice", NULL);
+  /* the metadata twice */
+  expect_header_error ("{\"__metadata__\": {\"format\": \"pt\"}, "
+      "\"__metadata__\": {\"format\": \"pt\"}}", 0,
+      F2_CHECKPOINT_ERROR_CORRUPT, "twice", NULL);
+  for (guint i = 0; i < 1000000; i++)
+    g_string_append_c (deep, '[');
+  expect_header_error (deep->str, 0, F2_CHECKPOINT_ERROR_CORRUPT, "64 levels",
+      NULL);
+  g_string_free (deep, TRUE);
+}
+
+/* Weights holding NaN or infinity (each float dtype) load through the raw
+ * reader but are refused by the weights interface, naming the tensor. */
+static void
+test_non_finite (void)
+{
+  static const struct {
+    const char *dtype;
+    guint size;
+    guint32 bits;
+    const char *what;
+  } cases[] = {
+    { "F32", 4, 0x7fc00000, "NaN" },
+    { "F32", 4, 0xff800000, "infinity" },
+    { "F16", 2, 0x7c00, "infinity" },
+    { "F16", 2, 0xfe01, "NaN" },
+    { "BF16", 2, 0x7fc1, "NaN" },
+  };
+
+  for (guint c = 0; c < G_N_ELEMENTS (cases); c++) {
+    guint n = 1000, at = 777;
+    char *header = g_strdup_printf ("{\"ok\": {\"dtype\": \"%s\", \"shape\": "
+        "[2], \"data_offsets\": [0, %u]}, \"layer.weight\": {\"dtype\": \"%s\", "
+        "\"shape\": [10, 100], \"data_offsets\": [%u, %u]}}", cases[c].dtype,
+        2 * cases[c].size, cases[c].dtype, 2 * cases[c].size,
+        (n + 2) * cases[c].size);
+    GByteArray *a = craft_safetensors (header, (n + 2) * cases[c].size);
+    guint8 *data = a->data + a->len - (gsize) (n + 2) * cases[c].size;
+    char *path, *want = g_strdup_printf ("element %u", at);
+    GError *error = NULL;
+    F2Safetensors *st;
+
+    /* finite values everywhere (1.0), then one bad element */
+    for (guint i = 0; i < n + 2; i++) {
+      guint32 one = cases[c].size == 4 ? 0x3f800000 :
+          g_str_equal (cases[c].dtype, "F16") ? 0x3c00 : 0x3f80;
+      memcpy (data + (gsize) i * cases[c].size, &one, cases[c].size);
+    }
+    memcpy (data + (gsize) (2 + at) * cases[c].size, &cases[c].bits, cases[c].size);
+    path = craft_write_file (tmp_dir, "nan.safetensors", a->data, a->len);
+    st = f2_safetensors_open (path, &error);
+    g_assert_no_error (error);
+    f2_safetensors_close (st);
+    g_assert_null (f2_weights_open_file (path, &error));
+    check_error (error, F2_CHECKPOINT_ERROR, F2_CHECKPOINT_ERROR_CORRUPT, path,
+        "'layer.weight'", cases[c].dtype, cases[c].what, want, NULL);
+    g_clear_error (&error);
+    g_unlink (path);
+    g_free (path);
+    g_free (want);
+    g_free (header);
+    g_byte_array_unref (a);
+  }
+
+  /* and in a pytorch_model.bin */
+  {
+    const float f[6] = { 1, 2, 3, NAN, 5, 6 };
+    GByteArray *storage = g_byte_array_new ();
+    const gint64 shape[1] = { 6 }, stride[1] = { 1 };
+    GByteArray *pickle = pickle_one_tensor ("FloatStorage", 6, 0, 1, shape, stride);
+    GByteArray *storages[1] = { storage };
+    const char *keys[1] = { "0" };
+    GByteArray *zip;
+    char *path;
+    GError *error = NULL;
+
+    g_byte_array_append (storage, (const guint8 *) f, sizeof f);
+    zip = craft_torch_zip (pickle, 1, keys, storages);
+    path = craft_write_file (tmp_dir, "nan.bin", zip->data, zip->len);
+    g_assert_null (f2_weights_open_file (path, &error));
+    check_error (error, F2_CHECKPOINT_ERROR, F2_CHECKPOINT_ERROR_CORRUPT, path,
+        "'w'", "NaN", "element 3", NULL);
+    g_clear_error (&error);
+    g_unlink (path);
+    g_free (path);
+    g_byte_array_unref (zip);
+    g_byte_array_unref (pickle);
+    g_byte_array_unref (storage);
+  }
+}
+
+/* Paths that are not regular files: refused at once (a FIFO would block
+ * the reader forever, a device never end), each message naming the path
+ * and the problem; a dangling link is reported as such, not as "no
+ * weights". */
+static void
+test_not_regular_files (void)
+{
+  char *dir = g_build_filename (tmp_dir, "model", NULL);
+  char *st_path = g_build_filename (dir, "model.safetensors", NULL);
+  char *bin_path = g_build_filename (dir, "pytorch_model.bin", NULL);
+  char *file = g_build_filename (tmp_dir, "a-file", NULL);
+  GError *error = NULL;
+
+  g_assert_cmpint (g_mkdir (dir, 0700), ==, 0);
+  g_assert_cmpint (mkfifo (st_path, 0600), ==, 0);
+  g_assert_null (f2_safetensors_open (st_path, &error));
+  check_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, st_path, "FIFO", NULL);
+  g_clear_error (&error);
+  g_assert_null (f2_weights_open_dir (dir, &error));
+  check_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, st_path, "FIFO", NULL);
+  g_clear_error (&error);
+  g_unlink (st_path);
+
+  g_assert_cmpint (mkfifo (bin_path, 0600), ==, 0);
+  g_assert_null (f2_torch_checkpoint_open (bin_path, &error));
+  check_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, bin_path, "FIFO", NULL);
+  g_clear_error (&error);
+  g_assert_null (f2_weights_open_dir (dir, &error));
+  check_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, bin_path, "FIFO", NULL);
+  g_clear_error (&error);
+  g_unlink (bin_path);
+
+  g_assert_null (f2_weights_open_file ("/dev/zero", &error));
+  check_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL, "/dev/zero",
+      "character device", NULL);
+  g_clear_error (&error);
+
+  g_assert_cmpint (symlink ("gone.safetensors", st_path), ==, 0);
+  g_assert_null (f2_weights_open_dir (dir, &error));
+  check_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT, st_path,
+      "gone.safetensors", "dangling", NULL);
+  g_clear_error (&error);
+  g_unlink (st_path);
+
+  g_assert_cmpint (g_mkdir (st_path, 0700), ==, 0);
+  g_assert_null (f2_weights_open_dir (dir, &error));
+  check_error (error, G_FILE_ERROR, G_FILE_ERROR_ISDIR, st_path, NULL);
+  g_clear_error (&error);
+  g_rmdir (st_path);
+
+  /* the model path is a file */
+  g_assert_true (g_file_set_contents (file, "", 0, NULL));
+  g_assert_null (f2_weights_open_dir (file, &error));
+  check_error (error, G_FILE_ERROR, G_FILE_ERROR_NOTDIR, file, "not a directory",
+      NULL);
+  g_clear_error (&error);
+  g_unlink (file);
+
+  g_rmdir (dir);
+  g_free (file);
+  g_free (bin_path);
+  g_free (st_path);
+  g_free (dir);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -474,6 +649,9 @@ main (int argc, char **argv)
   g_test_add_func ("/bad-weights/hostile-pickles", test_hostile_pickles);
   g_test_add_func ("/bad-weights/broken-pickles-and-zips", test_broken_pickles_and_zips);
   g_test_add_func ("/bad-weights/expect", test_expect);
+  g_test_add_func ("/bad-weights/duplicates-and-nesting", test_duplicates_and_nesting);
+  g_test_add_func ("/bad-weights/non-finite", test_non_finite);
+  g_test_add_func ("/bad-weights/not-regular-files", test_not_regular_files);
   status = g_test_run ();
   g_test_message ("%u error cases checked", n_cases);
   g_rmdir (tmp_dir);

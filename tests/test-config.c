@@ -5,9 +5,12 @@
 #include "config.h"
 #include "test-common.h"
 
+#include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <math.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------- file comparison */
 
@@ -371,6 +374,277 @@ test_bad (void)
   g_free (dir);
 }
 
+/* @text with the first @from replaced by @to (which must be there). */
+static char *
+replaced (const char *text, const char *from, const char *to)
+{
+  const char *at = strstr (text, from);
+  GString *s;
+
+  g_assert_nonnull (at);
+  s = g_string_new_len (text, at - text);
+  g_string_append (s, to);
+  g_string_append (s, at + strlen (from));
+  return g_string_free (s, FALSE);
+}
+
+/* Loading @config / @pp fails with @domain/@code and a message that holds
+ * every NULL-terminated substring. */
+static void
+expect_text_error (const char *config, const char *pp, GQuark domain,
+    gint code, ...)
+{
+  GError *error = NULL;
+  F2Config *c = f2_config_load_from_data (config, pp, "test-config.json", &error);
+  const char *want;
+  va_list args;
+
+  if (c != NULL)
+    g_error ("accepted: %.200s", pp ? pp : config);
+  if (!g_error_matches (error, domain, code))
+    g_error ("unexpected error %s/%d: %s", g_quark_to_string (error->domain),
+        error->code, error->message);
+  va_start (args, code);
+  while ((want = va_arg (args, const char *)) != NULL)
+    if (strstr (error->message, want) == NULL)
+      g_error ("message lacks \"%s\": %s", want, error->message);
+  va_end (args);
+  g_test_message ("ok: %s", error->message);
+  g_error_free (error);
+}
+
+/* JSON nested @depth levels deep around a number. */
+static char *
+nested (guint depth)
+{
+  GString *s = g_string_new ("{\"a\": ");
+  for (guint i = 0; i < depth; i++)
+    g_string_append_c (s, '[');
+  g_string_append_c (s, '1');
+  for (guint i = 0; i < depth; i++)
+    g_string_append_c (s, ']');
+  g_string_append_c (s, '}');
+  return g_string_free (s, FALSE);
+}
+
+/* Deep nesting is refused before json-glib's recursive parser sees it (a
+ * million levels overflow its stack); brackets in strings and comments do
+ * not count. */
+static void
+test_deep_nesting (void)
+{
+  char *dir = f2_test_golden_path ("tiny/model");
+  char *config_path = g_build_filename (dir, "config.json", NULL);
+  char *pp_path = g_build_filename (dir, "preprocessor_config.json", NULL);
+  char *config, *pp, *deep = nested (1000000), *text;
+  GError *error = NULL;
+  F2Config *c;
+
+  g_assert_true (g_file_get_contents (config_path, &config, NULL, NULL));
+  g_assert_true (g_file_get_contents (pp_path, &pp, NULL, NULL));
+  expect_text_error (deep, pp, F2_CONFIG_ERROR, F2_CONFIG_ERROR_PARSE,
+      "test-config.json", "64 levels", NULL);
+  expect_text_error (config, deep, F2_CONFIG_ERROR, F2_CONFIG_ERROR_PARSE,
+      "preprocessor", "64 levels", NULL);
+  /* inside a member the config does not read, too */
+  text = replaced (config, "{", "{\"deep\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+      "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]"
+      "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]], ");
+  expect_text_error (text, pp, F2_CONFIG_ERROR, F2_CONFIG_ERROR_PARSE,
+      "64 levels", NULL);
+  g_free (text);
+  /* 64 levels are fine (the config's object, "x"'s object and 62
+   * arrays); brackets in strings (escaped quotes too), single-quoted
+   * strings and comments are not nesting */
+  g_free (deep);
+  deep = nested (62);
+  text = g_strdup_printf ("{\"x\": %s, \"s\": \"\\\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+      "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\", \"t\": '{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{"
+      "{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{', /* [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+      "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[ */ %s", deep, config + 1);
+  c = f2_config_load_from_data (text, pp, "ok.json", &error);
+  g_assert_no_error (error);
+  f2_config_free (c);
+  g_free (text);
+
+  g_free (deep);
+  g_free (pp);
+  g_free (config);
+  g_free (pp_path);
+  g_free (config_path);
+  g_free (dir);
+}
+
+/* Generation and preprocessor settings that would load and then fail every
+ * inference are refused at load, naming the field, the value and the
+ * range. */
+static void
+test_absurd_values (void)
+{
+  char *dir = f2_test_golden_path ("tiny/model");
+  char *config_path = g_build_filename (dir, "config.json", NULL);
+  char *pp_path = g_build_filename (dir, "preprocessor_config.json", NULL);
+  char *text;
+  GError *error = NULL;
+  F2Config *c;
+
+  g_assert_true (g_file_get_contents (config_path, &tiny_config, NULL, NULL));
+  g_assert_true (g_file_get_contents (pp_path, &tiny_pp, NULL, NULL));
+
+  expect_bad (FALSE, "text_config.num_beams", "1000", F2_CONFIG_ERROR_INVALID,
+      "num_beams is 1000, outside the range 1..16");
+  expect_bad (FALSE, "text_config.num_beams", "17", F2_CONFIG_ERROR_INVALID, "num_beams");
+  expect_bad (FALSE, "text_config.max_length", "100000", F2_CONFIG_ERROR_INVALID,
+      "max_length is 100000");
+  expect_bad (FALSE, "text_config.no_repeat_ngram_size", "1000000",
+      F2_CONFIG_ERROR_INVALID, "no_repeat_ngram_size");
+  expect_bad (FALSE, "text_config.length_penalty", "1000.5", F2_CONFIG_ERROR_INVALID,
+      "length_penalty");
+  expect_bad (FALSE, "text_config.d_model", "1073741824", F2_CONFIG_ERROR_INVALID,
+      "d_model is 1073741824");
+  expect_bad (FALSE, "text_config.vocab_size", "2000000000", F2_CONFIG_ERROR_INVALID,
+      "vocab_size");
+  expect_bad (FALSE, "text_config.decoder_layers", "100000", F2_CONFIG_ERROR_INVALID,
+      "decoder_layers");
+  expect_bad (FALSE, "vision_config.depths", "[1, 1, 100000, 1]",
+      F2_CONFIG_ERROR_INVALID, "depths[2]");
+  expect_bad (FALSE, "vision_config.window_size", "100000", F2_CONFIG_ERROR_INVALID,
+      "window_size");
+  /* 16 beams are what the element and the CLI allow */
+  text = edited (tiny_config, "text_config.num_beams", "16");
+  c = f2_config_load_from_data (text, tiny_pp, "tiny", &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (c->text.num_beams, ==, 16);
+  f2_config_free (c);
+  g_free (text);
+
+  expect_bad (TRUE, "image_std", "[0.229, -0.224, 0.225]", F2_CONFIG_ERROR_INVALID,
+      "image_std[1] must be positive");
+  expect_bad (TRUE, "image_std", "[0.229, 0.224, 1e9]", F2_CONFIG_ERROR_INVALID,
+      "image_std[2] is 1e+09");
+  expect_bad (TRUE, "image_std", "[1e-9, 0.224, 0.225]", F2_CONFIG_ERROR_INVALID,
+      "image_std[0]");
+  expect_bad (TRUE, "image_mean", "[0.485, -1e12, 0.406]", F2_CONFIG_ERROR_INVALID,
+      "image_mean[1]");
+  expect_bad (TRUE, "rescale_factor", "0", F2_CONFIG_ERROR_INVALID, "rescale_factor");
+  expect_bad (TRUE, "rescale_factor", "-1", F2_CONFIG_ERROR_INVALID, "rescale_factor");
+  expect_bad (TRUE, "rescale_factor", "1000000", F2_CONFIG_ERROR_INVALID,
+      "rescale_factor is 1e+06");
+  expect_bad (TRUE, "size", "{\"height\": 1048576, \"width\": 1048576}",
+      F2_CONFIG_ERROR_INVALID, "size.height");
+  /* numbers too large for a double read as infinity: refused, not used */
+  text = replaced (tiny_pp, "0.485", "1e999");
+  expect_text_error (tiny_config, text, F2_CONFIG_ERROR, F2_CONFIG_ERROR_INVALID,
+      "image_mean[0]", NULL);
+  g_free (text);
+  text = replaced (tiny_pp, "0.224", "1e999");
+  expect_text_error (tiny_config, text, F2_CONFIG_ERROR, F2_CONFIG_ERROR_INVALID,
+      "image_std[1]", NULL);
+  g_free (text);
+
+  g_free (tiny_pp);
+  g_free (tiny_config);
+  g_free (pp_path);
+  g_free (config_path);
+  g_free (dir);
+}
+
+/* File-system surprises: each message names the file, the problem and
+ * the fix, and nothing blocks (a FIFO would wait for a writer forever). */
+static void
+test_bad_files (void)
+{
+  char *golden = f2_test_golden_path ("tiny/model");
+  char *tmp = g_dir_make_tmp ("f2-config-XXXXXX", NULL);
+  char *config_path = g_build_filename (tmp, "config.json", NULL);
+  char *pp_path = g_build_filename (tmp, "preprocessor_config.json", NULL);
+  char *not_dir = g_build_filename (tmp, "model-file", NULL);
+  char *link_dir = g_build_filename (tmp, "model-link", NULL);
+  char *text;
+  GError *error = NULL;
+  F2Config *c;
+
+  g_assert_nonnull (tmp);
+  /* the golden config next to a FIFO preprocessor_config.json */
+  text = g_build_filename (golden, "config.json", NULL);
+  {
+    char *contents;
+    g_assert_true (g_file_get_contents (text, &contents, NULL, NULL));
+    g_assert_true (g_file_set_contents (config_path, contents, -1, NULL));
+    g_free (contents);
+  }
+  g_free (text);
+  g_assert_cmpint (mkfifo (pp_path, 0600), ==, 0);
+  c = f2_config_load_dir (tmp, &error);
+  g_assert_null (c);
+  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL);
+  g_assert_nonnull (strstr (error->message, pp_path));
+  g_assert_nonnull (strstr (error->message, "FIFO"));
+  g_test_message ("ok: %s", error->message);
+  g_clear_error (&error);
+  g_unlink (pp_path);
+
+  /* a directory where the file should be */
+  g_assert_cmpint (g_mkdir (pp_path, 0700), ==, 0);
+  c = f2_config_load_dir (tmp, &error);
+  g_assert_null (c);
+  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_ISDIR);
+  g_assert_nonnull (strstr (error->message, pp_path));
+  g_assert_nonnull (strstr (error->message, "is a directory"));
+  g_assert_nonnull (strstr (error->message, "preprocessor_config.json published"));
+  g_test_message ("ok: %s", error->message);
+  g_clear_error (&error);
+  g_rmdir (pp_path);
+
+  /* a dangling symbolic link for config.json */
+  g_unlink (config_path);
+  g_assert_cmpint (symlink ("no-such-config.json", config_path), ==, 0);
+  c = f2_config_load_dir (tmp, &error);
+  g_assert_null (c);
+  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+  g_assert_nonnull (strstr (error->message, config_path));
+  g_assert_nonnull (strstr (error->message, "no-such-config.json"));
+  g_assert_nonnull (strstr (error->message, "dangling"));
+  g_test_message ("ok: %s", error->message);
+  g_clear_error (&error);
+  g_unlink (config_path);
+
+  /* a device */
+  c = f2_config_load ("/dev/zero", NULL, &error);
+  g_assert_null (c);
+  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_INVAL);
+  g_assert_nonnull (strstr (error->message, "/dev/zero is a character device"));
+  g_test_message ("ok: %s", error->message);
+  g_clear_error (&error);
+
+  /* the model path is a file, or a link to nothing */
+  g_assert_true (g_file_set_contents (not_dir, "{}", -1, NULL));
+  c = f2_config_load_dir (not_dir, &error);
+  g_assert_null (c);
+  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOTDIR);
+  g_assert_nonnull (strstr (error->message, not_dir));
+  g_assert_nonnull (strstr (error->message, "a file, not a directory"));
+  g_test_message ("ok: %s", error->message);
+  g_clear_error (&error);
+  g_assert_cmpint (symlink ("no-such-model", link_dir), ==, 0);
+  c = f2_config_load_dir (link_dir, &error);
+  g_assert_null (c);
+  g_assert_error (error, G_FILE_ERROR, G_FILE_ERROR_NOENT);
+  g_assert_nonnull (strstr (error->message, "dangling"));
+  g_test_message ("ok: %s", error->message);
+  g_clear_error (&error);
+
+  g_unlink (link_dir);
+  g_unlink (not_dir);
+  g_rmdir (tmp);
+  g_free (link_dir);
+  g_free (not_dir);
+  g_free (pp_path);
+  g_free (config_path);
+  g_free (tmp);
+  g_free (golden);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -384,5 +658,8 @@ main (int argc, char **argv)
   g_test_add_func ("/config/golden", test_golden);
   g_test_add_func ("/config/real", test_real_configs);
   g_test_add_func ("/config/bad", test_bad);
+  g_test_add_func ("/config/deep-nesting", test_deep_nesting);
+  g_test_add_func ("/config/absurd-values", test_absurd_values);
+  g_test_add_func ("/config/bad-files", test_bad_files);
   return g_test_run ();
 }

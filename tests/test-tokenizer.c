@@ -7,6 +7,8 @@
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static F2Tokenizer *tiny;
 static JsonObject *prompts_root;
@@ -576,6 +578,113 @@ test_load_errors (void)
   g_free (tmp);
 }
 
+/* Loading @dir fails with @domain/@code and a message holding @a and @b. */
+static void
+expect_error (const char *dir, GQuark domain, gint code, const char *a,
+    const char *b)
+{
+  GError *error = NULL;
+  F2Tokenizer *tok = f2_tokenizer_new_from_dir (dir, &error);
+
+  g_assert_null (tok);
+  if (!g_error_matches (error, domain, code))
+    g_error ("unexpected error %s/%d: %s", g_quark_to_string (error->domain),
+        error->code, error->message);
+  if (strstr (error->message, a) == NULL || (b && strstr (error->message, b) == NULL))
+    g_error ("error \"%s\" does not name \"%s\" and \"%s\"", error->message, a, b);
+  g_test_message ("ok: %s", error->message);
+  g_error_free (error);
+}
+
+/* The golden tokenizer.json with added_tokens[0].id set to @id. */
+static char *
+tokenizer_with_added_id (gint64 id)
+{
+  char *path = f2_test_golden_path ("tiny/model/tokenizer.json");
+  JsonNode *root = f2_test_load_json (path);
+  JsonArray *added = json_object_get_array_member (json_node_get_object (root),
+      "added_tokens");
+  char *text;
+
+  json_object_set_int_member (json_array_get_object_element (added, 0), "id", id);
+  text = json_to_string (root, FALSE);
+  json_node_unref (root);
+  g_free (path);
+  return text;
+}
+
+/* Hostile tokenizer files: ids that would make the tables grow to
+ * gigabytes, nesting that would overflow the parser's stack, and paths
+ * that are not regular files. Each is refused with the file named. */
+static void
+test_hostile_files (void)
+{
+  char *tmp = g_dir_make_tmp ("f2-tok-XXXXXX", NULL);
+  char *json_path = g_build_filename (tmp, "tokenizer.json", NULL);
+  GString *deep = g_string_new ("{\"model\": {\"vocab\": ");
+  char *text;
+
+  g_assert_nonnull (tmp);
+  /* ids near 1e9: refused before any table is sized by them */
+  write_file (tmp, "tokenizer.json", "{\"model\": {\"vocab\": {\"a\": 0, "
+      "\"b\": 1000000000}, \"merges\": []}}");
+  expect_error (tmp, F2_TOKENIZER_ERROR, F2_TOKENIZER_ERROR_MALFORMED,
+      "tokenizer.json", "id 1000000000");
+  remove_file (tmp, "tokenizer.json");
+  write_file (tmp, "vocab.json", "{\"a\": 0, \"b\": 999999999}");
+  write_file (tmp, "merges.txt", "#version: 0.2\n");
+  expect_error (tmp, F2_TOKENIZER_ERROR, F2_TOKENIZER_ERROR_MALFORMED,
+      "vocab.json", "id 999999999");
+  text = tokenizer_with_added_id (1000000000);
+  write_file (tmp, "tokenizer.json", text);
+  g_free (text);
+  expect_error (tmp, F2_TOKENIZER_ERROR, F2_TOKENIZER_ERROR_MALFORMED,
+      "tokenizer.json", "id 1000000000");
+  /* an id right after the vocabulary is what an added token may take */
+  text = tokenizer_with_added_id (51289);
+  write_file (tmp, "tokenizer.json", text);
+  g_free (text);
+  {
+    GError *error = NULL;
+    F2Tokenizer *tok = f2_tokenizer_new_from_dir (tmp, &error);
+    g_assert_no_error (error);
+    f2_tokenizer_free (tok);
+  }
+
+  /* nesting far past the parser's stack */
+  for (guint i = 0; i < 1000000; i++)
+    g_string_append_c (deep, '[');
+  write_file (tmp, "tokenizer.json", deep->str);
+  expect_error (tmp, F2_TOKENIZER_ERROR, F2_TOKENIZER_ERROR_MALFORMED,
+      "tokenizer.json", "64 levels");
+  remove_file (tmp, "tokenizer.json");
+  write_file (tmp, "vocab.json", deep->str + strlen ("{\"model\": {\"vocab\": "));
+  expect_error (tmp, F2_TOKENIZER_ERROR, F2_TOKENIZER_ERROR_MALFORMED,
+      "vocab.json", "64 levels");
+
+  /* not regular files: a FIFO (which must not block), a directory, a
+   * dangling link (not "no tokenizer files") */
+  g_assert_cmpint (mkfifo (json_path, 0600), ==, 0);
+  expect_error (tmp, G_FILE_ERROR, G_FILE_ERROR_INVAL, json_path, "FIFO");
+  g_unlink (json_path);
+  g_assert_cmpint (g_mkdir (json_path, 0700), ==, 0);
+  expect_error (tmp, G_FILE_ERROR, G_FILE_ERROR_ISDIR, json_path, "tokenizer.json");
+  g_rmdir (json_path);
+  g_assert_cmpint (symlink ("elsewhere/tokenizer.json", json_path), ==, 0);
+  expect_error (tmp, G_FILE_ERROR, G_FILE_ERROR_NOENT, json_path, "dangling");
+  g_unlink (json_path);
+  remove_file (tmp, "vocab.json");
+  g_assert_cmpint (symlink ("/dev/zero", json_path), ==, 0);
+  expect_error (tmp, G_FILE_ERROR, G_FILE_ERROR_INVAL, json_path, "character device");
+  g_unlink (json_path);
+
+  remove_file (tmp, "merges.txt");
+  g_rmdir (tmp);
+  g_string_free (deep, TRUE);
+  g_free (json_path);
+  g_free (tmp);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -608,6 +717,7 @@ main (int argc, char **argv)
   g_test_add_func ("/tokenizer/real", test_real_tokenizer);
   g_test_add_func ("/tokenizer/edges", test_edges);
   g_test_add_func ("/tokenizer/load-errors", test_load_errors);
+  g_test_add_func ("/tokenizer/hostile-files", test_hostile_files);
   ret = g_test_run ();
 
   f2_tokenizer_free (tiny);
