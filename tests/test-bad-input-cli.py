@@ -1,16 +1,90 @@
 #!/usr/bin/env python3
 """florence2-cli on bad input: each case must exit non-zero (not by a
-signal) with a message on stderr that names the problem. With --valgrind,
-every run goes through valgrind and any memory error or definite leak fails.
+signal, not hanging) with a message on stderr that names the problem. With
+--valgrind, every run goes through valgrind and any memory error or definite
+leak fails. Hostile model directories are broken copies of the golden tiny
+model: deep JSON nesting, absurd settings, non-finite weights, FIFOs and
+dangling links where files belong, images that declare huge sizes.
 
 Usage: test-bad-input-cli.py CLI [--valgrind]"""
+import json
 import os
+import resource
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
+import zlib
 
 SKIP = 77
+MODEL_FILES = ("config.json", "preprocessor_config.json", "tokenizer.json", "vocab.json")
+
+
+def copy_model(model, tmp, name, with_weights=True):
+    """A copy of the golden model directory to break."""
+    out = os.path.join(tmp, name)
+    os.mkdir(out)
+    for f in MODEL_FILES + (("model.safetensors",) if with_weights else ()):
+        shutil.copy(os.path.join(model, f), out)
+    return out
+
+
+def edit_json(path, edit):
+    with open(path) as f:
+        data = json.load(f)
+    edit(data)
+    with open(path, "w") as f:
+        json.dump(data, f)
+
+
+def deep_json(depth):
+    return "{\"a\": " + "[" * depth + "1" + "]" * depth + "}"
+
+
+def edit_tensor(path, name, edit):
+    """Rewrite the float32 data of tensor @name in a safetensors file:
+    @edit gets and returns a list of floats."""
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    t = header[name]
+    assert t["dtype"] == "F32"
+    begin, end = (8 + n + o for o in t["data_offsets"])
+    values = list(struct.unpack(f"<{(end - begin) // 4}f", data[begin:end]))
+    data[begin:end] = struct.pack(f"<{len(values)}f", *edit(values))
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def png(path, w, h, rows):
+    """A grey PNG that declares @w x @h pixels and holds @rows rows of zeros."""
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    z = zlib.compressobj(9)
+    row = b"\0" * (1 + w)
+    idat = b"".join(z.compress(row) for _ in range(rows)) + z.flush()
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 0, 0, 0, 0))
+                + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+
+
+def run_measured(cmd, timeout):
+    """Run @cmd in a child Python so that its peak RSS can be read alone:
+    returns (returncode, stderr, peak RSS in MiB), or None on a timeout."""
+    probe = ("import resource, subprocess, sys\n"
+             "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)\n"
+             "sys.stderr.write(r.stderr)\n"
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024)\n"
+             "sys.exit(r.returncode if r.returncode >= 0 else 128 - r.returncode)\n")
+    try:
+        run = subprocess.run([sys.executable, "-c", probe] + cmd, capture_output=True,
+                             text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+    rc = run.returncode - 256 if run.returncode > 128 else run.returncode
+    return rc, run.stderr, int(run.stdout.strip() or 0)
 
 
 def main():
@@ -42,6 +116,46 @@ def main():
     with open(not_an_image, "w") as f:
         f.write("this is not a picture\n")
 
+    # hostile model directories, each a broken copy of the golden one
+    deep_config = copy_model(model, tmp, "deep-config")
+    with open(os.path.join(deep_config, "config.json"), "w") as f:
+        f.write(deep_json(1000000))
+    deep_tokenizer = copy_model(model, tmp, "deep-tokenizer")
+    with open(os.path.join(deep_tokenizer, "tokenizer.json"), "w") as f:
+        f.write(deep_json(1000000))
+    deep_header = copy_model(model, tmp, "deep-header", with_weights=False)
+    header = ("{\"w\": " + "[" * 1000000).encode()
+    with open(os.path.join(deep_header, "model.safetensors"), "wb") as f:
+        f.write(struct.pack("<Q", len(header)) + header)
+    beams = copy_model(model, tmp, "absurd-beams")
+    edit_json(os.path.join(beams, "config.json"),
+              lambda c: c["text_config"].update(num_beams=1000))
+    std = copy_model(model, tmp, "zero-std")
+    edit_json(os.path.join(std, "preprocessor_config.json"),
+              lambda c: c.update(image_std=[0.229, 0, 0.225]))
+    nan_weights = copy_model(model, tmp, "nan-weights")
+    edit_tensor(os.path.join(nan_weights, "model.safetensors"), "language_model.lm_head.weight",
+                lambda v: v[:100] + [float("nan")] + v[101:])
+    # finite weights whose logits overflow: caught at run time
+    overflow = copy_model(model, tmp, "overflowing-logits")
+    edit_tensor(os.path.join(overflow, "model.safetensors"), "language_model.lm_head.weight",
+                lambda v: [3e38] * len(v))
+    fifo = copy_model(model, tmp, "fifo-config")
+    os.unlink(os.path.join(fifo, "config.json"))
+    os.mkfifo(os.path.join(fifo, "config.json"))
+    dangling = copy_model(model, tmp, "dangling-config")
+    os.unlink(os.path.join(dangling, "config.json"))
+    os.symlink("moved-away/config.json", os.path.join(dangling, "config.json"))
+    dir_weights = copy_model(model, tmp, "directory-weights", with_weights=False)
+    os.mkdir(os.path.join(dir_weights, "model.safetensors"))
+    model_file = os.path.join(tmp, "model-file")
+    shutil.copy(os.path.join(model, "config.json"), model_file)
+    # images whose headers declare more than is decoded (8192 a side)
+    claims_huge = os.path.join(tmp, "claims-huge.png")
+    png(claims_huge, 100000, 100000, 4)
+    too_large = os.path.join(tmp, "too-large.png")
+    png(too_large, 12000, 12000, 12000)
+
     base = ["--device", "cpu", "--max-new-tokens", "2", "--num-beams", "1"]
     cases = [
         ("missing model directory", ["--model", os.path.join(tmp, "nope"), "--task", "<OD>", image], "does not exist"),
@@ -56,22 +170,52 @@ def main():
         ("missing image", ["--model", model, "--task", "<OD>", os.path.join(tmp, "none.png")], "none.png"),
         ("bad precision", ["--model", model, "--precision", "fp8", image], "fp8"),
         ("no image", ["--model", model], "image"),
+        ("no new tokens", ["--model", model, "--max-new-tokens", "0", image], "max-new-tokens"),
+        ("too many new tokens", ["--model", model, "--max-new-tokens", "5000", image], "1..1024"),
+        ("no beams", ["--model", model, "--num-beams", "0", image], "num-beams"),
+        ("deeply nested config.json", ["--model", deep_config, image], "64 levels"),
+        ("deeply nested tokenizer.json", ["--model", deep_tokenizer, image], "64 levels"),
+        ("deeply nested safetensors header", ["--model", deep_header, image], "64 levels"),
+        ("absurd num_beams in config.json", ["--model", beams, image], "num_beams is 1000"),
+        ("zero image_std", ["--model", std, image], "image_std[1]"),
+        ("NaN in the weights", ["--model", nan_weights, image], "language_model.lm_head.weight"),
+        ("logits that overflow, greedy", ["--model", overflow, image], "not finite"),
+        ("logits that overflow, beams", ["--model", overflow, "--num-beams", "3", image], "not finite"),
+        ("config.json is a FIFO", ["--model", fifo, image], "FIFO"),
+        ("config.json is a dangling link", ["--model", dangling, image], "dangling"),
+        ("model.safetensors is a directory", ["--model", dir_weights, image], "is a directory"),
+        ("model path is a file", ["--model", model_file, image], "not a directory"),
+        ("image that claims 100000 x 100000", ["--model", model, claims_huge], "8192"),
+        ("image of 12000 x 12000", ["--model", model, too_large], "12000 x 12000"),
     ]
     failures = 0
+    baseline_rss = None
+    if not use_valgrind:
+        # peak RSS of a normal run: a refused image must not add to it
+        measured = run_measured([cli] + base + ["--model", model, image], 600)
+        baseline_rss = measured[2] if measured else None
     for name, args, expect in cases:
         cmd = [cli] + base + args
         if use_valgrind:
             cmd = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
                    "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite"] + cmd
-        run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        err = run.stderr.strip()
+        measured = run_measured(cmd, 900 if use_valgrind else 180)
         problems = []
-        if run.returncode == 0:
+        if measured is None:
+            # a FIFO read without care waits for a writer forever
+            measured = (0, "", 0)
+            problems.append("hung (timed out)")
+        returncode, err, rss = measured
+        err = err.strip()
+        if returncode == 0 and not problems:
             problems.append("exited 0")
-        if run.returncode < 0:
-            problems.append(f"killed by signal {-run.returncode}")
-        if run.returncode == 99:
+        if returncode < 0:
+            problems.append(f"killed by signal {-returncode}")
+        if returncode == 99:
             problems.append("valgrind found errors")
+        if baseline_rss is not None and name.startswith("image") and rss > baseline_rss + 100:
+            problems.append(f"peak RSS {rss} MiB, {rss - baseline_rss} MiB above a normal run: "
+                            "the image was decoded before its size was checked")
         if expect.lower() not in err.lower():
             problems.append(f"message does not mention '{expect}'")
         status = "FAIL" if problems else "ok  "
