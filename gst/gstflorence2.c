@@ -29,6 +29,8 @@
 #include "gstflorence2result.h"
 
 #include "florence2.h"
+#include "loader-util.h"
+#include "tokenizer.h"
 
 #include <gst/video/video.h>
 #include <glib/gstdio.h>
@@ -976,15 +978,25 @@ post_load_error (GstFlorence2 * self, const gchar * dir, GError * error)
     GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
         ("Not enough device memory for the Florence-2 model: %s",
             error->message), ("try precision=fp16 or a smaller model"));
+  else if (error->domain == F2_BACKEND_ERROR &&
+      error->code == F2_BACKEND_ERROR_INVALID)
+    /* not the device: the network cannot be set up for these settings */
+    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
+        ("Cannot set up the Florence-2 model in %s: %s", dir, error->message),
+        ("check the model's config.json and the num-beams and "
+            "max-new-tokens properties"));
   else if (error->domain == F2_BACKEND_ERROR)
     GST_ELEMENT_ERROR (self, LIBRARY, INIT,
         ("Cannot open the compute device: %s", error->message),
         ("check the device property (an index, a name, or cpu) and the "
             "Vulkan driver"));
-  else if (error->domain == G_FILE_ERROR && error->code == G_FILE_ERROR_NOENT)
+  else if ((error->domain == G_FILE_ERROR && error->code == G_FILE_ERROR_NOENT)
+      || g_error_matches (error, F2_TOKENIZER_ERROR,
+          F2_TOKENIZER_ERROR_NOT_FOUND))
     GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("%s", error->message),
         (NULL));
   else
+    /* the model's files: config, preprocessor settings, tokenizer, weights */
     GST_ELEMENT_ERROR (self, RESOURCE, READ,
         ("Cannot load the Florence-2 model in %s: %s", dir, error->message),
         (NULL));
@@ -1022,9 +1034,9 @@ gst_florence2_start (GstFlorence2 * self)
             "(config.json, model.safetensors, tokenizer.json)"));
     goto fail;
   }
-  if (!g_file_test (dir, G_FILE_TEST_IS_DIR)) {
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND,
-        ("Florence-2 model directory '%s' does not exist", dir),
+  if (!f2_model_dir_check (dir, &error)) {
+    /* missing, a dangling link or a file: the message says which */
+    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("%s", error->message),
         ("set the model property to the folder of a Florence-2 model "
             "(config.json, model.safetensors, tokenizer.json)"));
     goto fail;

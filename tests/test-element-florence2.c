@@ -15,6 +15,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <gst/florence2/gstflorence2meta.h>
 
@@ -959,6 +960,162 @@ expect_start_error (const gchar * props, GQuark domain, gint code)
   g_free (desc);
 }
 
+/* A broken copy of the golden model in a new directory under @tmp: the
+ * JSON files with @file's first @from replaced by @to (NULL: unchanged),
+ * the weights linked, or with element 100 of the LM head made NaN. */
+static gchar *
+broken_model (const gchar * tmp, const gchar * name, const gchar * file,
+    const gchar * from, const gchar * to, gboolean nan_weights)
+{
+  static const gchar *const files[] = { "config.json",
+    "preprocessor_config.json", "tokenizer.json", "vocab.json"
+  };
+  gchar *dir = g_build_filename (tmp, name, NULL);
+  gchar *src, *dst, *text;
+  gsize len;
+
+  fail_unless (g_mkdir (dir, 0700) == 0);
+  for (guint i = 0; i < G_N_ELEMENTS (files); i++) {
+    src = g_build_filename (model_dir, files[i], NULL);
+    dst = g_build_filename (dir, files[i], NULL);
+    fail_unless (g_file_get_contents (src, &text, &len, NULL));
+    if (file != NULL && g_str_equal (file, files[i]) && from != NULL) {
+      gchar *at = strstr (text, from);
+      GString *edited;
+      fail_unless (at != NULL, "%s lacks %s", files[i], from);
+      edited = g_string_new_len (text, at - text);
+      g_string_append (edited, to);
+      g_string_append (edited, at + strlen (from));
+      g_free (text);
+      len = edited->len;
+      text = g_string_free (edited, FALSE);
+    }
+    fail_unless (g_file_set_contents (dst, text, len, NULL));
+    g_free (text);
+    g_free (src);
+    g_free (dst);
+  }
+  src = g_build_filename (model_dir, "model.safetensors", NULL);
+  dst = g_build_filename (dir, "model.safetensors", NULL);
+  if (nan_weights) {
+    /* the header gives the tensor's offsets in the data area */
+    JsonParser *parser = json_parser_new ();
+    JsonArray *offsets;
+    guint64 header_len = 0;
+    const guint32 nan = 0x7fc00000;
+    fail_unless (g_file_get_contents (src, &text, &len, NULL));
+    for (int i = 7; i >= 0; i--)
+      header_len = (header_len << 8) | (guint8) text[i];
+    fail_unless (json_parser_load_from_data (parser, text + 8, header_len, NULL));
+    offsets = json_object_get_array_member (json_object_get_object_member
+        (json_node_get_object (json_parser_get_root (parser)),
+            "language_model.lm_head.weight"), "data_offsets");
+    memcpy (text + 8 + header_len + json_array_get_int_element (offsets, 0)
+        + 4 * 100, &nan, 4);
+    fail_unless (g_file_set_contents (dst, text, len, NULL));
+    g_object_unref (parser);
+    g_free (text);
+  } else {
+    fail_unless (symlink (src, dst) == 0);
+  }
+  g_free (src);
+  g_free (dst);
+  return dir;
+}
+
+/* Going to PAUSED with the model in @dir fails with @domain/@code and a
+ * message that holds @want. */
+static void
+expect_model_error (const gchar * dir, GQuark domain, gint code,
+    const gchar * want)
+{
+  GstElement *element = gst_element_factory_make ("florence2", NULL);
+  GstBus *bus = gst_bus_new ();
+  GstMessage *msg;
+  GError *error = NULL;
+  gchar *debug = NULL;
+
+  g_object_set (element, "model", dir, "device", test_device, NULL);
+  gst_element_set_bus (element, bus);
+  fail_unless_equals_int (gst_element_set_state (element, GST_STATE_PAUSED),
+      GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "%s: no error message", dir);
+  gst_message_parse_error (msg, &error, &debug);
+  fail_unless (g_error_matches (error, domain, code),
+      "%s: got %s %d: %s", dir, g_quark_to_string (error->domain),
+      error->code, error->message);
+  fail_unless (strstr (error->message, want) != NULL,
+      "%s: the message lacks \"%s\": %s", dir, want, error->message);
+  GST_INFO ("%s -> %s", dir, error->message);
+  g_clear_error (&error);
+  g_free (debug);
+  gst_message_unref (msg);
+  gst_element_set_state (element, GST_STATE_NULL);
+  gst_element_set_bus (element, NULL);
+  gst_object_unref (element);
+  gst_object_unref (bus);
+}
+
+/* Broken model directories: errors of the model's files (config,
+ * preprocessor settings, tokenizer, weights) are resource errors naming
+ * the file, never "Cannot open the compute device". */
+GST_START_TEST (test_broken_model_errors)
+{
+  gchar *tmp = g_dir_make_tmp ("f2-element-model-XXXXXX", NULL);
+  gchar *dir, *path;
+
+  load_fixtures ();
+  fail_unless (tmp != NULL);
+  /* settings that would fail only at the first frame are refused at load */
+  dir = broken_model (tmp, "zero-std", "preprocessor_config.json", "0.224",
+      "0", FALSE);
+  expect_model_error (dir, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ,
+      "preprocessor_config.json: image_std[1]");
+  g_free (dir);
+  dir = broken_model (tmp, "beams", "config.json", "\"num_beams\": 3",
+      "\"num_beams\": 1000", FALSE);
+  expect_model_error (dir, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ,
+      "num_beams is 1000");
+  g_free (dir);
+  dir = broken_model (tmp, "deep", "tokenizer.json", "{", "{\"x\": "
+      "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
+      "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]], ",
+      FALSE);
+  expect_model_error (dir, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ,
+      "tokenizer.json nests JSON");
+  g_free (dir);
+  dir = broken_model (tmp, "nan", NULL, NULL, NULL, TRUE);
+  expect_model_error (dir, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ,
+      "'language_model.lm_head.weight'");
+  g_free (dir);
+  /* missing files and wrong kinds of paths */
+  dir = broken_model (tmp, "dangling", NULL, NULL, NULL, FALSE);
+  path = g_build_filename (dir, "config.json", NULL);
+  g_unlink (path);
+  fail_unless (symlink ("moved-away.json", path) == 0);
+  expect_model_error (dir, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND,
+      "dangling");
+  g_free (path);
+  g_free (dir);
+  dir = broken_model (tmp, "no-tokenizer", "config.json", NULL, NULL, FALSE);
+  path = g_build_filename (dir, "tokenizer.json", NULL);
+  g_unlink (path);
+  g_free (path);
+  expect_model_error (dir, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND,
+      "tokenizer.json");
+  g_free (dir);
+  path = g_build_filename (model_dir, "config.json", NULL);
+  expect_model_error (path, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_NOT_FOUND,
+      "not a directory");
+  g_free (path);
+
+  f2_test_remove_tree (tmp);
+  g_free (tmp);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_setting_errors)
 {
   GError *error = NULL;
@@ -1334,6 +1491,7 @@ florence2_suite (void)
   tcase_add_test (tc, test_low_latency);
   tcase_add_test (tc, test_state_cycles);
   tcase_add_test (tc, test_setting_errors);
+  tcase_add_test (tc, test_broken_model_errors);
   tcase_add_test (tc, test_stream_errors);
   tcase_add_test (tc, test_ready_property_while_playing);
   tcase_add_test (tc, test_results_file_full);
