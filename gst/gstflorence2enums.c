@@ -32,8 +32,10 @@ gst_florence2_precision_get_type (void)
 {
   static GType type = 0;
   static const GEnumValue values[] = {
-    {F2_PRECISION_FP16, "fp16 storage, fp32 accumulation", "fp16"},
+    {F2_PRECISION_AUTO, "the device's default: fp16 on Vulkan, fp32 on cpu", "auto"},
     {F2_PRECISION_FP32, "fp32 throughout", "fp32"},
+    {F2_PRECISION_FP16, "fp16 storage, fp32 accumulation (Vulkan)", "fp16"},
+    {F2_PRECISION_BF16, "bf16 weights and matmul inputs, fp32 accumulation (cpu)", "bf16"},
     {0, NULL, NULL}
   };
 

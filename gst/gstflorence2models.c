@@ -22,7 +22,7 @@ shared_model_free (SharedModel * shared)
 
 Florence2Model *
 gst_florence2_models_acquire (const gchar * dir, const gchar * device,
-    F2Precision precision, guint max_beams, GError ** error)
+    F2Precision precision, guint threads, guint max_beams, GError ** error)
 {
   Florence2ModelParams params = florence2_model_default_params ();
   SharedModel *shared;
@@ -34,8 +34,9 @@ gst_florence2_models_acquire (const gchar * dir, const gchar * device,
     params.limits.max_beams = max_beams;
   params.device = device;
   params.precision = precision;
-  key = g_strdup_printf ("%s\n%s\n%d\n%u", dir, device ? device : "",
-      precision, params.limits.max_beams);
+  params.threads = threads;
+  key = g_strdup_printf ("%s\n%s\n%d\n%u\n%u", dir, device ? device : "",
+      precision, threads, params.limits.max_beams);
 
   G_LOCK (models);
   if (models_by_key == NULL) {

@@ -5,8 +5,10 @@
  * frame after the warm-up frame (which must be zero). It prints; it never
  * fails on speed.
  *
- *   bench-florence2 [--config DIR] [--device DEV|cpu] [--precision fp16|fp32]
- *                   [--tokens N] [--beams N] [--frames N] */
+ *   bench-florence2 [--config DIR] [--device auto|cpu|reference|DEV]
+ *                   [--precision auto|fp32|bf16|fp16] [--threads N]
+ *                   [--tokens N] [--beams N] [--frames N] [--ops] */
+#include "config.h"
 #include "florence2.h"
 #include "random-checkpoint.h"
 #include "test-common.h"
@@ -23,17 +25,21 @@ static int opt_tokens = 20;
 static int opt_beams = 1;
 static int opt_frames = 2;
 static gboolean opt_ops = FALSE;
+static int opt_threads = 0;
 
 static GOptionEntry entries[] = {
   { "config", 'c', 0, G_OPTION_ARG_FILENAME, &opt_config,
       "Directory with config.json, preprocessor_config.json and the tokenizer "
       "(default: $F2_CONFIGS_DIR/base)", "DIR" },
-  { "device", 'd', 0, G_OPTION_ARG_STRING, &opt_device, "Vulkan device or cpu", "DEV" },
-  { "precision", 'p', 0, G_OPTION_ARG_STRING, &opt_precision, "fp16 (default) or fp32", "P" },
+  { "device", 'd', 0, G_OPTION_ARG_STRING, &opt_device,
+      "auto (default), cpu, reference, or a Vulkan device index or name", "DEV" },
+  { "precision", 'p', 0, G_OPTION_ARG_STRING, &opt_precision,
+      "auto (default), fp32, bf16 (cpu) or fp16 (Vulkan)", "P" },
+  { "threads", 0, 0, G_OPTION_ARG_INT, &opt_threads, "Threads of the cpu backend (0 = one per core)", "N" },
   { "tokens", 't', 0, G_OPTION_ARG_INT, &opt_tokens, "Generated tokens per frame (forced, default 20)", "N" },
   { "beams", 'b', 0, G_OPTION_ARG_INT, &opt_beams, "Beams (default 1)", "N" },
   { "frames", 'f', 0, G_OPTION_ARG_INT, &opt_frames, "Timed frames after the warm-up (default 2)", "N" },
-  { "ops", 'o', 0, G_OPTION_ARG_NONE, &opt_ops, "Device time per op kind instead of per stage (Vulkan)", NULL },
+  { "ops", 'o', 0, G_OPTION_ARG_NONE, &opt_ops, "Device time per op kind instead of per stage", NULL },
   { NULL }
 };
 
@@ -83,6 +89,29 @@ print_stage_times (GHashTable *totals, double frames, double gpu_ms)
   g_free (names);
 }
 
+/* A decoder step reads every decoder weight and the LM head once, and the
+ * cross-attention keys and values of every layer: the bytes and the
+ * bandwidth they imply at the measured step time. */
+static void
+print_step_traffic (const char *config_dir, F2Precision precision, double step_ms)
+{
+  g_autoptr (F2Config) config = f2_config_load_dir (config_dir, NULL);
+  double d, ffn, weight_bytes, cross_bytes, total;
+
+  if (config == NULL || step_ms <= 0)
+    return;
+  d = config->text.d_model;
+  ffn = config->text.decoder_ffn_dim;
+  weight_bytes = (config->text.decoder_layers * (6 * d * d + 2 * d * ffn)
+      + config->text.vocab_size * d) * (precision == F2_PRECISION_FP32 ? 4 : 2);
+  /* 577 image tokens and a short prompt; activations are fp32 except fp16 on Vulkan */
+  cross_bytes = config->text.decoder_layers * 2.0 * 590 * d *
+      (precision == F2_PRECISION_FP16 ? 2 : 4);
+  total = weight_bytes + cross_bytes;
+  printf ("decoder step reads          %10.1f MB  (weights %.1f MB, cross-attention K/V %.1f MB): %.1f GB/s\n",
+      total / 1e6, weight_bytes / 1e6, cross_bytes / 1e6, total / (step_ms * 1e6));
+}
+
 static guint64
 device_bytes (Florence2Model *model)
 {
@@ -119,10 +148,17 @@ main (int argc, char **argv)
       g_build_filename (g_getenv ("F2_CONFIGS_DIR") ? g_getenv ("F2_CONFIGS_DIR") :
       "../shared/florence2-configs", "base", NULL);
   if (opt_ops)
-    g_setenv ("F2_VULKAN_PROFILE_OPS", "1", TRUE);
+    g_setenv ("F2_PROFILE_OPS", "1", TRUE);
   mp.device = opt_device;
-  mp.precision = opt_precision && strcmp (opt_precision, "fp32") == 0 ?
-      F2_PRECISION_FP32 : F2_PRECISION_FP16;
+  if (!f2_precision_parse (opt_precision, &mp.precision, &error)) {
+    g_printerr ("%s\n", error->message);
+    return 2;
+  }
+  if (opt_threads < 0) {
+    g_printerr ("--threads must be 0 or more\n");
+    return 2;
+  }
+  mp.threads = (guint) opt_threads;
   mp.limits.max_image_width = mp.limits.max_image_height = 1920;
 
   /* random weights with the real shapes */
@@ -136,9 +172,13 @@ main (int argc, char **argv)
     g_printerr ("%s\n", error->message);
     return 1;
   }
-  printf ("model %s (random weights), device %s, %s, %d tokens, %d beam(s)\n",
-      config_dir, florence2_model_device_name (model),
-      mp.precision == F2_PRECISION_FP16 ? "fp16" : "fp32", opt_tokens, opt_beams);
+  {
+    char *about = f2_backend_describe (f2_net_backend (florence2_model_net (model)));
+    printf ("model %s (random weights), device %s, %s, %d tokens, %d beam(s)\n",
+        config_dir, about, f2_precision_name (florence2_model_precision (model)),
+        opt_tokens, opt_beams);
+    g_free (about);
+  }
 
   /* a 1280x720 RGB frame */
   image.format = F2_PIXEL_RGB;
@@ -196,6 +236,8 @@ main (int argc, char **argv)
     printf ("submits per frame           %10.0f\n", submits / n);
     printf ("device bytes allocated per frame after warm-up: %" G_GINT64_FORMAT "\n",
         (gint64) ((device_bytes (model) - bytes_before) / (guint64) n));
+    print_step_traffic (config_dir, florence2_model_precision (model),
+        steps ? sum.decoder_ms / steps : 0.0);
     print_stage_times (stage_totals, n, gpu_ms);
   }
   g_hash_table_unref (stage_totals);

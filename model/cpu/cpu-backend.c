@@ -299,10 +299,10 @@ run_step (F2CpuBackend *self, F2CpuStep *s, GError **error)
     case F2_OP_COPY:
       return run_copy (self, s, error);
     case F2_OP_ARGMAX:
-      f2_reference_argmax (&op->p.argmax, s->in[0], s->in[1], s->out);
+      f2_cpu_argmax (&op->p.argmax, s->in[0], s->in[1], s->out);
       return TRUE;
     case F2_OP_TOPK:
-      f2_reference_topk (&op->p.topk, s->in[0], s->in[1], s->out, s->out2);
+      f2_cpu_topk (&op->p.topk, s->in[0], s->in[1], s->out, s->out2);
       return TRUE;
     case F2_OP_RESAMPLE_H:
       f2_reference_resample_h (&op->p.resample_h, s->in[0], s->in[1], s->in[2], s->out);

@@ -96,6 +96,10 @@ void f2_cpu_add (const F2AddParams *p, const float *a, const float *b,
 void f2_cpu_copy (const F2CopyParams *p, const float *x,
     const gint32 *row_index, float *out);
 void f2_cpu_mean_rows (const F2MeanRowsParams *p, const float *x, float *out);
+void f2_cpu_argmax (const F2ArgmaxParams *p, const float *x,
+    const gint32 *banned, gint32 *out);
+void f2_cpu_topk (const F2TopkParams *p, const float *x, const gint32 *banned,
+    gint32 *out_ids, float *out_values);
 void f2_cpu_im2col (const F2Conv2dParams *p, const float *x, void *rows,
     gboolean bf16);
 void f2_cpu_to_bf16 (const float *x, guint32 rows, guint32 cols, guint32 ldx,
