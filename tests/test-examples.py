@@ -13,7 +13,12 @@ device (lavapipe) unless VK_ICD_FILENAMES says otherwise.
   JSON lines, caption.sh JSON lines at the inference interval;
 - rtsp-server serves on loopback and an rtspsrc client decodes frames of the
   annotated stream while the server prints results and writes JSON lines;
-  rtsp-camera.sh records that stream to a file that Ctrl-C finishes.
+  a second client session appends to those lines; rtsp-camera.sh records
+  that stream to a file that Ctrl-C finishes. The server listens on
+  127.0.0.1 only unless told otherwise, refuses clients without the
+  password when --user is given, stops at once with the model's error for a
+  bad model, and its idle size stays flat over client sessions
+  (F2_RTSP_SESSIONS sessions, 8 by default; a longer soak with more).
 GST_PLUGIN_PATH must reach the built plugin (meson sets it). Exits 77
 (skipped) when the golden data is absent.
 """
@@ -26,6 +31,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -241,42 +247,182 @@ class ExamplesTest(unittest.TestCase):
 
     # ---- RTSP ----
 
-    def test_rtsp_server_loopback(self):
+    def start_server(self, *args, env=None, mount="/cam"):
+        """rtsp-server on a free loopback port: (process, URL, port) once it
+        prints the URL it serves. Threads collect its output (server.out,
+        server.err: lists of lines)."""
         port = free_port()
-        results = os.path.join(self.tmp.name, "rtsp.jsonl")
         server = subprocess.Popen(
-            [RTSP_SERVER, "--port", str(port), "--source", "test", "--results", results,
-             "--mount", "/cam"] + GOLDEN_PROPS, env=self.env,
+            [RTSP_SERVER, "--port", str(port), "--source", "test", "--mount", mount,
+             *args] + GOLDEN_PROPS, env=env or self.env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        server.out, server.err, server.readers = [], [], []
+        for pipe, lines in ((server.stdout, server.out), (server.stderr, server.err)):
+            t = threading.Thread(target=lambda p=pipe, l=lines: l.extend(iter(p.readline, "")),
+                                 daemon=True)
+            t.start()
+            server.readers.append(t)
+        url = f"rtsp://127.0.0.1:{port}{mount}"
+        if not self.wait_for_output(server, url):
+            server.kill()
+            out, err = self.stop_server(server, check=False)
+            self.fail(f"no URL from the server: {out}\n{err[-3000:]}")
+        return server, url, port
+
+    def wait_for_output(self, server, text, count=1, timeout=RUN_TIMEOUT):
+        """Whether the server printed @text on @count lines in time."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if sum(text in line for line in list(server.out)) >= count:
+                return True
+            if server.poll() is not None:
+                time.sleep(0.5)         # the readers catch up
+                return sum(text in line for line in server.out) >= count
+            time.sleep(0.2)
+        return False
+
+    def stop_server(self, server, check=True):
+        server.send_signal(signal.SIGTERM)
         try:
-            line = server.stdout.readline()
-            self.assertIn(f"rtsp://127.0.0.1:{port}/cam", line, server.stderr.read()
-                          if server.poll() is not None else line)
-            client = subprocess.run(
-                [gi_python(), "-c", RTSP_CLIENT, f"rtsp://127.0.0.1:{port}/cam", "10",
-                 results],
-                env=self.env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        for t in server.readers:
+            t.join(timeout=10)
+        out, err = "".join(server.out), "".join(server.err)
+        if check:
+            self.assertEqual(server.returncode, 0, err[-3000:])
+        return out, err
+
+    def rtsp_client(self, url, results, min_lines=0, frames=10, user=None, password=None):
+        """A client session: decodes @frames frames and stays until the
+        results file holds more than @min_lines lines (-1: does not wait)."""
+        args = [gi_python(), "-c", RTSP_CLIENT, url, str(frames), results, str(min_lines)]
+        if user is not None:
+            args += [user, password]
+        return subprocess.run(args, env=self.env, capture_output=True, text=True,
+                              timeout=RUN_TIMEOUT)
+
+    def test_rtsp_server_loopback(self):
+        results = os.path.join(self.tmp.name, "rtsp.jsonl")
+        # results of an earlier run stay: the server appends
+        with open(results, "w") as f:
+            f.write('{"earlier": true}\n')
+        server, url, port = self.start_server("--results", results)
+        try:
+            self.assertEqual(listening_addresses(port), {"127.0.0.1"},
+                             "the server listens on loopback only by default")
+            client = self.rtsp_client(url, results, min_lines=1)
             self.assertEqual(client.returncode, 0, client.stdout + client.stderr)
             m = re.search(r"frames (\d+) size 640x480", client.stdout)
             self.assertTrue(m, client.stdout)
             self.assertGreaterEqual(int(m.group(1)), 10)
-            self.check_rtsp_camera_script(f"rtsp://127.0.0.1:{port}/cam")
+            # a second session, after the first left and its pipeline went:
+            # its results follow the first session's, which stay
+            self.assertTrue(self.wait_for_output(server, "media unprepared", timeout=60),
+                            "".join(server.out))
+            first = self.lines_of(results)
+            client = self.rtsp_client(url, results, min_lines=len(first))
+            self.assertEqual(client.returncode, 0, client.stdout + client.stderr)
+            second = self.lines_of(results)
+            self.assertGreater(len(second), len(first))
+            self.assertEqual(second[:len(first)], first,
+                             "a new client session must not empty the results file")
+            self.check_rtsp_camera_script(url)
         finally:
-            server.send_signal(signal.SIGTERM)
-            try:
-                out, err = server.communicate(timeout=60)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                out, err = server.communicate()
-        self.assertEqual(server.returncode, 0, err[-3000:])
-        self.assertIn("media configured", out)
+            out, err = self.stop_server(server)
+        # a pipeline per client session (the camera script's may find the
+        # second session's still there)
+        self.assertGreaterEqual(out.count("media configured"), 2, out)
         printed = [json.loads(line.split(" ", 1)[1]) for line in out.splitlines()
                    if line.startswith("florence2-result ")]
         self.assertGreater(len(printed), 0, out)
         self.assertEqual(printed[0]["florence2"]["task"], "<OD>")
         lines = self.jsonl(results)
-        self.assertGreater(len(lines), 0)
-        self.assertEqual(lines[0]["florence2"]["task"], "<OD>")
+        self.assertGreater(len(lines), 2)
+        self.assertEqual(lines[0], {"earlier": True})
+        self.assertEqual(lines[1]["florence2"]["task"], "<OD>")
+
+    def lines_of(self, path):
+        with open(path) as f:
+            text = f.read()
+        self.assertTrue(text.endswith("\n"), "the results file ends with a whole line")
+        return text.splitlines()
+
+    def test_rtsp_server_bad_model(self):
+        """A bad model stops the server before it serves, with the model's
+        error on stderr and a non-zero exit."""
+        empty = os.path.join(self.tmp.name, "not-a-model")
+        os.mkdir(empty)
+        for model, why in (("/nonexistent/florence2", "does not exist"),
+                           (empty, "config.json")):
+            res = subprocess.run([RTSP_SERVER, "--port", str(free_port()), "--model", model],
+                                 env=self.env, capture_output=True, text=True,
+                                 timeout=RUN_TIMEOUT)
+            self.assertEqual(res.returncode, 1, res.stdout + res.stderr)
+            self.assertIn(why, res.stderr)
+            self.assertNotIn("stream ready", res.stdout)
+
+    def test_rtsp_server_authentication(self):
+        """--user: clients need the name and the password (from a file or
+        the environment, never the command line)."""
+        results = os.path.join(self.tmp.name, "auth.jsonl")
+        env = dict(self.env, FLORENCE2_RTSP_PASSWORD="s3cret word")
+        server, url, _ = self.start_server("--user", "viewer", "--results", results,
+                                           env=env)
+        try:
+            self.assertNotIn("s3cret", " ".join(server.args))
+            for user, password in ((None, None), ("viewer", "wrong")):
+                client = self.rtsp_client(url, results, -1, frames=1, user=user,
+                                          password=password)
+                self.assertNotEqual(client.returncode, 0, client.stdout)
+                self.assertIn("frames 0 ", client.stdout)
+                self.assertRegex(client.stdout, r"(?i)unauthori[sz]ed|401|not authori", client.stdout)
+            client = self.rtsp_client(url, results, -1, frames=3, user="viewer",
+                                      password="s3cret word")
+            self.assertEqual(client.returncode, 0, client.stdout + client.stderr)
+        finally:
+            self.stop_server(server)
+        # the password can come from a file too; a missing one is an error
+        pwfile = os.path.join(self.tmp.name, "password")
+        with open(pwfile, "w") as f:
+            f.write("from a file\n")
+        res = subprocess.run([RTSP_SERVER, "--user", "viewer"], env=self.env,
+                             capture_output=True, text=True, timeout=RUN_TIMEOUT)
+        self.assertEqual(res.returncode, 2)
+        self.assertIn("--password-file", res.stderr)
+        server, url, _ = self.start_server("--user", "viewer", "--password-file", pwfile)
+        try:
+            client = self.rtsp_client(url, results, -1, frames=3, user="viewer",
+                                      password="from a file")
+            self.assertEqual(client.returncode, 0, client.stdout + client.stderr)
+        finally:
+            self.stop_server(server)
+
+    def test_rtsp_server_sessions_rss(self):
+        """Clients come and go: the model stays loaded and the server's idle
+        size stays flat. F2_RTSP_SESSIONS sets the number of sessions (a
+        longer soak); the growth allowed is generous, a leak of a model or a
+        pipeline per session exceeds it."""
+        sessions = int(os.environ.get("F2_RTSP_SESSIONS", "8"))
+        server, url, _ = self.start_server()
+        try:
+            res = subprocess.run([gi_python(), "-c", RTSP_SESSIONS, url, str(sessions),
+                                  str(server.pid)], env=self.env, capture_output=True,
+                                 text=True, timeout=RUN_TIMEOUT + 30 * sessions)
+            print(res.stdout, file=sys.stderr)
+            self.assertEqual(res.returncode, 0, res.stdout + res.stderr)
+        finally:
+            out, _ = self.stop_server(server)
+        self.assertEqual(out.count("media configured"), sessions, out)
+        rss = [int(v) for v in re.findall(r"^session \d+ .* idle rss (\d+) MiB$",
+                                          res.stdout, re.M)]
+        self.assertEqual(len(rss), sessions, res.stdout)
+        # after the first session (the driver's caches fill): flat
+        growth = rss[-1] - rss[0]
+        self.assertLessEqual(growth, 64 + 4 * sessions,
+                             f"idle RSS grew {growth} MiB over {sessions} sessions: {rss}")
 
     def check_rtsp_camera_script(self, url):
         """rtsp-camera.sh records the stream; Ctrl-C finishes the file."""
@@ -302,9 +448,32 @@ class ExamplesTest(unittest.TestCase):
         self.assertIn("last-message = chain", res.stdout)
 
 
+def listening_addresses(port):
+    """Local addresses of the TCP sockets listening on @port (from
+    /proc/net/tcp and tcp6: no connection needed)."""
+    found = set()
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        try:
+            with open(table) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            local, state = row.split()[1], row.split()[3]
+            addr, p = local.split(":")
+            if state != "0A" or int(p, 16) != port:
+                continue
+            raw = bytes.fromhex(addr)
+            # the kernel prints each 32-bit word in host (little-endian) order
+            raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+            found.add(socket.inet_ntop(socket.AF_INET if width == 8 else socket.AF_INET6, raw))
+    return found
+
+
 # The client: decodes the stream and counts frames until it has N of them
-# and the server's results file is not empty (a separate process, so that a
-# hung client is bounded by the subprocess timeout).
+# and the server's results file holds more than MIN_LINES lines (a separate
+# process, so that a hung client is bounded by the subprocess timeout).
+#   RTSP_CLIENT URL N RESULTS MIN_LINES [USER PASSWORD]
 RTSP_CLIENT = r"""
 import sys
 import gi
@@ -312,11 +481,20 @@ gi.require_version("Gst", "1.0")
 from gi.repository import Gst, GLib
 Gst.init(None)
 import os
-url, want, results = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+url, want, results, min_lines = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 p = Gst.parse_launch("rtspsrc name=src protocols=tcp latency=100 ! rtph264depay "
                      "! h264parse ! decodebin ! videoconvert ! video/x-raw,format=RGB "
                      "! appsink name=sink emit-signals=true sync=false")
 p.get_by_name("src").set_property("location", url)
+if len(sys.argv) > 6:
+    p.get_by_name("src").set_property("user-id", sys.argv[5])
+    p.get_by_name("src").set_property("user-pw", sys.argv[6])
+def lines(path):
+    try:
+        with open(path) as f:
+            return f.read().count("\n")
+    except OSError:
+        return 0
 loop = GLib.MainLoop()
 state = {"n": 0, "size": None, "rc": 1}
 def on_sample(sink):
@@ -326,8 +504,7 @@ def on_sample(sink):
     state["n"] += 1
     # Stay until the server has written a result (the model is slower than
     # the stream: low-latency mode sends frames on meanwhile)
-    if state["rc"] and state["n"] >= want and os.path.exists(results) and \
-            os.path.getsize(results) > 0:
+    if state["rc"] and state["n"] >= want and lines(results) > min_lines:
         state["rc"] = 0
         GLib.idle_add(loop.quit)
     return Gst.FlowReturn.OK
@@ -347,6 +524,55 @@ sys.exit(state["rc"])
 """
 
 
+# Client sessions one after the other; after each, once the server is idle
+# again, the server's resident size.
+#   RTSP_SESSIONS URL SESSIONS SERVER_PID
+RTSP_SESSIONS = r"""
+import sys, time
+import gi
+gi.require_version("Gst", "1.0")
+from gi.repository import Gst, GLib
+Gst.init(None)
+url, sessions, pid = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+def rss():
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+rc = 0
+for i in range(sessions):
+    p = Gst.parse_launch("rtspsrc name=src protocols=tcp latency=100 ! rtph264depay "
+                         "! h264parse ! decodebin ! fakesink name=sink signal-handoffs=true "
+                         "sync=false")
+    p.get_by_name("src").set_property("location", url)
+    loop = GLib.MainLoop()
+    n = [0]
+    def on_handoff(*args):
+        n[0] += 1
+        if n[0] == 15:
+            GLib.idle_add(loop.quit)
+    def on_msg(bus, m):
+        if m.type in (Gst.MessageType.ERROR, Gst.MessageType.EOS):
+            print(m.parse_error() if m.type == Gst.MessageType.ERROR else "eos")
+            loop.quit()
+        return True
+    p.get_by_name("sink").connect("handoff", on_handoff)
+    bus = p.get_bus()
+    bus.add_watch(GLib.PRIORITY_DEFAULT, on_msg)
+    timeout = GLib.timeout_add_seconds(120, loop.quit)
+    p.set_state(Gst.State.PLAYING)
+    loop.run()
+    GLib.source_remove(timeout)
+    p.set_state(Gst.State.NULL)
+    bus.remove_watch()
+    if n[0] < 15:
+        rc = 1
+    time.sleep(3)                       # the server tears the pipeline down
+    print("session %d frames %d idle rss %d MiB" % (i + 1, n[0], rss()), flush=True)
+sys.exit(rc)
+"""
+
+
 def main():
     global ROOT, READ_METADATA, RTSP_SERVER, GOLDEN
     if len(sys.argv) < 4:
@@ -359,7 +585,8 @@ def main():
     if RTSP_SERVER == "-":
         # Not built: meson registers no RTSP test then, so leave it out
         # rather than report it skipped.
-        del ExamplesTest.test_rtsp_server_loopback
+        for name in [n for n in dir(ExamplesTest) if n.startswith("test_rtsp")]:
+            delattr(ExamplesTest, name)
     prog = unittest.main(argv=[sys.argv[0]] + sys.argv[4:], exit=False, verbosity=2)
     sys.exit(0 if prog.result.wasSuccessful() else 1)
 
