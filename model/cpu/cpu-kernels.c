@@ -17,39 +17,126 @@
 #endif
 
 #define PACKED(ld, dflt) ((ld) != 0 ? (ld) : (dflt))
+/* Work (in multiply-adds or elements) below which an op runs on the calling
+ * thread: waking the other threads costs more than it saves, and on a busy
+ * machine every parallel region waits for its slowest thread. */
+#define PARALLEL_WORTH(work) ((work) >= 65536)
 #define ROUND16(x) (((x) + 15) & ~(gsize) 15)
 
-/* exp for the softmaxes: Cody-Waite reduction and a degree-6 polynomial
- * (within 2 ulp of expf), branch-free so that loops over it vectorise. */
-static inline float
-fast_expf (float x)
-{
-  union { float f; gint32 i; } scale;
-  float n, r, p;
+/* 16 floats: one AVX-512 register (two or four on narrower clones) */
+typedef float v16 __attribute__ ((vector_size (64)));
+typedef float v16u __attribute__ ((vector_size (64), aligned (4)));
+typedef gint32 v16i __attribute__ ((vector_size (64)));
+/* Helpers on v16 values are always inlined: they then take the vector
+ * width of the clone that calls them (a call would need one ABI for all). */
+#define V16_INLINE static inline __attribute__ ((always_inline))
 
-  x = x < -87.0f ? -87.0f : x;
-  x = x > 88.0f ? 88.0f : x;
-  n = __builtin_floorf (x * 1.44269504088896341f + 0.5f);
-  r = x - n * 0.693359375f;
+V16_INLINE v16
+v16_select (v16i mask, v16 a, v16 b)
+{
+  return (v16) ((mask & (v16i) a) | (~mask & (v16i) b));
+}
+
+V16_INLINE float
+v16_hmax (v16 v)
+{
+  float m = v[0];
+  for (int i = 1; i < 16; i++)
+    m = v[i] > m ? v[i] : m;
+  return m;
+}
+
+V16_INLINE float
+v16_hsum (v16 v)
+{
+  float s = 0.0f;
+  for (int i = 0; i < 16; i++)
+    s += v[i];
+  return s;
+}
+
+/* exp for the softmaxes, 16 at a time: Cody-Waite reduction and a degree-6
+ * polynomial (within 2 ulp of expf); 0 below -87, as expf underflows. */
+V16_INLINE v16
+exp16 (v16 x)
+{
+  v16 y, n, r, p, tf;
+  v16i t, scale;
+
+  y = v16_select (x < -87.0f, (v16) { 0 } - 87.0f, x);
+  y = v16_select (y > 88.0f, (v16) { 0 } + 88.0f, y);
+  tf = y * 1.44269504088896341f + 0.5f;
+  t = __builtin_convertvector (tf, v16i);               /* toward zero */
+  n = __builtin_convertvector (t, v16);
+  t += (v16i) (n > tf);                                 /* floor: -1 where rounded up */
+  n = __builtin_convertvector (t, v16);
+  r = y - n * 0.693359375f;
   r = r - n * -2.12194440e-4f;
-  p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
+  p = r * 1.9875691500e-4f + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
   p = p * r + 4.1665795894e-2f;
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  scale.i = ((gint32) n + 127) << 23;
-  return p * scale.f;
+  scale = (t + 127) << 23;
+  return v16_select (x < -87.0f, (v16) { 0 }, p * (v16) scale);
+}
+
+/* Softmax of s[0..n) in place (n a multiple of 16) over the keys before
+ * @visible_end; the others, and a row with nothing visible, get 0. Entries
+ * already -INFINITY (masked) get 0. */
+HOT static void
+softmax16 (float *restrict s, gsize n, gsize visible_end, float scale)
+{
+  gsize end16 = ROUND16 (visible_end);
+  v16 vmax = (v16) { 0 } - INFINITY, vsum = { 0 };
+  float max, inv;
+
+  for (gsize j = visible_end; j < end16; j++)
+    s[j] = -INFINITY;
+  for (gsize j = 0; j < end16; j += 16) {
+    v16 v = *(v16u *) (s + j) * scale;
+    *(v16u *) (s + j) = v;
+    vmax = v16_select (v > vmax, v, vmax);
+  }
+  max = v16_hmax (vmax);
+  if (max == -INFINITY)
+    end16 = 0;
+  for (gsize j = 0; j < end16; j += 16) {
+    v16 e = exp16 (*(v16u *) (s + j) - max);
+    *(v16u *) (s + j) = e;
+    vsum += e;
+  }
+  inv = end16 ? 1.0f / v16_hsum (vsum) : 0.0f;
+  for (gsize j = 0; j < end16; j += 16)
+    *(v16u *) (s + j) *= inv;
+  for (gsize j = end16; j < n; j++)
+    s[j] = 0.0f;
+}
+
+/* scalar exp for the few places that need it: log-sum-exp */
+static inline float
+fast_expf (float x)
+{
+  v16 v = { x };
+  return exp16 (v)[0];
 }
 
 /* ------------------------------------------------------------ attention */
 
-/* Floats of working memory per thread: K transposed and one score row. */
+/* Attention works on blocks of QB queries: scores against 16 keys at a
+ * time, then outputs 16 channels at a time, with the block's accumulators
+ * in registers. K is gathered transposed ([d][key]) and V and Q copied
+ * contiguous, all padded with zeros to multiples of 16. */
+#define QB 4                    /* attention_scores and _values hold 4 rows */
+
 static gsize
 attention_scratch (const F2AttentionParams *p)
 {
-  return (gsize) p->head_dim * ROUND16 (p->kv_len) + ROUND16 (p->kv_len) + 16;
+  gsize kvp = ROUND16 (p->kv_len), hdp = ROUND16 (p->head_dim);
+
+  /* K^T, V, the query block and the score block */
+  return hdp * kvp + kvp * hdp + QB * hdp + QB * kvp + 16;
 }
 
 static gsize
@@ -62,87 +149,110 @@ window_row (const F2AttentionParams *p, guint32 b, guint32 t)
   return (gsize) (wy * p->window + ly) * p->grid_w + wx * p->window + lx;
 }
 
-/* Scores of one query against every key: s[j] = q . k_j (kt is [d][kv]). */
+/* s[qi][j] = q[qi] . k_j for QB queries (q: [QB][hdp]) and kvp keys (kt:
+ * [hdp][kvp]) */
 HOT static void
 attention_scores (const float *restrict q, const float *restrict kt,
-    guint32 head_dim, guint32 kv, gsize ldk, float *restrict s)
+    gsize hdp, gsize kvp, float *restrict s)
 {
-  for (guint32 j = 0; j < kv; j++)
-    s[j] = 0.0f;
-  for (guint32 d = 0; d < head_dim; d++) {
-    const float qd = q[d];
-    const float *restrict kd = kt + d * ldk;
-    for (guint32 j = 0; j < kv; j++)
-      s[j] += qd * kd[j];
+  for (gsize j0 = 0; j0 < kvp; j0 += 16) {
+    v16 a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
+    for (gsize d = 0; d < hdp; d++) {
+      v16 kd = *(const v16u *) (kt + d * kvp + j0);
+      a0 += q[d] * kd;
+      a1 += q[hdp + d] * kd;
+      a2 += q[2 * hdp + d] * kd;
+      a3 += q[3 * hdp + d] * kd;
+    }
+    *(v16u *) (s + j0) = a0;
+    *(v16u *) (s + kvp + j0) = a1;
+    *(v16u *) (s + 2 * kvp + j0) = a2;
+    *(v16u *) (s + 3 * kvp + j0) = a3;
   }
 }
 
-/* s[j] = exp(s[j] * scale - max) over the visible keys (others 0); returns
- * the sum, 0 when no key is visible. */
-HOT static float
-attention_softmax_row (float *restrict s, guint32 kv, guint32 visible_end,
+/* o[qi][:] = sum_j p[qi][j] v[j][:] for QB rows of probabilities p
+ * ([QB][kvp]) and v ([kvp][hdp]) */
+HOT static void
+attention_values (const float *restrict pr, const float *restrict v,
+    gsize hdp, gsize kv, gsize kvp, float *restrict o)
+{
+  for (gsize d0 = 0; d0 < hdp; d0 += 16) {
+    v16 a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
+    for (gsize j = 0; j < kv; j++) {
+      v16 vj = *(const v16u *) (v + j * hdp + d0);
+      a0 += pr[j] * vj;
+      a1 += pr[kvp + j] * vj;
+      a2 += pr[2 * kvp + j] * vj;
+      a3 += pr[3 * kvp + j] * vj;
+    }
+    *(v16u *) (o + d0) = a0;
+    *(v16u *) (o + hdp + d0) = a1;
+    *(v16u *) (o + 2 * hdp + d0) = a2;
+    *(v16u *) (o + 3 * hdp + d0) = a3;
+  }
+}
+
+/* The visible keys of one query: before @visible_end, and not masked. */
+static void
+attention_softmax_row (float *restrict s, gsize kvp, guint32 visible_end,
     const gint32 *mask, float scale)
 {
-  float max = -INFINITY, sum = 0.0f;
-
-  for (guint32 j = 0; j < visible_end; j++) {
-    s[j] *= scale;
-    if (mask != NULL && mask[j] == 0)
+  for (guint32 j = 0; mask != NULL && j < visible_end; j++)
+    if (mask[j] == 0)
       s[j] = -INFINITY;
-    max = s[j] > max ? s[j] : max;
-  }
-  if (max == -INFINITY)
-    return 0.0f;
-  for (guint32 j = 0; j < visible_end; j++) {
-    float e = s[j] == -INFINITY ? 0.0f : fast_expf (s[j] - max);
-    s[j] = e;
-    sum += e;
-  }
-  for (guint32 j = visible_end; j < kv; j++)
-    s[j] = 0.0f;
-  return sum;
+  softmax16 (s, kvp, visible_end, scale);
 }
 
-HOT static void
+static void
 attention_head (const F2AttentionParams *p, guint32 b, guint32 h,
     const float *q, const float *k, const float *v, const gint32 *mask,
     guint32 kv, float *out, float *scratch)
 {
   gboolean window = (p->flags & F2_ATTN_WINDOW) != 0;
   guint32 hd = p->head_dim;
-  gsize col = (gsize) h * hd;
-  gsize ldk = ROUND16 (MAX (kv, 1));
+  gsize hdp = ROUND16 (hd), kvp = ROUND16 (MAX (kv, 1)), col = (gsize) h * hd;
   float *kt = scratch;
-  float *s = scratch + (gsize) hd * ROUND16 (p->kv_len);
+  float *vb = kt + hdp * ROUND16 (p->kv_len);
+  float *qb = vb + ROUND16 (p->kv_len) * hdp;
+  float *sb = qb + QB * hdp;
 
+  /* zeros in the padding only: keys kv..kvp and channels hd..hdp */
+  for (guint32 d = 0; d < hdp; d++)
+    memset (kt + d * kvp + (d < hd ? kv : 0), 0,
+        sizeof (float) * (d < hd ? kvp - kv : kvp));
+  for (guint32 j = 0; j < kvp; j++)
+    memset (vb + j * hdp + (j < kv ? hd : 0), 0,
+        sizeof (float) * (j < kv ? hdp - hd : hdp));
   for (guint32 j = 0; j < kv; j++) {
-    const float *kj = k + (window ? window_row (p, b, j) : j) * p->k_stride + col;
-    for (guint32 d = 0; d < hd; d++)
-      kt[d * ldk + j] = kj[d];
-  }
-  for (guint32 i = 0; i < p->q_len; i++) {
-    gsize row = window ? window_row (p, b, i) : i;
-    float *o = out + row * p->o_stride + col;
-    guint32 visible_end = kv;
-    float sum;
-
-    if (p->flags & F2_ATTN_CAUSAL) {
-      gint64 last = (gint64) i + p->causal_offset;
-      visible_end = last < 0 ? 0 : (guint32) MIN ((gint64) kv, last + 1);
+    gsize row = window ? window_row (p, b, j) : j;
+    const float *kj = k + row * p->k_stride + col, *vj = v + row * p->v_stride + col;
+    for (guint32 d = 0; d < hd; d++) {
+      kt[d * kvp + j] = kj[d];
+      vb[j * hdp + d] = vj[d];
     }
-    attention_scores (q + row * p->q_stride + col, kt, hd, visible_end, ldk, s);
-    sum = attention_softmax_row (s, kv, visible_end, mask, p->scale);
-    for (guint32 d = 0; d < hd; d++)
-      o[d] = 0.0f;
-    if (sum == 0.0f)
-      continue;
-    for (guint32 j = 0; j < visible_end; j++) {
-      const float w = s[j] / sum;
-      const float *vj = v + (window ? window_row (p, b, j) : j) * p->v_stride + col;
-      if (w == 0.0f)
-        continue;
-      for (guint32 d = 0; d < hd; d++)
-        o[d] += w * vj[d];
+  }
+  for (guint32 i0 = 0; i0 < p->q_len; i0 += QB) {
+    guint32 n = MIN (QB, p->q_len - i0);
+
+    memset (qb, 0, sizeof (float) * QB * hdp);
+    for (guint32 qi = 0; qi < n; qi++) {
+      gsize row = window ? window_row (p, b, i0 + qi) : i0 + qi;
+      memcpy (qb + qi * hdp, q + row * p->q_stride + col, sizeof (float) * hd);
+    }
+    attention_scores (qb, kt, hdp, kvp, sb);
+    for (guint32 qi = 0; qi < QB; qi++) {
+      guint32 visible_end = qi < n ? kv : 0;
+      if (qi < n && (p->flags & F2_ATTN_CAUSAL)) {
+        gint64 last = (gint64) (i0 + qi) + p->causal_offset;
+        visible_end = last < 0 ? 0 : (guint32) MIN ((gint64) kv, last + 1);
+      }
+      attention_softmax_row (sb + qi * kvp, kvp, visible_end, mask, p->scale);
+    }
+    attention_values (sb, vb, hdp, kv, kvp, qb);    /* the outputs replace the queries */
+    for (guint32 qi = 0; qi < n; qi++) {
+      gsize row = window ? window_row (p, b, i0 + qi) : i0 + qi;
+      memcpy (out + row * p->o_stride + col, qb + qi * hdp, sizeof (float) * hd);
     }
   }
 }
@@ -161,7 +271,7 @@ f2_cpu_attention (const F2AttentionParams *p, const float *q, const float *k,
   if (p->flags & F2_ATTN_DYNAMIC_KV)
     kv = kv_len_dynamic >= 0 ? MIN (kv, (guint32) kv_len_dynamic) : 0;
 
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (PARALLEL_WORTH (tasks * (gsize) p->q_len * kv * p->head_dim))
   for (gint64 t = 0; t < tasks; t++) {
     guint32 b = t / p->n_heads, h = t % p->n_heads;
     gsize qo = window ? 0 : b * p->q_batch, ko = window ? 0 : b * p->k_batch;
@@ -232,7 +342,7 @@ f2_cpu_channel_attention (const F2ChannelAttentionParams *p, const float *qkv,
   float *at = scratch + (gsize) p->groups * chunks * cc;   /* [groups][cg][cg] */
   gint64 tasks = (gint64) p->groups * chunks;
 
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (PARALLEL_WORTH ((gsize) p->tokens * p->channels * cg))
   for (gint64 t = 0; t < tasks; t++) {
     guint32 g = t / chunks, chunk = t % chunks;
     guint32 n0 = chunk * CHANNEL_CHUNK, n1 = MIN (p->tokens, n0 + CHANNEL_CHUNK);
@@ -241,7 +351,7 @@ f2_cpu_channel_attention (const F2ChannelAttentionParams *p, const float *qkv,
   }
 
   /* softmax of each row of A, stored transposed */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PARALLEL_WORTH ((gsize) p->groups * cg * cg * chunks))
   for (gint64 gc = 0; gc < (gint64) p->groups * cg; gc++) {
     guint32 g = gc / cg, c = gc % cg;
     double row[cg], max = -INFINITY, sum = 0.0;
@@ -261,7 +371,7 @@ f2_cpu_channel_attention (const F2ChannelAttentionParams *p, const float *qkv,
       at[(gsize) g * cc + (gsize) c2 * cg + c] = (float) (row[c2] / sum);
   }
 
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (PARALLEL_WORTH ((gsize) p->tokens * p->channels * cg))
   for (gint64 t = 0; t < tasks; t++) {
     guint32 g = t / chunks, chunk = t % chunks;
     guint32 n0 = chunk * CHANNEL_CHUNK, n1 = MIN (p->tokens, n0 + CHANNEL_CHUNK);
@@ -320,35 +430,44 @@ f2_cpu_layer_norm (const F2LayerNormParams *p, const float *x,
 {
   gsize ldx = PACKED (p->ldx, p->cols), ldo = PACKED (p->ldo, p->cols);
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PARALLEL_WORTH ((gsize) p->rows * p->cols))
   for (gint64 r = 0; r < p->rows; r++)
     layer_norm_row (x + r * ldx, residual ? residual + r * ldx : NULL, gamma,
         beta, p->cols, p->eps, out + r * ldo);
 }
 
-HOT static void
-softmax_row (float *restrict x, guint32 cols, float scale)
+/* A row whose length is not a multiple of 16 (rare: channel attention and
+ * tests): the plain loop, with the same exp. */
+static void
+softmax_unaligned (float *x, gsize n, float scale)
 {
-  float max = -INFINITY, sum = 0.0f;
+  float max = -INFINITY;
+  double sum = 0.0;             /* rows as long as the vocabulary */
 
-  for (guint32 c = 0; c < cols; c++) {
+  for (gsize c = 0; c < n; c++) {
     x[c] *= scale;
     max = x[c] > max ? x[c] : max;
   }
-  for (guint32 c = 0; c < cols; c++) {
+  for (gsize c = 0; c < n; c++) {
     x[c] = fast_expf (x[c] - max);
     sum += x[c];
   }
-  for (guint32 c = 0; c < cols; c++)
-    x[c] /= sum;
+  for (gsize c = 0; c < n; c++)
+    x[c] = (float) (x[c] / sum);
 }
 
 void
 f2_cpu_softmax (const F2SoftmaxParams *p, float *x)
 {
-#pragma omp parallel for schedule(static)
-  for (gint64 r = 0; r < p->rows; r++)
-    softmax_row (x + r * p->cols, p->cols, p->scale);
+#pragma omp parallel for schedule(static) if (PARALLEL_WORTH ((gsize) p->rows * p->cols))
+  for (gint64 r = 0; r < p->rows; r++) {
+    float *row = x + r * p->cols;
+
+    if (p->cols % 16 == 0)
+      softmax16 (row, p->cols, p->cols, p->scale);
+    else
+      softmax_unaligned (row, p->cols, p->scale);
+  }
 }
 
 /* ------------------------------------------------------- convolutions */
@@ -395,7 +514,7 @@ f2_cpu_dwconv3x3 (const F2DwConvParams *p, const float *x, const float *w,
   for (guint32 ch = 0; ch < p->c; ch++)
     for (guint32 t = 0; t < 9; t++)
       wt[(gsize) t * p->c + ch] = w[(gsize) ch * 9 + t];
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PARALLEL_WORTH ((gsize) p->h * p->w * p->c * 9))
   for (gint64 y = 0; y < p->h; y++)
     dwconv_row (p, y, x, wt, bias, out);
 }
@@ -410,7 +529,7 @@ f2_cpu_im2col (const F2Conv2dParams *p, const float *x, void *rows,
   guint32 wo = (p->w + 2 * p->pad - p->kernel) / p->stride + 1;
   gsize kk = (gsize) p->kernel * p->kernel, kdim = p->cin * kk;
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PARALLEL_WORTH ((gsize) ho * wo * kdim))
   for (gint64 oy = 0; oy < ho; oy++) {
     for (guint32 ox = 0; ox < wo; ox++) {
       gsize row = ((gsize) oy * wo + ox) * kdim;
@@ -453,7 +572,7 @@ void
 f2_cpu_to_bf16 (const float *x, guint32 rows, guint32 cols, guint32 ldx,
     guint16 *out)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PARALLEL_WORTH ((gsize) rows * cols))
   for (gint64 r = 0; r < rows; r++)
     row_to_bf16 (x + r * ldx, cols, out + r * cols);
 }
@@ -465,7 +584,7 @@ f2_cpu_add (const F2AddParams *p, const float *a, const float *b, float *out)
 {
   gsize period = p->b_period ? p->b_period : p->n;
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PARALLEL_WORTH ((gsize) p->n))
   for (gint64 i = 0; i < p->n; i++)
     out[i] = a[i] + b[i % period];
 }
@@ -485,7 +604,7 @@ f2_cpu_copy (const F2CopyParams *p, const float *x, const gint32 *row_index,
   /* rows are copied in order (as the reference does) when they overlap */
   disjoint = out + (p->rows - 1) * ldo + p->cols <= x || x + max_src * ldx + p->cols <= out;
 
-#pragma omp parallel for schedule(static) if (disjoint && p->rows * (gsize) p->cols > 65536)
+#pragma omp parallel for schedule(static) if (disjoint && PARALLEL_WORTH ((gsize) p->rows * p->cols))
   for (gint64 r = 0; r < p->rows; r++) {
     gsize src = row_index ? (gsize) row_index[r] : (gsize) r;
     memmove (out + r * ldo, x + src * ldx, sizeof (float) * p->cols);
@@ -497,7 +616,7 @@ f2_cpu_mean_rows (const F2MeanRowsParams *p, const float *x, float *out)
 {
   gsize ldx = PACKED (p->ldx, p->cols);
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PARALLEL_WORTH ((gsize) p->rows * p->cols))
   for (gint64 c = 0; c < p->cols; c++) {
     double sum = 0.0;
     for (guint32 r = 0; r < p->rows; r++)
@@ -524,7 +643,7 @@ f2_cpu_argmax (const F2ArgmaxParams *p, const float *x, const gint32 *banned,
 {
   gsize ldx = PACKED (p->ldx, p->cols);
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PARALLEL_WORTH ((gsize) p->rows * p->cols))
   for (gint64 r = 0; r < p->rows; r++) {
     const float *xr = x + r * ldx;
     const gint32 *br = banned ? banned + r * p->max_banned : NULL;
@@ -557,7 +676,7 @@ f2_cpu_topk (const F2TopkParams *p, const float *x, const gint32 *banned,
 {
   gsize ldx = PACKED (p->ldx, p->cols);
 
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (PARALLEL_WORTH ((gsize) p->rows * p->cols))
   for (gint64 r = 0; r < p->rows; r++) {
     const float *xr = x + r * ldx;
     const gint32 *br = banned ? banned + r * p->max_banned : NULL;
