@@ -44,8 +44,9 @@ GST_DEBUG_CATEGORY_STATIC (florence2_debug);
 #define DEFAULT_MODEL NULL
 #define DEFAULT_TASK F2_TASK_OD
 #define DEFAULT_PROMPT NULL
-#define DEFAULT_DEVICE NULL
-#define DEFAULT_PRECISION F2_PRECISION_FP16
+#define DEFAULT_DEVICE "auto"
+#define DEFAULT_PRECISION F2_PRECISION_AUTO
+#define DEFAULT_THREADS 0
 #define DEFAULT_NUM_BEAMS 0
 #define DEFAULT_MAX_NEW_TOKENS 1024
 #define DEFAULT_INFERENCE_INTERVAL 1
@@ -73,6 +74,7 @@ enum
   PROP_PROMPT,
   PROP_DEVICE,
   PROP_PRECISION,
+  PROP_THREADS,
   PROP_NUM_BEAMS,
   PROP_MAX_NEW_TOKENS,
   PROP_INFERENCE_INTERVAL,
@@ -139,6 +141,7 @@ struct _GstFlorence2
   gchar *prompt;
   gchar *device;
   F2Precision precision;
+  guint threads;
   guint num_beams;
   guint max_new_tokens;
   guint inference_interval;
@@ -1009,7 +1012,7 @@ gst_florence2_start (GstFlorence2 * self)
   gchar *dir, *device, *prompt, *location, *built;
   F2Task task;
   F2Precision precision;
-  guint beams;
+  guint beams, threads;
   gboolean skipping, append;
 
   GST_OBJECT_LOCK (self);
@@ -1021,6 +1024,7 @@ gst_florence2_start (GstFlorence2 * self)
   self->results_lost = 0;
   task = self->task;
   precision = self->precision;
+  threads = self->threads;
   beams = self->num_beams;
   skipping = self->skip_when_busy;
   self->mode = self->latency_mode;
@@ -1050,8 +1054,8 @@ gst_florence2_start (GstFlorence2 * self)
   }
   g_free (built);
 
-  self->model = gst_florence2_models_acquire (dir, device, precision, beams,
-      &error);
+  self->model = gst_florence2_models_acquire (dir, device, precision,
+      threads, beams, &error);
   if (self->model == NULL) {
     post_load_error (self, dir, error);
     goto fail;
@@ -1167,6 +1171,9 @@ gst_florence2_set_property (GObject * object, guint prop_id,
     case PROP_PRECISION:
       self->precision = g_value_get_enum (value);
       break;
+    case PROP_THREADS:
+      self->threads = g_value_get_uint (value);
+      break;
     case PROP_NUM_BEAMS:
       self->num_beams = g_value_get_uint (value);
       break;
@@ -1224,6 +1231,9 @@ gst_florence2_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_PRECISION:
       g_value_set_enum (value, self->precision);
+      break;
+    case PROP_THREADS:
+      g_value_set_uint (value, self->threads);
       break;
     case PROP_NUM_BEAMS:
       g_value_set_uint (value, self->num_beams);
@@ -1344,26 +1354,44 @@ gst_florence2_class_init (GstFlorence2Class * klass)
   /**
    * GstFlorence2:device:
    *
-   * The compute device: a Vulkan device index ("0"), a case-insensitive part
-   * of its name ("lavapipe", "NVIDIA"), or "cpu" for the plain-C reference
-   * backend (slow, for tests). Empty: the first Vulkan device (or the one
-   * named by the F2_VULKAN_DEVICE environment variable).
+   * The compute device. "auto" (the default): the first Vulkan device that
+   * is a real GPU, else the CPU backend (the one named by F2_VULKAN_DEVICE
+   * when that is set). "cpu": the CPU backend (oneDNN, all cores by
+   * default, see threads). "reference": the plain-C reference backend
+   * (single-threaded, for tests). Anything else picks a Vulkan device by
+   * index ("0") or by a case-insensitive part of its name ("llvmpipe" for
+   * lavapipe, "NVIDIA").
    */
   g_object_class_install_property (gobject_class, PROP_DEVICE,
       g_param_spec_string ("device", "Device",
-          "Vulkan device index or name, or \"cpu\"; empty: the first device",
-          DEFAULT_DEVICE, ready));
+          "auto (first GPU, else cpu), cpu, reference, or a Vulkan device "
+          "index or name", DEFAULT_DEVICE, ready));
 
   /**
    * GstFlorence2:precision:
    *
-   * Storage precision of weights and activations on Vulkan devices (always
-   * fp32 accumulation). The cpu device always computes in fp32.
+   * Storage precision of weights and activations (always fp32
+   * accumulation). "auto": fp16 on Vulkan devices, fp32 on the CPU backend.
+   * "fp16" is for Vulkan only, "bf16" (bf16 weights and matmul inputs) for
+   * the CPU backend only; a device that cannot run a precision fails to
+   * start with an error that says so.
    */
   g_object_class_install_property (gobject_class, PROP_PRECISION,
       g_param_spec_enum ("precision", "Precision",
-          "Storage precision on Vulkan devices", GST_TYPE_FLORENCE2_PRECISION,
-          DEFAULT_PRECISION, ready));
+          "Storage precision: auto, fp32, fp16 (Vulkan) or bf16 (cpu)",
+          GST_TYPE_FLORENCE2_PRECISION, DEFAULT_PRECISION, ready));
+
+  /**
+   * GstFlorence2:threads:
+   *
+   * Threads of the CPU backend; 0 (the default) uses one per core. Elements
+   * that share a model share its threads setting: the model is shared only
+   * between elements with the same model, device, precision and threads.
+   */
+  g_object_class_install_property (gobject_class, PROP_THREADS,
+      g_param_spec_uint ("threads", "Threads",
+          "Threads of the cpu backend (0 = one per core)", 0,
+          F2_CPU_MAX_THREADS, DEFAULT_THREADS, ready));
 
   /**
    * GstFlorence2:num-beams:
@@ -1567,6 +1595,7 @@ gst_florence2_init (GstFlorence2 * self)
   self->prompt = g_strdup (DEFAULT_PROMPT);
   self->device = g_strdup (DEFAULT_DEVICE);
   self->precision = DEFAULT_PRECISION;
+  self->threads = DEFAULT_THREADS;
   self->num_beams = DEFAULT_NUM_BEAMS;
   self->max_new_tokens = DEFAULT_MAX_NEW_TOKENS;
   self->inference_interval = DEFAULT_INFERENCE_INTERVAL;
