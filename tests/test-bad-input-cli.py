@@ -187,6 +187,15 @@ def main():
         ("model path is a file", ["--model", model_file, image], "not a directory"),
         ("image that claims 100000 x 100000", ["--model", model, claims_huge], "8192"),
         ("image of 12000 x 12000", ["--model", model, too_large], "12000 x 12000"),
+        ("negative threads", ["--model", model, "--threads", "-1", image], "--threads"),
+        ("absurd threads", ["--model", model, "--threads", "100000", image], "--threads"),
+        ("unknown device", ["--model", model, "--device", "nosuchgpu", image], "nosuchgpu"),
+        ("fp16 on the cpu backend", ["--model", model, "--precision", "fp16", image], "fp16"),
+        ("bf16 on a Vulkan device", ["--model", model, "--device", "0", "--precision", "bf16", image], "bf16"),
+        ("fp32 only on the reference", ["--model", model, "--device", "reference", "--precision", "bf16", image], "fp32"),
+        # a CPU without AVX512_BF16, as oneDNN sees it when told to stop at AVX-512
+        ("bf16 without AVX512_BF16", ["--model", model, "--precision", "bf16", image], "AVX512_BF16",
+         {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"}),
     ]
     failures = 0
     baseline_rss = None
@@ -194,12 +203,19 @@ def main():
         # peak RSS of a normal run: a refused image must not add to it
         measured = run_measured([cli] + base + ["--model", model, image], 600)
         baseline_rss = measured[2] if measured else None
-    for name, args, expect in cases:
+    for name, args, expect, *env in cases:
         cmd = [cli] + base + args
+        saved = {k: os.environ.get(k) for k in (env[0] if env else {})}
+        os.environ.update(env[0] if env else {})
         if use_valgrind:
             cmd = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
                    "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite"] + cmd
         measured = run_measured(cmd, 900 if use_valgrind else 180)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k)
+            else:
+                os.environ[k] = v
         problems = []
         if measured is None:
             # a FIFO read without care waits for a writer forever

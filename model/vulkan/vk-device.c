@@ -195,8 +195,8 @@ select_physical_device (F2VkDevice *dev, const char *selector, GError **error)
   }
   if (dev->physical == VK_NULL_HANDLE)
     g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_NO_DEVICE,
-        "no Vulkan device matches '%s'; available devices: %s "
-        "(give an index or part of a name)", selector, names->str);
+        "no Vulkan device matches '%s'; available devices: %s (give an index "
+        "or part of a name, or auto, cpu or reference)", selector, names->str);
   g_string_free (names, TRUE);
   g_free (devices);
   return dev->physical != VK_NULL_HANDLE;
