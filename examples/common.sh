@@ -7,8 +7,9 @@
 # Environment understood by every script:
 #   FLORENCE2_MODEL      model directory (or a hub repository id, fetched with
 #                        florence2-download) when none is given as argument 1
-#   FLORENCE2_DEVICE     Vulkan device: index, part of its name, or "cpu"
-#   FLORENCE2_PRECISION  fp16 or fp32
+#   FLORENCE2_DEVICE     auto (default: the first GPU, else cpu), cpu,
+#                        reference, or a Vulkan device index or name
+#   FLORENCE2_PRECISION  auto (default), fp32, bf16 (cpu) or fp16 (Vulkan)
 #   FLORENCE2_PROPS      more florence2 properties, e.g.
 #                        "num-beams=1 max-new-tokens=64"
 #   NUM_BUFFERS          frames of videotestsrc when no input is given (100)

@@ -10,8 +10,9 @@
 # MODEL: a local Florence-2 directory or a hub repository id; default
 # $FLORENCE2_MODEL, else microsoft/Florence-2-base through florence2-download
 # (needs internet the first time; offline, point FLORENCE2_MODEL at a local
-# model directory). Environment: FLORENCE2_DEVICE (Vulkan device index or
-# name, or cpu), FLORENCE2_PRECISION (fp16|fp32), FRAMES (sample length, 90),
+# model directory). Environment: FLORENCE2_DEVICE (default auto: the first
+# GPU, else the CPU backend; or cpu, reference, a Vulkan device index or
+# name), FLORENCE2_PRECISION (auto|fp32|bf16|fp16), FRAMES (sample length, 90),
 # INTERVAL (run the model every INTERVAL frames, 30).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,9 +1,10 @@
-/* Kernel benchmark: the matmul family on the Florence-2-base shapes, next to
- * OpenBLAS (cblas_sgemm / cblas_sgemv) on the same shapes in the same run,
- * plus the cost of one dispatch inside a replayed command buffer and of one
- * submit. It prints; it never fails on speed.
+/* Kernel benchmark: the matmul family on the Florence-2-base shapes, on the
+ * cpu backend (oneDNN, fp32 and bf16) and on a Vulkan device (fp32 and
+ * fp16), next to OpenBLAS (cblas_sgemm / cblas_sgemv) on the same shapes in
+ * the same run, plus the cost of one op in a program and of one run. It
+ * prints; it never fails on speed.
  *
- *   bench-kernels [--device NAME] [--min-time SECONDS] [--quick]
+ *   bench-kernels [--device NAME] [--backends cpu,vulkan] [--min-time SECONDS] [--quick]
  */
 #include "backend.h"
 
@@ -11,6 +12,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/resource.h>
 
 static double min_time = 0.5;
@@ -164,6 +166,12 @@ static const struct {
 };
 
 static gboolean
+is_cpu (F2Backend *b)
+{
+  return g_str_equal (f2_backend_kind (b), "cpu");
+}
+
+static gboolean
 bench_matmul (F2Backend *b, const char *prec, guint32 m, guint32 k, guint32 n,
     GError **error)
 {
@@ -172,7 +180,7 @@ bench_matmul (F2Backend *b, const char *prec, guint32 m, guint32 k, guint32 n,
   float *bias = random_data (n, 3, 0.5f);
   float *blas_out = g_new (float, (guint64) m * n);
   double flops = 2.0 * m * n * k;
-  guint elem = f2_backend_precision (b) == F2_PRECISION_FP16 ? 2 : 4;
+  guint elem = f2_backend_precision (b) == F2_PRECISION_FP32 ? 4 : 2;
   double bytes = ((double) m * k + (double) n * k + (double) m * n) * elem;
   Timing blas;
   char *shape = g_strdup_printf ("%ux%ux%u", m, k, n);
@@ -188,16 +196,17 @@ bench_matmul (F2Backend *b, const char *prec, guint32 m, guint32 k, guint32 n,
   ok = op.in[0].buffer && op.in[1].buffer && op.in[2].buffer && op.out.buffer &&
       f2_backend_upload_linear (b, op.in[1], n, k, w, error);
   op.p.matmul = (F2MatmulParams) { m, n, k, 0, 0, 0, F2_EPI_BIAS };
-  /* small M takes the matrix-vector path whatever the variant */
-  for (guint v = 0; ok && v < (m <= 4 ? 1 : G_N_ELEMENTS (variants)); v++) {
+  /* small M takes the matrix-vector path whatever the variant; the cpu
+   * backend has one kernel, oneDNN's */
+  for (guint v = 0; ok && v < (m <= 4 || is_cpu (b) ? 1 : G_N_ELEMENTS (variants)); v++) {
     Timing t;
-    if (only_variant != NULL && m > 4 && !g_str_equal (only_variant, variants[v].name))
+    if (only_variant != NULL && m > 4 && !is_cpu (b) && !g_str_equal (only_variant, variants[v].name))
       continue;
     op.variant = variants[v].variant;
     ok = time_op (b, &op, &t, error);
     if (ok)
-      print_row ("matmul", shape, prec, m <= 4 ? "gemv" : variants[v].name, &t, flops,
-          bytes, &blas);
+      print_row ("matmul", shape, prec, is_cpu (b) ? "onednn" : m <= 4 ? "gemv" :
+          variants[v].name, &t, flops, bytes, &blas);
   }
   g_free (shape);
   g_free (a);
@@ -220,7 +229,7 @@ bench_conv (F2Backend *b, const char *prec, GError **error)
   float *blas_out = g_new (float, (guint64) ho * wo * cout);
   double flops = 2.0 * ho * wo * cout * k;
   Timing blas;
-  guint elem = f2_backend_precision (b) == F2_PRECISION_FP16 ? 2 : 4;
+  guint elem = f2_backend_precision (b) == F2_PRECISION_FP32 ? 4 : 2;
   double bytes = ((double) cin * h * wd + (double) cout * k + (double) ho * wo * cout) * elem;
   F2Op op = { .kind = F2_OP_CONV2D, .name = "conv2d" };
   gboolean ok;
@@ -245,15 +254,15 @@ bench_conv (F2Backend *b, const char *prec, GError **error)
       f2_backend_upload_linear (b, op.in[1], cout, k, w, error);
   op.p.conv2d = (F2Conv2dParams) { cin, h, wd, cout, kernel, stride, pad, F2_LAYOUT_CHW,
     F2_EPI_BIAS };
-  for (guint v = 0; ok && v < G_N_ELEMENTS (variants); v++) {
+  for (guint v = 0; ok && v < (is_cpu (b) ? 1 : G_N_ELEMENTS (variants)); v++) {
     Timing t;
-    if (only_variant != NULL && !g_str_equal (only_variant, variants[v].name))
+    if (only_variant != NULL && !is_cpu (b) && !g_str_equal (only_variant, variants[v].name))
       continue;
     op.variant = variants[v].variant;
     ok = time_op (b, &op, &t, error);
     if (ok)
-      print_row ("conv2d", "3x768x768 k7/4->128", prec, variants[v].name, &t, flops,
-          bytes, &blas);
+      print_row ("conv2d", "3x768x768 k7/4->128", prec, is_cpu (b) ? "onednn" :
+          variants[v].name, &t, flops, bytes, &blas);
   }
   g_free (x);
   g_free (w);
@@ -294,10 +303,11 @@ bench_overhead (F2Backend *b, const char *prec, GError **error)
 
   if (!time_adds (b, 1, &one, error) || !time_adds (b, 200, &many, error))
     return FALSE;
-  g_print ("%s: one submit (a program of one tiny add, submit + wait): %.1f us wall\n",
+  g_print ("%s: one run (a program of one tiny add, submit + wait on Vulkan): %.1f us wall\n",
       prec, one.wall_ms * 1000);
-  g_print ("%s: per dispatch in a replayed command buffer (200 dependent tiny adds): "
-      "%.2f us wall, %.2f us device\n", prec, (many.wall_ms - one.wall_ms) * 1000 / 199,
+  g_print ("%s: per op in a program (200 dependent tiny adds; a dispatch in a replayed "
+      "command buffer on Vulkan): %.2f us wall, %.2f us device\n", prec,
+      (many.wall_ms - one.wall_ms) * 1000 / 199,
       many.gpu_ms > 0 && one.gpu_ms > 0 ? (many.gpu_ms - one.gpu_ms) * 1000 / 199 : -1.0);
   return TRUE;
 }
@@ -306,8 +316,10 @@ int
 main (int argc, char **argv)
 {
   char *device = NULL;
+  char *backends = NULL;
   GOptionEntry entries[] = {
     { "device", 'd', 0, G_OPTION_ARG_STRING, &device, "Vulkan device (index or name)", "NAME" },
+    { "backends", 'b', 0, G_OPTION_ARG_STRING, &backends, "Which backends: cpu,vulkan (default both)", "LIST" },
     { "min-time", 't', 0, G_OPTION_ARG_DOUBLE, &min_time, "Seconds to time each case (default 0.5)", "S" },
     { "quick", 'q', 0, G_OPTION_ARG_NONE, &quick, "fp32 only, fewer shapes", NULL },
     { "shape", 's', 0, G_OPTION_ARG_STRING, &only_shape, "Only this matmul (MxKxN)", "SHAPE" },
@@ -337,16 +349,24 @@ main (int argc, char **argv)
   g_option_context_free (context);
   g_print ("OpenBLAS %s, %d threads\n", openblas_get_config (), openblas_get_num_threads ());
 
-  for (int p = 0; p < (quick ? 1 : 2) && code == 0; p++) {
-    F2Precision precision = p == 0 ? F2_PRECISION_FP32 : F2_PRECISION_FP16;
-    const char *prec = p == 0 ? "fp32" : "fp16";
-    F2Backend *b = f2_backend_new_vulkan (device, precision, &error);
+  for (int p = 0; p < 4 && code == 0; p++) {
+    /* cpu fp32, cpu bf16, Vulkan fp32, Vulkan fp16 (--quick: the fp32 ones) */
+    gboolean cpu = p < 2;
+    F2Precision precision = p == 1 ? F2_PRECISION_BF16 : p == 3 ? F2_PRECISION_FP16 :
+        F2_PRECISION_FP32;
+    const char *prec = f2_precision_name (precision);
+    F2Backend *b;
     char *about;
 
+    if ((quick && precision != F2_PRECISION_FP32) ||
+        (backends != NULL && strstr (backends, cpu ? "cpu" : "vulkan") == NULL))
+      continue;
+    b = cpu ? f2_backend_new_cpu (precision, 0, &error) :
+        f2_backend_new_vulkan (device, precision, &error);
     if (b == NULL) {
-      g_printerr ("no Vulkan device: %s\n", error->message);
-      g_error_free (error);
-      return 77;
+      g_printerr ("no %s backend in %s: %s\n", cpu ? "cpu" : "Vulkan", prec, error->message);
+      g_clear_error (&error);
+      continue;
     }
     about = f2_backend_describe (b);
     g_print ("\n%s on %s\n", prec, about);
@@ -375,5 +395,6 @@ main (int argc, char **argv)
   g_free (only_shape);
   g_free (only_variant);
   g_free (device);
+  g_free (backends);
   return code;
 }
