@@ -129,6 +129,9 @@ fast_expf (float x)
  * in registers. K is gathered transposed ([d][key]) and V and Q copied
  * contiguous, all padded with zeros to multiples of 16. */
 #define QB 4                    /* attention_scores and _values hold 4 rows */
+/* Up to this many queries per head, keys and values are read in place
+ * rather than gathered into blocks */
+#define DIRECT_QUERIES 8
 
 static gsize
 attention_scratch (const F2AttentionParams *p)
@@ -257,6 +260,54 @@ attention_head (const F2AttentionParams *p, guint32 b, guint32 h,
   }
 }
 
+/* Few queries (decoding: one per beam): scores as dot products straight
+ * from the key rows, outputs straight from the value rows, with nothing
+ * gathered; s is a score row of ROUND16 (kv_len) floats. */
+HOT static void
+attention_head_direct (const F2AttentionParams *p, guint32 h, const float *q,
+    const float *k, const float *v, const gint32 *mask, guint32 kv, float *out,
+    float *s)
+{
+  guint32 hd = p->head_dim;
+  gsize col = (gsize) h * hd, kvp = ROUND16 (MAX (kv, 1));
+
+  for (guint32 i = 0; i < p->q_len; i++) {
+    const float *qi = q + i * p->q_stride + col;
+    float *o = out + i * p->o_stride + col;
+    guint32 visible_end = kv;
+
+    if (p->flags & F2_ATTN_CAUSAL) {
+      gint64 last = (gint64) i + p->causal_offset;
+      visible_end = last < 0 ? 0 : (guint32) MIN ((gint64) kv, last + 1);
+    }
+    for (guint32 j = 0; j < visible_end; j++) {
+      const float *kj = k + j * p->k_stride + col;
+      float dot = 0.0f;
+      guint32 d = 0;
+      if (hd % 16 == 0) {
+        v16 acc = { 0 };
+        for (; d < hd; d += 16)
+          acc += *(const v16u *) (qi + d) * *(const v16u *) (kj + d);
+        dot = v16_hsum (acc);
+      }
+      for (; d < hd; d++)
+        dot += qi[d] * kj[d];
+      s[j] = dot;
+    }
+    attention_softmax_row (s, kvp, visible_end, mask, p->scale);
+    for (guint32 d = 0; d < hd; d++)
+      o[d] = 0.0f;
+    for (guint32 j = 0; j < visible_end; j++) {
+      const float w = s[j];
+      const float *vj = v + j * p->v_stride + col;
+      if (w == 0.0f)
+        continue;
+      for (guint32 d = 0; d < hd; d++)
+        o[d] += w * vj[d];
+    }
+  }
+}
+
 void
 f2_cpu_attention (const F2AttentionParams *p, const float *q, const float *k,
     const float *v, const gint32 *mask, gint32 kv_len_dynamic, float *out,
@@ -278,8 +329,12 @@ f2_cpu_attention (const F2AttentionParams *p, const float *q, const float *k,
     gsize vo = window ? 0 : b * p->v_batch, oo = window ? 0 : b * p->o_batch;
     const gint32 *mb = (p->flags & F2_ATTN_KEY_MASK) && mask ? mask + b * p->mask_batch : NULL;
 
-    attention_head (p, b, h, q + qo, k + ko, v + vo, mb, kv, out + oo,
-        scratch + per_thread * omp_get_thread_num ());
+    float *mine = scratch + per_thread * omp_get_thread_num ();
+
+    if (!window && p->q_len <= DIRECT_QUERIES)
+      attention_head_direct (p, h, q + qo, k + ko, v + vo, mb, kv, out + oo, mine);
+    else
+      attention_head (p, b, h, q + qo, k + ko, v + vo, mb, kv, out + oo, mine);
   }
 }
 
