@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Tests of the examples against the tiny golden model, on the CPU Vulkan
-device (lavapipe) unless VK_ICD_FILENAMES says otherwise.
+"""Tests of the examples against the tiny golden model, on the default
+device (auto: the first GPU, else the cpu backend), as a user runs them.
 
   test-examples.py SOURCE_ROOT READ_METADATA RTSP_SERVER|- [unittest args]
 
