@@ -56,7 +56,7 @@ struct _F2Program {
   gpointer priv;                /* the backend's data */
 };
 
-/* For backends: set up the common part. */
+/* For backends: set up the common part (backend-base.c). */
 void f2_backend_init_base (F2Backend *self, const F2BackendClass *klass,
     const char *name, F2Precision precision);
 /* Record a new buffer in the table; returns its id. */
@@ -70,7 +70,8 @@ guint f2_elem_size (F2ElemType type, F2Precision precision);
 G_END_DECLS
 
 G_BEGIN_DECLS
-/* Set an F2_BACKEND_ERROR_INVALID error from a format; returns FALSE. */
+/* Set an F2_BACKEND_ERROR_INVALID error from a format; returns FALSE
+ * (errors.c). */
 gboolean f2_backend_invalid (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
 
 /* Check that every ref of @op is set where required and lies inside its

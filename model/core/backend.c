@@ -1,24 +1,8 @@
-/* Backend-independent part: argument checks, buffer table, programs. */
+/* The backend interface's public calls: argument checks, then the
+ * backend's own function; programs (ops checked by ops.c as they are added). */
 #include "backend-private.h"
 
-#include <stdarg.h>
 #include <string.h>
-
-G_DEFINE_QUARK (f2-backend-error-quark, f2_backend_error)
-
-gboolean
-f2_backend_invalid (GError **error, const char *format, ...)
-{
-  va_list args;
-  char *message;
-
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-  g_set_error_literal (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_INVALID, message);
-  g_free (message);
-  return FALSE;
-}
 
 const char *
 f2_precision_name (F2Precision precision)
@@ -44,49 +28,6 @@ f2_precision_parse (const char *name, F2Precision *precision, GError **error)
   }
   return f2_backend_invalid (error, "unknown precision '%s': use auto, fp32, "
       "fp16 (Vulkan) or bf16 (cpu)", name);
-}
-
-guint
-f2_elem_size (F2ElemType type, F2Precision precision)
-{
-  switch (type) {
-    case F2_ELEM_FLOAT:
-      return precision == F2_PRECISION_FP16 ? 2 : 4;  /* bf16 keeps fp32 activations */
-    case F2_ELEM_I32:
-      return 4;
-    case F2_ELEM_U8:
-      return 1;
-  }
-  return 0;
-}
-
-void
-f2_backend_init_base (F2Backend *self, const F2BackendClass *klass,
-    const char *name, F2Precision precision)
-{
-  self->klass = klass;
-  self->name = g_strdup (name);
-  self->precision = precision;
-  self->buffers = g_array_new (FALSE, TRUE, sizeof (F2BufferInfo));
-}
-
-guint32
-f2_backend_register_buffer (F2Backend *self, F2BufferKind kind, F2ElemType type,
-    guint64 n_elements, guint64 bytes)
-{
-  F2BufferInfo info = { kind, type, n_elements };
-
-  g_array_append_val (self->buffers, info);
-  self->allocated[kind] += bytes;
-  return self->buffers->len;
-}
-
-const F2BufferInfo *
-f2_backend_buffer_info (F2Backend *self, guint32 id)
-{
-  if (id == 0 || id > self->buffers->len)
-    return NULL;
-  return &g_array_index (self->buffers, F2BufferInfo, id - 1);
 }
 
 void
@@ -169,12 +110,6 @@ f2_backend_read (F2Backend *backend, F2Ref src, void *dst,
   if (!check_range (backend, src, n_elements, error))
     return FALSE;
   return backend->klass->read (backend, src, dst, n_elements, error);
-}
-
-guint64
-f2_backend_linear_size (F2Backend *backend, guint32 n, guint32 k)
-{
-  return backend->klass->linear_size (backend, n, k);
 }
 
 gboolean

@@ -74,7 +74,6 @@ typedef enum {
   F2_VARIANT_AUTO = 0,
   F2_VARIANT_REGISTER_BLOCKED,  /* vec4 loads, register tiles, subgroup broadcast (CPU drivers) */
   F2_VARIANT_SHARED_TILED,      /* shared-memory tiles (discrete GPUs) */
-  F2_VARIANT_COOPMAT,           /* cooperative matrix, where the device has it */
 } F2Variant;
 
 /* Epilogue flags of F2_OP_MATMUL and F2_OP_CONV2D */

@@ -1,6 +1,7 @@
 /* Inside the network: the model's dimensions, its weights on the device,
  * the working buffers and the program builders of net-vision.c and
- * net-text.c. net.c owns the lifetime and runs the programs. */
+ * net-text.c. net.c owns the lifetime and runs the programs. Calls go one
+ * way: net.c -> net-vision.c, net-text.c -> net-load.c, net-build.c. */
 #pragma once
 
 #include "net.h"
@@ -159,7 +160,7 @@ struct _F2Net {
   GHashTable *stage_times;      /* stage name -> F2NetStageTime, since the last reset */
 };
 
-/* Allocation and upload helpers (net.c) */
+/* Allocation and upload helpers (net-load.c) */
 F2Ref f2_net_alloc (F2Net *net, F2BufferKind kind, F2ElemType type,
     guint64 n, GError **error);
 /* Convert @t to float32 and upload it into a new weights buffer. */
@@ -181,8 +182,12 @@ gboolean f2_net_upload_linear_stack (F2Net *net, F2Weights *weights,
     F2NetLinear *out, GError **error);
 gboolean f2_net_upload_norm (F2Net *net, F2Weights *weights,
     const char *prefix, guint32 dim, F2NetNorm *out, GError **error);
+/* The Linear @prefix.weight [n][k] with its bias @prefix.bias. */
+gboolean f2_net_load_linear (F2Net *net, F2Weights *weights,
+    const char *prefix, guint32 n, guint32 k, F2NetLinear *out,
+    GError **error);
 
-/* Op builders shared by the program builders (net.c) */
+/* Op builders shared by the program builders (net-build.c) */
 void f2_net_add_matmul (F2Program *p, const char *name, const F2NetLinear *l,
     F2Ref a, guint32 m, guint32 lda, F2Ref out, guint32 ldo, guint32 flags,
     F2Ref residual);

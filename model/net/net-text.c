@@ -21,16 +21,6 @@
 /* ---------------------------------------------------------------- weights */
 
 static gboolean
-load_linear (F2Net *net, F2Weights *weights, const char *prefix, guint32 n,
-    guint32 k, F2NetLinear *out, GError **error)
-{
-  g_autofree char *wn = g_strconcat (prefix, ".weight", NULL);
-  g_autofree char *bn = g_strconcat (prefix, ".bias", NULL);
-
-  return f2_net_upload_linear (net, weights, wn, bn, n, k, FALSE, out, error);
-}
-
-static gboolean
 load_attention (F2Net *net, F2Weights *weights, const char *prefix,
     gboolean fuse_q, F2NetLinear *q, F2NetLinear *kv, F2NetLinear *out,
     GError **error)
@@ -45,10 +35,10 @@ load_attention (F2Net *net, F2Weights *weights, const char *prefix,
   if (fuse_q) {
     if (!f2_net_upload_linear_stack (net, weights, qkv, 3, d, d, kv, error))
       return FALSE;
-  } else if (!load_linear (net, weights, qn, d, d, q, error)
+  } else if (!f2_net_load_linear (net, weights, qn, d, d, q, error)
       || !f2_net_upload_linear_stack (net, weights, qkv + 1, 2, d, d, kv, error))
     return FALSE;
-  return load_linear (net, weights, on, d, d, out, error);
+  return f2_net_load_linear (net, weights, on, d, d, out, error);
 }
 
 static gboolean
@@ -65,8 +55,8 @@ load_encoder_layer (F2Net *net, F2Weights *weights, guint i,
 
   return load_attention (net, weights, attn, TRUE, NULL, &l->qkv, &l->out, error)
       && f2_net_upload_norm (net, weights, anorm, d->d_model, &l->attn_norm, error)
-      && load_linear (net, weights, fc1, d->enc_ffn, d->d_model, &l->fc1, error)
-      && load_linear (net, weights, fc2, d->d_model, d->enc_ffn, &l->fc2, error)
+      && f2_net_load_linear (net, weights, fc1, d->enc_ffn, d->d_model, &l->fc1, error)
+      && f2_net_load_linear (net, weights, fc2, d->d_model, d->enc_ffn, &l->fc2, error)
       && f2_net_upload_norm (net, weights, fnorm, d->d_model, &l->final_norm, error);
 }
 
@@ -90,8 +80,8 @@ load_decoder_layer (F2Net *net, F2Weights *weights, guint i,
       && load_attention (net, weights, cross, FALSE, &l->cross_q, &l->cross_kv,
       &l->cross_out, error)
       && f2_net_upload_norm (net, weights, cnorm, d->d_model, &l->cross_norm, error)
-      && load_linear (net, weights, fc1, d->dec_ffn, d->d_model, &l->fc1, error)
-      && load_linear (net, weights, fc2, d->d_model, d->dec_ffn, &l->fc2, error)
+      && f2_net_load_linear (net, weights, fc1, d->dec_ffn, d->d_model, &l->fc1, error)
+      && f2_net_load_linear (net, weights, fc2, d->d_model, d->dec_ffn, &l->fc2, error)
       && f2_net_upload_norm (net, weights, fnorm, d->d_model, &l->final_norm, error);
 }
 

@@ -73,16 +73,6 @@ load_dwconv (F2Net *net, F2Weights *weights, const char *prefix, guint32 c,
 }
 
 static gboolean
-load_linear (F2Net *net, F2Weights *weights, const char *prefix, guint32 n,
-    guint32 k, F2NetLinear *out, GError **error)
-{
-  g_autofree char *wn = g_strconcat (prefix, ".weight", NULL);
-  g_autofree char *bn = g_strconcat (prefix, ".bias", NULL);
-
-  return f2_net_upload_linear (net, weights, wn, bn, n, k, FALSE, out, error);
-}
-
-static gboolean
 load_block (F2Net *net, F2Weights *weights, guint s, guint i,
     gboolean spatial, F2NetVisionBlock *blk, GError **error)
 {
@@ -102,12 +92,12 @@ load_block (F2Net *net, F2Weights *weights, guint s, guint i,
 
   return load_dwconv (net, weights, conv1, c, &blk->conv1, error)
       && f2_net_upload_norm (net, weights, anorm, c, &blk->attn_norm, error)
-      && load_linear (net, weights, qkv, 3 * c, c, &blk->qkv, error)
-      && load_linear (net, weights, proj, c, c, &blk->proj, error)
+      && f2_net_load_linear (net, weights, qkv, 3 * c, c, &blk->qkv, error)
+      && f2_net_load_linear (net, weights, proj, c, c, &blk->proj, error)
       && load_dwconv (net, weights, conv2, c, &blk->conv2, error)
       && f2_net_upload_norm (net, weights, fnorm, c, &blk->ffn_norm, error)
-      && load_linear (net, weights, fc1, hid, c, &blk->fc1, error)
-      && load_linear (net, weights, fc2, c, hid, &blk->fc2, error);
+      && f2_net_load_linear (net, weights, fc1, hid, c, &blk->fc1, error)
+      && f2_net_load_linear (net, weights, fc2, c, hid, &blk->fc2, error);
 }
 
 /* pos[y * G + x] = cat (column[x], row[y]) */
@@ -195,7 +185,7 @@ f2_net_vision_load (F2Net *net, F2Weights *weights, GError **error)
 
     st->spatial = g_new0 (F2NetVisionBlock, MAX (d->depth[s], 1));
     st->channel = g_new0 (F2NetVisionBlock, MAX (d->depth[s], 1));
-    if (!load_linear (net, weights, conv, d->dim[s], cin * k * k, &st->conv, error)
+    if (!f2_net_load_linear (net, weights, conv, d->dim[s], cin * k * k, &st->conv, error)
         || !f2_net_upload_norm (net, weights, norm,
             d->prenorm[s] ? cin : d->dim[s], &st->norm, error))
       return FALSE;

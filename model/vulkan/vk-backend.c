@@ -319,61 +319,6 @@ vk_upload_linear (F2Backend *base, F2Ref dst, guint32 n, guint32 k,
   return ok;
 }
 
-/* --------------------------------------------------------------- dispatch */
-
-void
-f2_vk_dispatch_init (F2VkDispatch *d, const char *shader)
-{
-  memset (d, 0, sizeof *d);
-  d->shader = shader;
-  d->float_variant = TRUE;
-  d->groups[0] = d->groups[1] = d->groups[2] = 1;
-}
-
-void
-f2_vk_dispatch_bind (F2VkDispatch *d, F2Ref ref, guint64 n_elements, gboolean written)
-{
-  g_return_if_fail (d->n_bind < F2_VK_MAX_BINDINGS);
-  d->bind[d->n_bind++] = (F2VkBinding) { ref, n_elements, written };
-}
-
-void
-f2_vk_dispatch_push (F2VkDispatch *d, guint32 value)
-{
-  g_return_if_fail (d->n_push < F2_VK_MAX_PUSH);
-  d->push[d->n_push++] = value;
-}
-
-void
-f2_vk_dispatch_push_float (F2VkDispatch *d, float value)
-{
-  guint32 bits;
-  memcpy (&bits, &value, 4);
-  f2_vk_dispatch_push (d, bits);
-}
-
-void
-f2_vk_dispatch_spec (F2VkDispatch *d, guint32 value)
-{
-  g_return_if_fail (d->n_spec < F2_VK_MAX_SPEC);
-  d->spec[d->n_spec++] = value;
-}
-
-F2Variant
-f2_vk_matmul_variant (F2VkBackend *vk, const F2Op *op)
-{
-  if (op->variant != F2_VARIANT_AUTO)
-    return op->variant;
-  if (g_getenv ("F2_VULKAN_MATMUL") != NULL) {
-    const char *v = g_getenv ("F2_VULKAN_MATMUL");
-    if (g_str_equal (v, "shared"))
-      return F2_VARIANT_SHARED_TILED;
-    if (g_str_equal (v, "register"))
-      return F2_VARIANT_REGISTER_BLOCKED;
-  }
-  return vk->dev->quirks.matmul;
-}
-
 /* ---------------------------------------------------------------- programs */
 
 typedef struct {

@@ -2,20 +2,6 @@
  * embedding gather. */
 #include "vk-ops.h"
 
-void
-f2_vk_grid_1d (F2VkDispatch *d, guint64 n, guint32 local)
-{
-  guint64 groups = MAX (f2_div_up (n, local), 1);
-
-  if (groups <= 65535) {
-    d->groups[0] = (guint32) groups;
-    d->groups[1] = 1;
-  } else {
-    d->groups[0] = 65535;
-    d->groups[1] = f2_div_up (groups, 65535);
-  }
-}
-
 gboolean
 f2_vk_record_add (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error)
 {

@@ -96,8 +96,7 @@ pick_kernel (F2VkBackend *vk, const F2Op *op, const Gemm *g, Kernel *kernel)
   F2Variant variant = f2_vk_matmul_variant (vk, op);
   gboolean broadcast = dev->subgroup_basic && dev->subgroup_ballot;
 
-  /* no cooperative-matrix kernel yet: the tiled one is the GPU fallback */
-  if (variant == F2_VARIANT_COOPMAT || variant == F2_VARIANT_AUTO)
+  if (variant == F2_VARIANT_AUTO)
     variant = F2_VARIANT_SHARED_TILED;
   if (!broadcast)
     variant = F2_VARIANT_SHARED_TILED;

@@ -26,22 +26,13 @@ threads_per_row (F2Variant variant, guint32 cols)
   return tpr;
 }
 
-static F2Variant
-norm_variant (F2VkBackend *vk, const F2Op *op)
-{
-  F2Variant v = f2_vk_matmul_variant (vk, op);
-
-  /* cooperative matrices have nothing to offer here */
-  return v == F2_VARIANT_COOPMAT ? F2_VARIANT_SHARED_TILED : v;
-}
-
 gboolean
 f2_vk_record_layer_norm (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error)
 {
   const F2LayerNormParams *p = &op->p.layer_norm;
   guint32 ldx = p->ldx ? p->ldx : p->cols, ldo = p->ldo ? p->ldo : p->cols;
   guint64 x_ext = (guint64) (p->rows - 1) * ldx + p->cols;
-  guint32 tpr = threads_per_row (norm_variant (vk, op), p->cols);
+  guint32 tpr = threads_per_row (f2_vk_matmul_variant (vk, op), p->cols);
   gboolean has_res = f2_ref_is_set (op->in[3]);
   F2VkDispatch d;
 
@@ -70,7 +61,7 @@ gboolean
 f2_vk_record_softmax (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error)
 {
   const F2SoftmaxParams *p = &op->p.softmax;
-  guint32 tpr = threads_per_row (norm_variant (vk, op), p->cols);
+  guint32 tpr = threads_per_row (f2_vk_matmul_variant (vk, op), p->cols);
   F2VkDispatch d;
 
   f2_vk_dispatch_init (&d, "softmax");

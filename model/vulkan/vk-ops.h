@@ -37,7 +37,7 @@ f2_vk_emit (GArray *out, const F2VkDispatch *d)
 
 /* Workgroups for @n invocations of @local threads each, as a 2-D grid when
  * one dimension is not enough; shaders rebuild the flat index with
- * f2_flat_index() (common.glsl). */
+ * f2_flat_index() (common.glsl). In vk-dispatch.c. */
 void f2_vk_grid_1d (F2VkDispatch *d, guint64 n, guint32 local);
 
 G_END_DECLS

@@ -56,7 +56,7 @@ typedef struct {
   guint32 groups[3];
 } F2VkDispatch;
 
-/* Helpers for recorders */
+/* Helpers for recorders (vk-dispatch.c) */
 void f2_vk_dispatch_init (F2VkDispatch *d, const char *shader);
 void f2_vk_dispatch_bind (F2VkDispatch *d, F2Ref ref, guint64 n_elements, gboolean written);
 void f2_vk_dispatch_push (F2VkDispatch *d, guint32 value);
@@ -96,7 +96,8 @@ struct _F2VkBackend {
   gboolean profile_ops;
 };
 
-/* The device's kernel family for matmul-like ops, honouring op->variant. */
+/* The device's kernel family for matmul-like ops, honouring op->variant
+ * (vk-dispatch.c). */
 F2Variant f2_vk_matmul_variant (F2VkBackend *vk, const F2Op *op);
 
 /* Element type the kernels see for F2_ELEM_FLOAT buffers */

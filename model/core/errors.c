@@ -1,0 +1,20 @@
+/* The error domains of the core: the backend's (devices, buffers, ops). */
+#include "backend-private.h"
+
+#include <stdarg.h>
+
+G_DEFINE_QUARK (f2-backend-error-quark, f2_backend_error)
+
+gboolean
+f2_backend_invalid (GError **error, const char *format, ...)
+{
+  va_list args;
+  char *message;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error_literal (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_INVALID, message);
+  g_free (message);
+  return FALSE;
+}
