@@ -28,8 +28,11 @@
 #include "gstflorence2models.h"
 #include "gstflorence2result.h"
 
+#include "backend.h"
 #include "florence2.h"
 #include "loader-util.h"
+#include "net.h"
+#include "tasks.h"
 #include "tokenizer.h"
 
 #include <gst/video/video.h>

@@ -2,7 +2,9 @@
  * library's task table, so its values and nicks are the F2Task ones. */
 #include "gstflorence2enums.h"
 
+#include "backend.h"
 #include "florence2.h"
+#include "tasks.h"
 
 GType
 gst_florence2_task_get_type (void)

@@ -2,6 +2,7 @@
  * (directory, device, precision, threads, beam limit), reference counted. */
 #pragma once
 
+#include "backend.h"
 #include "florence2.h"
 
 G_BEGIN_DECLS

@@ -1,11 +1,16 @@
 /* The library's front door: load a model directory onto a device, run a
  * task on an image, produce the reference's outputs. */
 #include "florence2.h"
+#include "backend.h"
 #include "config.h"
 #include "generate.h"
 #include "loader-util.h"
+#include "model-net.h"
+#include "net.h"
 #include "postprocess.h"
+#include "result.h"
 #include "safetensors.h"
+#include "tasks.h"
 #include "tokenizer.h"
 #include "weights.h"
 
@@ -40,7 +45,7 @@ florence2_log_set (Florence2LogFunc func, gpointer user_data)
   log_data = user_data;
 }
 
-void
+static void G_GNUC_PRINTF (2, 3)
 f2_log (GLogLevelFlags level, const char *format, ...)
 {
   va_list args;

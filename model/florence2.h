@@ -4,7 +4,7 @@
  *   Florence2ModelParams mp = florence2_model_default_params ();
  *   Florence2Model *model = florence2_model_new ("Florence-2-base", &mp, &error);
  *   Florence2RunParams rp = florence2_run_default_params ();
- *   rp.task = F2_TASK_OD;
+ *   rp.task = FLORENCE2_TASK_OD;
  *   Florence2Output *out = florence2_model_run (model, &image, &rp, &error);
  *   ... out->result (boxes, labels, polygons, text) ...
  *   florence2_output_free (out);
@@ -16,24 +16,140 @@
  */
 #pragma once
 
-#include "backend.h"
-#include "net.h"
-#include "result.h"
-#include "tasks.h"
-
+/* The public API stands alone: GLib and json-glib, nothing of the library's
+ * internals (those are in the private headers of core/, io/, text/, net/). */
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
+
+/* Numeric precision of a model's weights and activations. */
+typedef enum {
+  FLORENCE2_PRECISION_FP16,     /* fp16 storage, fp32 accumulation (Vulkan) */
+  FLORENCE2_PRECISION_FP32,
+  FLORENCE2_PRECISION_BF16,     /* bf16 weights and matmul inputs, fp32 accumulation and activations (cpu) */
+  FLORENCE2_PRECISION_AUTO,     /* the backend's default: fp16 on Vulkan, fp32 on cpu */
+} Florence2Precision;
+
+/* The Florence-2 tasks (the task tokens "<OD>", "<CAPTION>", ...). */
+typedef enum {
+  FLORENCE2_TASK_OD,
+  FLORENCE2_TASK_CAPTION,
+  FLORENCE2_TASK_DETAILED_CAPTION,
+  FLORENCE2_TASK_MORE_DETAILED_CAPTION,
+  FLORENCE2_TASK_DENSE_REGION_CAPTION,
+  FLORENCE2_TASK_REGION_PROPOSAL,
+  FLORENCE2_TASK_CAPTION_TO_PHRASE_GROUNDING,
+  FLORENCE2_TASK_REFERRING_EXPRESSION_SEGMENTATION,
+  FLORENCE2_TASK_REGION_TO_SEGMENTATION,
+  FLORENCE2_TASK_OPEN_VOCABULARY_DETECTION,
+  FLORENCE2_TASK_REGION_TO_CATEGORY,
+  FLORENCE2_TASK_REGION_TO_DESCRIPTION,
+  FLORENCE2_TASK_REGION_TO_OCR,
+  FLORENCE2_TASK_OCR,
+  FLORENCE2_TASK_OCR_WITH_REGION,
+  FLORENCE2_TASK_COUNT
+} Florence2Task;
+
+/* Pixel formats of an input frame (GStreamer's names). */
+typedef enum {
+  FLORENCE2_PIXEL_RGB,
+  FLORENCE2_PIXEL_RGBX,
+  FLORENCE2_PIXEL_BGRX,
+  FLORENCE2_PIXEL_RGBA,
+  FLORENCE2_PIXEL_BGRA,
+  FLORENCE2_PIXEL_NV12,
+  FLORENCE2_PIXEL_I420,
+} Florence2PixelFormat;
+
+/* One frame: @data holds it in @format, plane offsets and strides in bytes. */
+typedef struct {
+  Florence2PixelFormat format;
+  guint32 width, height;
+  guint32 stride[3], plane_offset[3];
+  const guint8 *data;
+  gsize size;
+  /* YUV only: the colour matrix; FALSE = BT.601 */
+  gboolean bt709;
+} Florence2Image;
+
+/* The largest inputs a model is sized for (its working memory is allocated
+ * once, at load, for these). */
+typedef struct {
+  guint max_prompt_tokens;      /* longest tokenized prompt, incl. <s> </s> (default 256) */
+  guint max_decoder_tokens;     /* longest generated sequence incl. the start token (default 1025) */
+  guint max_beams;              /* default 3 */
+  guint max_banned;             /* banned ids per row per step (no_repeat_ngram), default 64 */
+  guint max_image_width, max_image_height;  /* largest input frame (default 8192 x 8192) */
+} Florence2Limits;
+
+/* How the generated text is turned into a result (the reference's
+ * tasks_answer_post_processing_type). */
+typedef enum {
+  FLORENCE2_POSTPROCESS_PURE_TEXT,
+  FLORENCE2_POSTPROCESS_OCR,
+  FLORENCE2_POSTPROCESS_DESCRIPTION_WITH_BBOXES,
+  FLORENCE2_POSTPROCESS_PHRASE_GROUNDING,
+  FLORENCE2_POSTPROCESS_POLYGONS,
+  FLORENCE2_POSTPROCESS_DESCRIPTION_WITH_BBOXES_OR_POLYGONS,
+  FLORENCE2_POSTPROCESS_BBOXES,
+} Florence2PostProcessType;
+
+/* One polygon: n_coords floats x0, y0, x1, y1, ... in image pixels.
+ * n_coords is even and may be 0 (the reference keeps empty polygons). */
+typedef struct {
+  guint n_coords;
+  float *coords;
+} Florence2Polygon;
+
+/* What a region's geometry is, as the reference reports it. */
+typedef enum {
+  FLORENCE2_REGION_BBOX,        /* bbox[] is the box the model gave */
+  FLORENCE2_REGION_QUAD,        /* quad[] is an OCR quadrilateral */
+  FLORENCE2_REGION_POLYGONS,    /* polygons[] is the mask outline (one or more parts) */
+} Florence2RegionShape;
+
+typedef struct {
+  /* UTF-8 label; "" where the task gives none (region proposals,
+   * segmentation). Never NULL. */
+  char *label;
+  Florence2RegionShape shape;
+  /* x1, y1, x2, y2 in image pixels (float32, as the reference computes
+   * them). For QUAD and POLYGONS regions this is the box enclosing their
+   * points (all zero when there are none); it is not part of the JSON. */
+  float bbox[4];
+  /* FLORENCE2_REGION_QUAD: x1, y1, ..., x4, y4 in image pixels. */
+  float quad[8];
+  /* FLORENCE2_REGION_POLYGONS: n_polygons polygons. */
+  guint n_polygons;
+  Florence2Polygon *polygons;
+  /* Confidence in [0, 1] from the beam transition scores, where the task
+   * defines one (box tasks given scores); has_score tells. */
+  gboolean has_score;
+  double score;
+} Florence2Region;
+
+/* The result of one task on one image, after post-processing: a caption or
+ * OCR text, or a list of labelled regions in image pixels. */
+typedef struct {
+  char *task;                   /* task token as given, e.g. "<OD>" */
+  Florence2PostProcessType type;  /* how the answer was parsed */
+  int image_width;
+  int image_height;
+  /* FLORENCE2_POSTPROCESS_PURE_TEXT: the answer text; NULL for the other types. */
+  char *text;
+  guint n_regions;
+  Florence2Region *regions;
+} Florence2Result;
 
 typedef struct _Florence2Model Florence2Model;
 
 typedef struct {
   const char *device;           /* NULL or "auto": the first GPU, else "cpu"; "cpu" (oneDNN),
                                  * "reference" (plain C), or a Vulkan device index or name */
-  F2Precision precision;        /* AUTO: the backend's default (fp16 on Vulkan, fp32 on cpu) */
+  Florence2Precision precision; /* AUTO: the backend's default (fp16 on Vulkan, fp32 on cpu) */
   guint threads;                /* cpu backend: 0 = one per core */
-  F2NetLimits limits;
+  Florence2Limits limits;
 } Florence2ModelParams;
 
 Florence2ModelParams florence2_model_default_params (void);
@@ -45,15 +161,10 @@ void florence2_model_unref (Florence2Model *model);
 
 const char *florence2_model_dir (Florence2Model *model);
 const char *florence2_model_device_name (Florence2Model *model);
-F2Precision florence2_model_precision (Florence2Model *model);
-/* The underlying network, for dumps and benchmarks; use under
- * florence2_model_lock() when the model is shared. */
-F2Net *florence2_model_net (Florence2Model *model);
-void florence2_model_lock (Florence2Model *model);
-void florence2_model_unlock (Florence2Model *model);
+Florence2Precision florence2_model_precision (Florence2Model *model);
 
 typedef struct {
-  F2Task task;
+  Florence2Task task;
   const char *text;             /* the task's input: a phrase, or a <loc_..> region; NULL if none */
   guint num_beams;              /* default: the model's (3) */
   guint max_new_tokens;         /* default 1024 */
@@ -73,14 +184,14 @@ typedef struct {
 } Florence2Timings;
 
 typedef struct {
-  F2Task task;
+  Florence2Task task;
   char *prompt;                 /* the prompt text after task substitution */
   GArray *input_ids;            /* gint32 */
   GArray *generated_ids;        /* gint32: the full sequence, decoder start token first */
   GArray *token_scores;         /* float per generated token after the start (beam search) */
   float sequence_score;
   char *text;                   /* decoded, special tokens kept */
-  F2Result *result;             /* post-processed, in image pixels */
+  Florence2Result *result;      /* post-processed, in image pixels */
   int image_width, image_height;
   guint decoder_steps;
   Florence2Timings timings;
@@ -88,7 +199,7 @@ typedef struct {
 
 /* Run one task on one image. */
 Florence2Output *florence2_model_run (Florence2Model *model,
-    const F2Image *image, const Florence2RunParams *params, GError **error);
+    const Florence2Image *image, const Florence2RunParams *params, GError **error);
 void florence2_output_free (Florence2Output *output);
 
 /* The JSON object florence2-cli prints for one image: task, prompt,
@@ -102,6 +213,5 @@ JsonNode *florence2_output_to_json (const Florence2Output *output,
 typedef void (*Florence2LogFunc) (GLogLevelFlags level, const char *message,
     gpointer user_data);
 void florence2_log_set (Florence2LogFunc func, gpointer user_data);
-void f2_log (GLogLevelFlags level, const char *format, ...) G_GNUC_PRINTF (2, 3);
 
 G_END_DECLS

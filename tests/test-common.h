@@ -1,6 +1,13 @@
 /* Helpers shared by the test programs. */
 #pragma once
 
+/* The model's public API and the network under it (tests and benchmarks
+ * look inside: profiles, stage times, the backend's memory) */
+#include "florence2.h"
+#include "model-net.h"
+#include "result.h"
+#include "tasks.h"
+
 #include <glib.h>
 
 /* meson's exit code for a skipped test */

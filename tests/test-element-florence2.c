@@ -20,6 +20,9 @@
 #include <gst/florence2/gstflorence2meta.h>
 
 #include "florence2.h"
+#include "model-net.h"
+#include "result.h"
+#include "tasks.h"
 #include "image.h"
 #include "test-common.h"
 

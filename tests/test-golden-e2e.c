@@ -7,7 +7,11 @@
  * fp32 must match every case; fp16 and bf16 report how many sequences still match
  * exactly and fails only on errors (its tolerances are per stage, in
  * test-golden-stages). */
+#include "backend.h"
 #include "florence2.h"
+#include "net.h"
+#include "result.h"
+#include "tasks.h"
 #include "image.h"
 #include "test-common.h"
 

@@ -7,6 +7,8 @@
  *       [--dump DIR] [--profile] IMAGE...
  */
 #include "florence2.h"
+#include "model-net.h"
+#include "result.h"
 #include "image.h"
 
 #include <locale.h>

@@ -6,18 +6,19 @@
  */
 #pragma once
 
+#include "florence2.h"
 #include "ops.h"
 
 #include <glib.h>
 
 G_BEGIN_DECLS
 
-typedef enum {
-  F2_PRECISION_FP16,            /* fp16 storage, fp32 accumulation (Vulkan) */
-  F2_PRECISION_FP32,
-  F2_PRECISION_BF16,            /* bf16 weights and matmul inputs, fp32 accumulation and activations (cpu) */
-  F2_PRECISION_AUTO,            /* the backend's default: fp16 on Vulkan, fp32 on cpu */
-} F2Precision;
+/* The public Florence2Precision under the library's internal names */
+typedef Florence2Precision F2Precision;
+#define F2_PRECISION_FP16 FLORENCE2_PRECISION_FP16
+#define F2_PRECISION_FP32 FLORENCE2_PRECISION_FP32
+#define F2_PRECISION_BF16 FLORENCE2_PRECISION_BF16
+#define F2_PRECISION_AUTO FLORENCE2_PRECISION_AUTO
 
 /* "fp16", "fp32", "bf16", "auto" */
 const char *f2_precision_name (F2Precision precision);

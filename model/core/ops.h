@@ -24,6 +24,8 @@
  */
 #pragma once
 
+#include "florence2.h"
+
 #include <glib.h>
 
 G_BEGIN_DECLS
@@ -222,16 +224,15 @@ typedef struct {
   guint32 k, max_banned;
 } F2TopkParams;
 
-/* Pixel formats read by F2_OP_RESAMPLE_H (GStreamer's names). */
-typedef enum {
-  F2_PIXEL_RGB,
-  F2_PIXEL_RGBX,
-  F2_PIXEL_BGRX,
-  F2_PIXEL_RGBA,
-  F2_PIXEL_BGRA,
-  F2_PIXEL_NV12,
-  F2_PIXEL_I420,
-} F2PixelFormat;
+/* Pixel formats read by F2_OP_RESAMPLE_H: the public Florence2PixelFormat */
+typedef Florence2PixelFormat F2PixelFormat;
+#define F2_PIXEL_RGB FLORENCE2_PIXEL_RGB
+#define F2_PIXEL_RGBX FLORENCE2_PIXEL_RGBX
+#define F2_PIXEL_BGRX FLORENCE2_PIXEL_BGRX
+#define F2_PIXEL_RGBA FLORENCE2_PIXEL_RGBA
+#define F2_PIXEL_BGRA FLORENCE2_PIXEL_BGRA
+#define F2_PIXEL_NV12 FLORENCE2_PIXEL_NV12
+#define F2_PIXEL_I420 FLORENCE2_PIXEL_I420
 
 /* PIL-exact antialiased resampling, pass 1 of 2 (horizontal), on 8-bit RGB.
  * in: U8 image in @format; plane offsets/strides in bytes (plane 0 at 0).

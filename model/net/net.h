@@ -15,6 +15,7 @@
 #pragma once
 
 #include "backend.h"
+#include "florence2.h"
 #include "config.h"
 #include "ops.h"
 #include "weights.h"
@@ -25,13 +26,8 @@ G_BEGIN_DECLS
 
 typedef struct _F2Net F2Net;
 
-typedef struct {
-  guint max_prompt_tokens;      /* longest tokenized prompt, incl. <s> </s> (default 256) */
-  guint max_decoder_tokens;     /* longest generated sequence incl. the start token (default 1025) */
-  guint max_beams;              /* default 3 */
-  guint max_banned;             /* banned ids per row per step (no_repeat_ngram), default 64 */
-  guint max_image_width, max_image_height;  /* largest input frame (default 8192 x 8192) */
-} F2NetLimits;
+/* The largest inputs, as the public Florence2Limits */
+typedef Florence2Limits F2NetLimits;
 
 F2NetLimits f2_net_default_limits (void);
 
@@ -43,15 +39,7 @@ F2Backend *f2_net_backend (F2Net *net);
 
 /* Run preprocessing and the vision tower on one image. @data holds the frame
  * in @format (plane offsets and strides in bytes, as F2ResampleHParams). */
-typedef struct {
-  F2PixelFormat format;
-  guint32 width, height;
-  guint32 stride[3], plane_offset[3];
-  const guint8 *data;
-  gsize size;
-  /* YUV only: the colour matrix (see preprocess.h); FALSE = BT.601 */
-  gboolean bt709;
-} F2Image;
+typedef Florence2Image F2Image;
 
 gboolean f2_net_set_image (F2Net *net, const F2Image *image, GError **error);
 

@@ -13,54 +13,19 @@
 #include <glib.h>
 #include <json-glib/json-glib.h>
 
+#include "florence2.h"
 #include "tasks.h"
 
 G_BEGIN_DECLS
 
-/* One polygon: n_coords floats x0, y0, x1, y1, ... in image pixels.
- * n_coords is even and may be 0 (the reference keeps empty polygons). */
-typedef struct {
-  guint n_coords;
-  float *coords;
-} F2Polygon;
-
-/* What a region's geometry is, as the reference reports it. */
-typedef enum {
-  F2_REGION_BBOX,      /* bbox[] is the box the model gave */
-  F2_REGION_QUAD,      /* quad[] is an OCR quadrilateral */
-  F2_REGION_POLYGONS,  /* polygons[] is the mask outline (one or more parts) */
-} F2RegionShape;
-
-typedef struct {
-  /* UTF-8 label; "" where the task gives none (region proposals,
-   * segmentation). Never NULL. */
-  char *label;
-  F2RegionShape shape;
-  /* x1, y1, x2, y2 in image pixels (float32, as the reference computes
-   * them). For QUAD and POLYGONS regions this is the box enclosing their
-   * points (all zero when there are none); it is not part of the JSON. */
-  float bbox[4];
-  /* F2_REGION_QUAD: x1, y1, ..., x4, y4 in image pixels. */
-  float quad[8];
-  /* F2_REGION_POLYGONS: n_polygons polygons. */
-  guint n_polygons;
-  F2Polygon *polygons;
-  /* Confidence in [0, 1] from the beam transition scores, where the task
-   * defines one (box tasks given scores); has_score tells. */
-  gboolean has_score;
-  double score;
-} F2Region;
-
-typedef struct {
-  char *task;                 /* task token as given, e.g. "<OD>" */
-  F2PostProcessType type;     /* how the answer was parsed */
-  int image_width;
-  int image_height;
-  /* F2_POSTPROCESS_PURE_TEXT: the answer text; NULL for the other types. */
-  char *text;
-  guint n_regions;
-  F2Region *regions;
-} F2Result;
+/* The public result types under the library's internal names */
+typedef Florence2Polygon F2Polygon;
+typedef Florence2RegionShape F2RegionShape;
+#define F2_REGION_BBOX FLORENCE2_REGION_BBOX
+#define F2_REGION_QUAD FLORENCE2_REGION_QUAD
+#define F2_REGION_POLYGONS FLORENCE2_REGION_POLYGONS
+typedef Florence2Region F2Region;
+typedef Florence2Result F2Result;
 
 void f2_result_free (F2Result *result);
 F2Result *f2_result_copy (const F2Result *result);
