@@ -128,7 +128,7 @@ fast_expf (float x)
  * time, then outputs 16 channels at a time, with the block's accumulators
  * in registers. K is gathered transposed ([d][key]) and V and Q copied
  * contiguous, all padded with zeros to multiples of 16. */
-#define QB 4                    /* attention_scores and _values hold 4 rows */
+#define QB 8                    /* queries per block: one accumulator register each */
 /* Up to this many queries per head, keys and values are read in place
  * rather than gathered into blocks */
 #define DIRECT_QUERIES 8
@@ -153,24 +153,22 @@ window_row (const F2AttentionParams *p, guint32 b, guint32 t)
 }
 
 /* s[qi][j] = q[qi] . k_j for QB queries (q: [QB][hdp]) and kvp keys (kt:
- * [hdp][kvp]) */
+ * [hdp][kvp]): each key vector loaded once serves QB queries */
 HOT static void
 attention_scores (const float *restrict q, const float *restrict kt,
     gsize hdp, gsize kvp, float *restrict s)
 {
   for (gsize j0 = 0; j0 < kvp; j0 += 16) {
-    v16 a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
+    v16 acc[QB] = { { 0 } };
     for (gsize d = 0; d < hdp; d++) {
       v16 kd = *(const v16u *) (kt + d * kvp + j0);
-      a0 += q[d] * kd;
-      a1 += q[hdp + d] * kd;
-      a2 += q[2 * hdp + d] * kd;
-      a3 += q[3 * hdp + d] * kd;
+#pragma GCC unroll 8
+      for (int qi = 0; qi < QB; qi++)
+        acc[qi] += q[qi * hdp + d] * kd;
     }
-    *(v16u *) (s + j0) = a0;
-    *(v16u *) (s + kvp + j0) = a1;
-    *(v16u *) (s + 2 * kvp + j0) = a2;
-    *(v16u *) (s + 3 * kvp + j0) = a3;
+#pragma GCC unroll 8
+    for (int qi = 0; qi < QB; qi++)
+      *(v16u *) (s + qi * kvp + j0) = acc[qi];
   }
 }
 
@@ -181,18 +179,16 @@ attention_values (const float *restrict pr, const float *restrict v,
     gsize hdp, gsize kv, gsize kvp, float *restrict o)
 {
   for (gsize d0 = 0; d0 < hdp; d0 += 16) {
-    v16 a0 = { 0 }, a1 = { 0 }, a2 = { 0 }, a3 = { 0 };
+    v16 acc[QB] = { { 0 } };
     for (gsize j = 0; j < kv; j++) {
       v16 vj = *(const v16u *) (v + j * hdp + d0);
-      a0 += pr[j] * vj;
-      a1 += pr[kvp + j] * vj;
-      a2 += pr[2 * kvp + j] * vj;
-      a3 += pr[3 * kvp + j] * vj;
+#pragma GCC unroll 8
+      for (int qi = 0; qi < QB; qi++)
+        acc[qi] += pr[qi * kvp + j] * vj;
     }
-    *(v16u *) (o + d0) = a0;
-    *(v16u *) (o + hdp + d0) = a1;
-    *(v16u *) (o + 2 * hdp + d0) = a2;
-    *(v16u *) (o + 3 * hdp + d0) = a3;
+#pragma GCC unroll 8
+    for (int qi = 0; qi < QB; qi++)
+      *(v16u *) (o + qi * hdp + d0) = acc[qi];
   }
 }
 
