@@ -509,7 +509,7 @@ deliver_result (GstFlorence2 * self, GstBuffer * buffer,
     gst_florence2_result_attach_rois (buffer, meta);
 
   if (messages || self->results_file != NULL)
-    json = gst_florence2_meta_to_json (meta, pts);
+    json = gst_florence2_result_json (meta, pts, -1);
   if (self->results_file != NULL) {
     GError *error = NULL;
 
@@ -1071,7 +1071,8 @@ gst_florence2_start (GstFlorence2 * self)
   GST_OBJECT_UNLOCK (self);
 
   if (location != NULL && *location != '\0') {
-    self->results_file = gst_florence2_results_file_open (location, append,
+    self->results_file = gst_florence2_results_file_open (location,
+        GST_FLORENCE2_RESULTS_JSON_LINES, append,
         &error);
     if (self->results_file == NULL) {
       GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE, ("%s", error->message),

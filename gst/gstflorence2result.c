@@ -154,11 +154,37 @@ gst_florence2_result_structure (const GstFlorence2Meta * meta,
       "json", G_TYPE_STRING, json, NULL);
 }
 
+gchar *
+gst_florence2_result_json (const GstFlorence2Meta * meta, GstClockTime pts,
+    gint64 utc_us)
+{
+  gchar *json = gst_florence2_meta_to_json (meta, pts);
+  GDateTime *utc;
+  gchar *stamp, *led;
+
+  /* the object always has members: the wall clock goes first */
+  if (json == NULL || utc_us < 0 || json[0] != '{' || json[1] == '}')
+    return json;
+  utc = g_date_time_new_from_unix_utc (utc_us / G_USEC_PER_SEC);
+  if (utc == NULL)
+    return json;
+  stamp = g_date_time_format (utc, "%Y-%m-%dT%H:%M:%S");
+  led = g_strdup_printf ("{\"timestamp_utc\":\"%s.%06dZ\",%s", stamp,
+      (gint) (utc_us % G_USEC_PER_SEC), json + 1);
+  g_free (stamp);
+  g_date_time_unref (utc);
+  g_free (json);
+  return led;
+}
+
 /* ------------------------------------------------------- results file */
 
 struct _GstFlorence2ResultsFile
 {
   gchar *path;
+  GstFlorence2ResultsFormat format;
+  guint64 records;              /* records written (JSON array) */
+  gboolean finished;            /* the array's "]" is written */
   gint fd;
   gboolean regular;             /* a regular file: can be cut back */
   off_t whole;                  /* length of the whole lines written */
@@ -209,60 +235,21 @@ whole_lines_length (gint fd, off_t size)
   return 0;
 }
 
-GstFlorence2ResultsFile *
-gst_florence2_results_file_open (const gchar * path, gboolean append,
-    GError ** error)
+/* Write @prefix @json @suffix as one record, in one write (short writes
+ * continued); cut back to the last whole record when it does not fit. */
+static gboolean
+results_file_put (GstFlorence2ResultsFile * file, const gchar * prefix,
+    const gchar * json, const gchar * suffix, GError ** error)
 {
-  GstFlorence2ResultsFile *file;
-  struct stat st;
-  gint fd;
-
-  /* O_RDWR: appending reads the end back to find the last whole line */
-  fd = g_open (path, O_RDWR | O_CREAT | O_CLOEXEC | (append ? 0 : O_TRUNC),
-      0666);
-  if (fd < 0 && errno == EACCES)        /* a write-only file, or a FIFO */
-    fd = g_open (path, O_WRONLY | O_CREAT | O_CLOEXEC |
-        (append ? O_APPEND : O_TRUNC), 0666);
-  if (fd < 0) {
-    results_file_error (error, errno, "open", path);
-    return NULL;
-  }
-  file = g_new0 (GstFlorence2ResultsFile, 1);
-  file->path = g_strdup (path);
-  file->fd = fd;
-  file->regular = fstat (fd, &st) == 0 && S_ISREG (st.st_mode);
-  if (file->regular) {
-    off_t whole = whole_lines_length (fd, st.st_size);
-
-    file->whole = whole < 0 ? st.st_size : whole;
-    if (file->whole != st.st_size)
-      GST_WARNING ("results file '%s' ends with a cut line (%" G_GINT64_FORMAT
-          " bytes): removing it", path, (gint64) (st.st_size - file->whole));
-    if (!results_file_cut (file)) {
-      results_file_error (error, errno, "set up", path);
-      gst_florence2_results_file_close (file);
-      return NULL;
-    }
-  }
-  return file;
-}
-
-gboolean
-gst_florence2_results_file_write (GstFlorence2ResultsFile * file,
-    const gchar * json, GError ** error)
-{
-  gsize len = strlen (json);
-  gchar *line = g_malloc (len + 1);
-  gsize done = 0;
+  gchar *line;
+  gsize len, done = 0;
   gint err = 0;
 
-  /* an earlier line could not be cut off: nothing may follow it */
-  if (file->cut_pending && !results_file_cut (file)) {
-    g_free (line);
+  /* an earlier record could not be cut off: nothing may follow it */
+  if (file->cut_pending && !results_file_cut (file))
     return results_file_error (error, errno, "cut back", file->path);
-  }
-  memcpy (line, json, len);
-  line[len++] = '\n';
+  line = g_strconcat (prefix, json, suffix, NULL);
+  len = strlen (line);
   while (done < len) {
     ssize_t n = write (file->fd, line + done, len - done);
 
@@ -279,10 +266,90 @@ gst_florence2_results_file_write (GstFlorence2ResultsFile * file,
     file->whole += len;
     return TRUE;
   }
-  /* the file holds whole lines again, or the next write tries again */
+  /* the file holds whole records again, or the next write tries again */
   if (done > 0)
     results_file_cut (file);
   return results_file_error (error, err, "write to", file->path);
+}
+
+GstFlorence2ResultsFile *
+gst_florence2_results_file_open (const gchar * path,
+    GstFlorence2ResultsFormat format, gboolean append, GError ** error)
+{
+  GstFlorence2ResultsFile *file;
+  struct stat st;
+  gint fd;
+
+  /* an array cannot be continued: its "]" would have to go first */
+  if (format == GST_FLORENCE2_RESULTS_JSON_ARRAY)
+    append = FALSE;
+
+  /* O_RDWR: appending reads the end back to find the last whole line */
+  fd = g_open (path, O_RDWR | O_CREAT | O_CLOEXEC | (append ? 0 : O_TRUNC),
+      0666);
+  if (fd < 0 && errno == EACCES)        /* a write-only file, or a FIFO */
+    fd = g_open (path, O_WRONLY | O_CREAT | O_CLOEXEC |
+        (append ? O_APPEND : O_TRUNC), 0666);
+  if (fd < 0) {
+    results_file_error (error, errno, "open", path);
+    return NULL;
+  }
+  file = g_new0 (GstFlorence2ResultsFile, 1);
+  file->path = g_strdup (path);
+  file->format = format;
+  file->fd = fd;
+  file->regular = fstat (fd, &st) == 0 && S_ISREG (st.st_mode);
+  if (file->regular) {
+    off_t whole = whole_lines_length (fd, st.st_size);
+
+    file->whole = whole < 0 ? st.st_size : whole;
+    if (file->whole != st.st_size)
+      GST_WARNING ("results file '%s' ends with a cut line (%" G_GINT64_FORMAT
+          " bytes): removing it", path, (gint64) (st.st_size - file->whole));
+    if (!results_file_cut (file)) {
+      results_file_error (error, errno, "set up", path);
+      gst_florence2_results_file_close (file);
+      return NULL;
+    }
+  }
+  if (format == GST_FLORENCE2_RESULTS_JSON_ARRAY &&
+      !results_file_put (file, "[", "", "", error)) {
+    gst_florence2_results_file_close (file);
+    return NULL;
+  }
+  return file;
+}
+
+gboolean
+gst_florence2_results_file_write (GstFlorence2ResultsFile * file,
+    const gchar * json, GError ** error)
+{
+  if (file->format == GST_FLORENCE2_RESULTS_JSON_ARRAY) {
+    file->finished = FALSE;
+    if (!results_file_put (file, file->records > 0 ? ",\n" : "\n", json, "",
+            error))
+      return FALSE;
+    file->records++;
+    return TRUE;
+  }
+  return results_file_put (file, "", json, "\n", error);
+}
+
+gboolean
+gst_florence2_results_file_finish (GstFlorence2ResultsFile * file,
+    GError ** error)
+{
+  off_t whole = file->whole;
+
+  if (file->format != GST_FLORENCE2_RESULTS_JSON_ARRAY || file->finished)
+    return TRUE;
+  if (!results_file_put (file, "\n]\n", "", "", error))
+    return FALSE;
+  /* a later record takes the place of the "]" */
+  file->finished = TRUE;
+  file->whole = whole;
+  file->cut_pending = file->regular;
+  return TRUE;
 }
 
 void

@@ -27,21 +27,42 @@ void gst_florence2_result_attach_rois (GstBuffer * buffer,
 GstStructure *gst_florence2_result_structure (const GstFlorence2Meta * meta,
     GstClockTime pts, const gchar * json);
 
-/* A JSON lines results file that only ever holds whole lines: each line goes
- * out in one write (short writes are continued), and a line that cannot be
+/* The JSON object of one result, as results-location and florence2publish
+ * write it: gst_florence2_meta_to_json() of @meta on a buffer of PTS @pts,
+ * led by a "timestamp_utc" member (ISO 8601, microseconds, the wall clock
+ * @utc_us in microseconds since the epoch) when @utc_us >= 0. g_free(). */
+gchar *gst_florence2_result_json (const GstFlorence2Meta * meta,
+    GstClockTime pts, gint64 utc_us);
+
+/* How a results file lays out its records. */
+typedef enum {
+  GST_FLORENCE2_RESULTS_JSON_LINES,     /* one JSON object a line */
+  GST_FLORENCE2_RESULTS_JSON_ARRAY,     /* one JSON array, an object a line */
+} GstFlorence2ResultsFormat;
+
+/* A results file that only ever holds whole records: each record goes out in
+ * one write (short writes are continued), and a record that cannot be
  * written whole (a full disk, a file size limit) is cut off again, so the
- * file ends with its last whole line and the next line starts there. */
+ * file ends with its last whole record and the next one starts there.
+ * JSON lines: each record is a line. JSON array: "[", then each record on a
+ * line of its own (",\n" between records), and "]" once finished. */
 typedef struct _GstFlorence2ResultsFile GstFlorence2ResultsFile;
 
 /* Open @path for writing: emptied, or with @append kept (a cut last line
- * left by an earlier writer is removed). NULL with @error set on failure. */
+ * left by an earlier writer is removed; JSON lines only: an array file is
+ * always emptied). NULL with @error set on failure. */
 GstFlorence2ResultsFile *gst_florence2_results_file_open (const gchar * path,
-    gboolean append, GError ** error);
+    GstFlorence2ResultsFormat format, gboolean append, GError ** error);
 
-/* Write @json and a newline as one line. FALSE with @error (G_FILE_ERROR)
- * when the line was not written; the file then holds what it held before. */
+/* Write @json as one record. FALSE with @error (G_FILE_ERROR) when the
+ * record was not written; the file then holds what it held before. */
 gboolean gst_florence2_results_file_write (GstFlorence2ResultsFile * file,
     const gchar * json, GError ** error);
+
+/* Finish the file: a JSON array gets its closing "]" (JSON lines have
+ * nothing to add). FALSE with @error when that could not be written. */
+gboolean gst_florence2_results_file_finish (GstFlorence2ResultsFile * file,
+    GError ** error);
 
 void gst_florence2_results_file_close (GstFlorence2ResultsFile * file);
 
