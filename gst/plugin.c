@@ -1,9 +1,13 @@
-/* The gst-florence2 plugin: registers florence2 and florence2overlay. */
+/* The gst-florence2 plugin: registers florence2, florence2overlay and
+ * florence2publish. */
 #include <gst/gst.h>
 
 #include "gstflorence2.h"
 #ifdef HAVE_FLORENCE2_OVERLAY
 #include "gstflorence2overlay.h"
+#endif
+#ifdef HAVE_FLORENCE2_PUBLISH
+#include "gstflorence2publish.h"
 #endif
 
 #ifndef PACKAGE
@@ -21,6 +25,9 @@ plugin_init (GstPlugin * plugin)
   ret |= GST_ELEMENT_REGISTER (florence2, plugin);
 #ifdef HAVE_FLORENCE2_OVERLAY
   ret |= GST_ELEMENT_REGISTER (florence2overlay, plugin);
+#endif
+#ifdef HAVE_FLORENCE2_PUBLISH
+  ret |= GST_ELEMENT_REGISTER (florence2publish, plugin);
 #endif
   return ret;
 }

@@ -7,7 +7,7 @@
 #                                                nothing installed)
 # OUTDIR defaults to build-deb/. The checks:
 # - the plugin loads from the packaged path and registers florence2 (and
-#   florence2overlay)
+#   florence2overlay, florence2publish)
 # - the pkg-config file and header compile the read-metadata example
 # - florence2-cli and florence2-download run
 # - with the golden tiny model (F2_GOLDEN_DIR, default ../shared/golden), the
@@ -85,6 +85,7 @@ check() {
 
 check "gst-inspect-1.0 florence2" gst-inspect-1.0 florence2
 check "gst-inspect-1.0 florence2overlay" gst-inspect-1.0 florence2overlay
+check "gst-inspect-1.0 florence2publish" gst-inspect-1.0 florence2publish
 check "the plugin is the packaged one" bash -c "gst-inspect-1.0 florence2 | grep -Eq '$PLUGIN_RE'"
 check "pkg-config gstreamer-florence2-1.0" pkg-config --exists gstreamer-florence2-1.0
 check "read-metadata.c builds against the packaged API" bash -c \

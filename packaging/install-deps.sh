@@ -8,7 +8,8 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 # Beyond the build: H.264 encoders/decoders (plugins-ugly x264enc, plugins-bad
 # openh264) for the examples and RTSP tests, PyGObject for read-metadata.py,
-# debhelper for packaging/build-deb.sh.
+# debhelper for packaging/build-deb.sh; the mosquitto broker, its clients and
+# openssl for the florence2publish tests (which start their own broker).
 $SUDO apt-get install -y -q --no-install-recommends \
   build-essential meson ninja-build pkg-config python3 \
   glslang-tools libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers vulkan-tools \
@@ -18,4 +19,5 @@ $SUDO apt-get install -y -q --no-install-recommends \
   libcairo2-dev libpango1.0-dev valgrind \
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
   python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 \
-  debhelper dpkg-dev
+  debhelper dpkg-dev \
+  libmosquitto-dev mosquitto mosquitto-clients openssl
