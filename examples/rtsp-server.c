@@ -7,11 +7,14 @@
  * runs while at least one client is connected. The results go to a JSON
  * lines file (--results), appended to across client sessions and server
  * runs (never emptied), and each florence2-result bus message is printed.
+ * With --mqtt HOST:PORT the results also go to that MQTT broker
+ * (florence2publish), each mount under its own topic: florence2<MOUNT>,
+ * e.g. florence2/florence2 (read them with mosquitto_sub -t 'florence2/#').
  *
  *   rtsp-server [--address 127.0.0.1] [--port 8554] [--mount /florence2]
  *               [--user NAME [--password-file FILE]] [--source SOURCE]
  *               [--model DIR] [--task NICK] [--prompt TEXT]
- *               [--results FILE] [PROPERTY=VALUE ...]
+ *               [--results FILE] [--mqtt HOST:PORT] [PROPERTY=VALUE ...]
  *
  * The server listens on 127.0.0.1 unless --address says otherwise (0.0.0.0:
  * every IPv4 interface, :: every interface) and prints the URLs it serves.
@@ -412,7 +415,7 @@ main (int argc, char **argv)
   gint port = 8554;
   gchar *mount = NULL, *source = NULL, *launch = NULL, *src_desc = NULL;
   gchar *address = NULL, *user = NULL, *password_file = NULL;
-  gchar *password = NULL, *service;
+  gchar *password = NULL, *service, *mqtt = NULL, *publish = NULL;
   Settings settings = { 0 };
   GOptionEntry entries[] = {
     {"address", 'a', 0, G_OPTION_ARG_STRING, &address,
@@ -437,6 +440,9 @@ main (int argc, char **argv)
         "Text input of the task", "TEXT"},
     {"results", 'r', 0, G_OPTION_ARG_FILENAME, &settings.results,
         "Write the results as JSON lines to FILE", "FILE"},
+    {"mqtt", 0, 0, G_OPTION_ARG_STRING, &mqtt,
+          "Publish the results to this MQTT broker, under the topic "
+          "florence2<MOUNT>", "HOST:PORT"},
     {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY,
         &settings.properties, NULL, "[PROPERTY=VALUE...]"},
     {NULL}
@@ -525,9 +531,20 @@ main (int argc, char **argv)
     goto out;
   }
 
+  if (mqtt != NULL) {
+    if (!have_element ("florence2publish")) {
+      g_printerr ("No florence2publish element: the plugin was built "
+          "without libmosquitto (Debian: libmosquitto-dev)\n");
+      goto out;
+    }
+    /* each mount (camera) under its own topic */
+    publish = g_strdup_printf ("! florence2publish method=mqtt "
+        "address=\"%s\" topic=\"florence2%s\" ", mqtt, mount);
+  }
   launch = g_strdup_printf ("( %s ! videoconvert ! queue ! florence2 name=f2 "
-      "%s ! videoconvert ! video/x-raw,format=I420 ! %s "
+      "%s%s ! videoconvert ! video/x-raw,format=I420 ! %s "
       "! rtph264pay name=pay0 pt=96 config-interval=1 )", src_desc,
+      publish ? publish : "",
       have_element ("florence2overlay") ? "! florence2overlay" : "", encoder);
 
   server = gst_rtsp_server_new ();
@@ -588,6 +605,8 @@ out:
   g_free (launch);
   g_free (src_desc);
   g_free (mount);
+  g_free (mqtt);
+  g_free (publish);
   g_free (source);
   g_free (settings.model);
   g_free (settings.task);
