@@ -3,6 +3,7 @@
  * threaded with OpenMP over rows, heads or windows. Accumulation is fp32;
  * the tests hold these to the reference's fp32 results. */
 #include "cpu-private.h"
+#include "reference-ops.h"
 
 #include <math.h>
 #include <omp.h>
@@ -678,15 +679,6 @@ f2_cpu_mean_rows (const F2MeanRowsParams *p, const float *x, float *out)
 
 /* --------------------------------------------------- logits reductions */
 
-static gboolean
-is_banned (const gint32 *banned, guint32 max_banned, guint32 id)
-{
-  for (guint32 i = 0; banned != NULL && i < max_banned; i++)
-    if (banned[i] >= 0 && (guint32) banned[i] == id)
-      return TRUE;
-  return FALSE;
-}
-
 /* The banned list is looked at only for a value that would be taken. */
 void
 f2_cpu_argmax (const F2ArgmaxParams *p, const float *x, const gint32 *banned,
@@ -702,7 +694,7 @@ f2_cpu_argmax (const F2ArgmaxParams *p, const float *x, const gint32 *banned,
 
     /* strictly greater keeps the lowest index among equal values */
     for (guint32 c = 0; c < p->cols; c++)
-      if ((best < 0 || xr[c] > xr[best]) && !is_banned (br, p->max_banned, c))
+      if ((best < 0 || xr[c] > xr[best]) && !f2_reference_is_banned (br, p->max_banned, c))
         best = (gint32) c;
     out[r] = best;
   }
@@ -728,38 +720,8 @@ f2_cpu_topk (const F2TopkParams *p, const float *x, const gint32 *banned,
   gsize ldx = PACKED (p->ldx, p->cols);
 
 #pragma omp parallel for schedule(static) if (PARALLEL_WORTH ((gsize) p->rows * p->cols))
-  for (gint64 r = 0; r < p->rows; r++) {
-    const float *xr = x + r * ldx;
-    const gint32 *br = banned ? banned + r * p->max_banned : NULL;
-    gint32 *ids = out_ids + r * p->k;
-    float *vals = out_values + r * p->k;
-    double lse = log_sum_exp (xr, p->cols);
-    guint32 found = 0;
-
-    for (guint32 i = 0; i < p->k; i++) {
-      ids[i] = -1;
-      vals[i] = -INFINITY;
-    }
-    /* a sorted list of at most k, descending, ties keep the lower index */
-    for (guint32 c = 0; c < p->cols; c++) {
-      guint32 pos;
-
-      if (found == p->k && !(xr[c] > xr[ids[p->k - 1]]))
-        continue;
-      if (is_banned (br, p->max_banned, c))
-        continue;
-      pos = found;
-      while (pos > 0 && xr[c] > xr[ids[pos - 1]])
-        pos--;
-      if (pos >= p->k)
-        continue;
-      for (guint32 j = MIN (found, p->k - 1); j > pos; j--)
-        ids[j] = ids[j - 1];
-      ids[pos] = (gint32) c;
-      if (found < p->k)
-        found++;
-    }
-    for (guint32 i = 0; i < found; i++)
-      vals[i] = (float) ((double) xr[ids[i]] - lse);
-  }
+  for (gint64 r = 0; r < p->rows; r++)
+    f2_reference_topk_row (x + r * ldx, p->cols, banned ? banned + r * p->max_banned : NULL,
+        p->max_banned, p->k, log_sum_exp (x + r * ldx, p->cols), out_ids + r * p->k,
+        out_values + r * p->k);
 }

@@ -373,8 +373,8 @@ f2_reference_copy (const F2CopyParams *p, const float *x, const gint32 *row_inde
   }
 }
 
-static gboolean
-is_banned (const gint32 *banned, guint32 max_banned, guint32 id)
+gboolean
+f2_reference_is_banned (const gint32 *banned, guint32 max_banned, guint32 id)
 {
   if (banned == NULL)
     return FALSE;
@@ -397,13 +397,47 @@ f2_reference_argmax (const F2ArgmaxParams *p, const float *x, const gint32 *bann
 
     /* Strictly greater keeps the lowest index among equal values. */
     for (guint32 c = 0; c < p->cols; c++) {
-      if (is_banned (br, p->max_banned, c))
+      if (f2_reference_is_banned (br, p->max_banned, c))
         continue;
       if (best < 0 || xr[c] > xr[best])
         best = (gint32) c;
     }
     out[r] = best;
   }
+}
+
+void
+f2_reference_topk_row (const float *x, guint32 cols, const gint32 *banned,
+    guint32 max_banned, guint32 k, double lse, gint32 *ids, float *vals)
+{
+  guint32 found = 0;
+
+  for (guint32 i = 0; i < k; i++) {
+    ids[i] = -1;
+    vals[i] = -INFINITY;
+  }
+  /* Insertion into a sorted list of at most k: descending, ties keep the
+   * earlier (lower) index first. A full list takes only a larger value. */
+  for (guint32 c = 0; c < cols; c++) {
+    guint32 pos;
+
+    if (found == k && !(x[c] > x[ids[k - 1]]))
+      continue;
+    if (f2_reference_is_banned (banned, max_banned, c))
+      continue;
+    pos = found;
+    while (pos > 0 && x[c] > x[ids[pos - 1]])
+      pos--;
+    if (pos >= k)
+      continue;
+    for (guint32 j = MIN (found, k - 1); j > pos; j--)
+      ids[j] = ids[j - 1];
+    ids[pos] = (gint32) c;
+    if (found < k)
+      found++;
+  }
+  for (guint32 i = 0; i < found; i++)
+    vals[i] = (float) ((double) x[ids[i]] - lse);
 }
 
 void
@@ -414,42 +448,15 @@ f2_reference_topk (const F2TopkParams *p, const float *x, const gint32 *banned,
 
   for (guint32 r = 0; r < p->rows; r++) {
     const float *xr = x + (gsize) r * ldx;
-    const gint32 *br = banned ? banned + (gsize) r * p->max_banned : NULL;
-    gint32 *ids = out_ids + (gsize) r * p->k;
-    float *vals = out_values + (gsize) r * p->k;
-    double max = -INFINITY, sum = 0.0, lse;
-    guint32 found = 0;
+    double max = -INFINITY, sum = 0.0;
 
     for (guint32 c = 0; c < p->cols; c++)
       max = MAX (max, (double) xr[c]);
     for (guint32 c = 0; c < p->cols; c++)
       sum += exp ((double) xr[c] - max);
-    lse = max + log (sum);
-
-    for (guint32 i = 0; i < p->k; i++) {
-      ids[i] = -1;
-      vals[i] = -INFINITY;
-    }
-    /* Insertion into a sorted list of at most k: descending, ties keep the
-     * earlier (lower) index first. */
-    for (guint32 c = 0; c < p->cols; c++) {
-      guint32 pos;
-
-      if (is_banned (br, p->max_banned, c))
-        continue;
-      pos = found;
-      while (pos > 0 && xr[c] > xr[ids[pos - 1]])
-        pos--;
-      if (pos >= p->k)
-        continue;
-      for (guint32 j = MIN (found, p->k - 1); j > pos; j--)
-        ids[j] = ids[j - 1];
-      ids[pos] = (gint32) c;
-      if (found < p->k)
-        found++;
-    }
-    for (guint32 i = 0; i < found; i++)
-      vals[i] = (float) ((double) xr[ids[i]] - lse);
+    f2_reference_topk_row (xr, p->cols, banned ? banned + (gsize) r * p->max_banned : NULL,
+        p->max_banned, p->k, max + log (sum), out_ids + (gsize) r * p->k,
+        out_values + (gsize) r * p->k);
   }
 }
 

@@ -65,6 +65,17 @@ void f2_reference_copy (const F2CopyParams *p, const float *x,
 void f2_reference_argmax (const F2ArgmaxParams *p, const float *x,
     const gint32 *banned, gint32 *out);
 
+/* Whether @id is in the list of @max_banned ids (-1 = unused slot); a NULL
+ * list bans nothing. */
+gboolean f2_reference_is_banned (const gint32 *banned, guint32 max_banned,
+    guint32 id);
+
+/* One row of TOPK: the k largest of x[0..cols) that are not banned, as
+ * x - @lse, descending, ties by lower index; slots beyond the candidates
+ * get id -1 and value -INFINITY. */
+void f2_reference_topk_row (const float *x, guint32 cols, const gint32 *banned,
+    guint32 max_banned, guint32 k, double lse, gint32 *ids, float *vals);
+
 /* banned may be NULL. Slots beyond the number of candidates get id -1 and
  * value -INFINITY. */
 void f2_reference_topk (const F2TopkParams *p, const float *x, const gint32 *banned,
