@@ -1,0 +1,113 @@
+/* The florence2 element's instance and the functions its parts share:
+ * gstflorence2.c (properties, start and stop), gstflorence2queue.c (the
+ * ordered queue and the pad task that empties it) and gstflorence2job.c
+ * (inference jobs and the delivery of their results). The lock order is
+ * written at the top of gstflorence2.c. */
+#pragma once
+
+#include "gstflorence2.h"
+#include "gstflorence2enums.h"
+#include "gstflorence2result.h"
+
+#include "backend.h"
+#include "florence2.h"
+
+#include <gst/video/video.h>
+
+G_BEGIN_DECLS
+
+GST_DEBUG_CATEGORY_EXTERN (florence2_debug);
+
+/* What one inference produced (or the error it hit); see
+ * gstflorence2job.c. */
+typedef struct _InferenceResult InferenceResult;
+
+struct _GstFlorence2
+{
+  GstElement parent;
+
+  GstPad *sinkpad, *srcpad;
+
+  /* properties, under the object lock */
+  gchar *model_dir;
+  F2Task task;
+  gchar *prompt;
+  gchar *device;
+  F2Precision precision;
+  guint threads;
+  guint num_beams;
+  guint max_new_tokens;
+  guint inference_interval;
+  GstFlorence2LatencyMode latency_mode;
+  gboolean skip_when_busy;
+  gboolean attach_roi_meta;
+  gboolean emit_messages;
+  gchar *results_location;
+  gboolean results_append;
+  guint64 results_lost;         /* results the file could not take */
+  gchar *device_name;
+  GstClockTime last_inference_time;
+  guint settings_cookie;        /* bumped when task or prompt change */
+
+  /* set in start(), read by the streaming threads until stop() */
+  Florence2Model *model;
+  GstFlorence2ResultsFile *results_file;
+  gboolean results_failing;     /* worker: the last write failed */
+  gint64 results_warned;        /* worker: time of the last loss warning */
+  GThreadPool *pool;
+  GstFlorence2LatencyMode mode;
+
+  /* stream state, under queue_lock */
+  GMutex queue_lock;
+  GCond queue_cond;
+  GQueue queue;                 /* QueueItem */
+  guint queued_frames;
+  guint queued_due;             /* queued frames chosen for inference */
+  guint queue_limit;
+  gboolean flushing;
+  GstFlowReturn srcresult;
+  gboolean worker_busy;         /* the worker holds an item */
+  guint frames_until_due;
+  guint jobs_running;
+  guint next_job_id;
+  guint wanted_job;             /* id whose result is wanted; 0 after a flush */
+  InferenceResult *result;      /* finished, not attached yet */
+  GstClockTime reported_latency;
+
+  /* worker thread only (and flush-stop and stop, with the worker paused) */
+  GstVideoInfo info;
+  gboolean have_info;
+  guint warned_cookie;
+};
+
+/* gstflorence2queue.c: the sink and source pads' functions. */
+GstFlowReturn gst_florence2_chain (GstPad * pad, GstObject * parent,
+    GstBuffer * buffer);
+gboolean gst_florence2_sink_event (GstPad * pad, GstObject * parent,
+    GstEvent * event);
+gboolean gst_florence2_sink_query (GstPad * pad, GstObject * parent,
+    GstQuery * query);
+gboolean gst_florence2_src_query (GstPad * pad, GstObject * parent,
+    GstQuery * query);
+gboolean gst_florence2_src_activate_mode (GstPad * pad, GstObject * parent,
+    GstPadMode mode, gboolean active);
+
+/* gstflorence2queue.c, queue_lock held: drop everything queued. */
+void gst_florence2_queue_clear (GstFlorence2 * self);
+
+/* gstflorence2job.c: the inference thread's function (a GThreadPool's
+ * func, with an InferenceJob as @data). */
+void gst_florence2_job_run (gpointer data, gpointer user_data);
+
+/* gstflorence2job.c, on the worker: process one frame (submit it, wait for
+ * or pick up a result, attach it) and push it. Returns what pushing gave. */
+GstFlowReturn gst_florence2_job_handle_frame (GstFlorence2 * self,
+    GstBuffer * buffer, gboolean due);
+
+/* gstflorence2job.c, on the worker at EOS in low-latency mode: deliver the
+ * last result, which no later frame will carry. */
+GstFlowReturn gst_florence2_job_finish_low_latency (GstFlorence2 * self);
+
+void gst_florence2_inference_result_free (InferenceResult * result);
+
+G_END_DECLS
