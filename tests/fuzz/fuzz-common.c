@@ -4,6 +4,7 @@
 #include "tasks.h"
 
 #include <glib/gstdio.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,8 +44,13 @@ fuzz_scratch_file (const char *name, const uint8_t *data, size_t size)
     path = g_build_filename (scratch_dir, name, NULL);
     g_hash_table_insert (scratch_paths, g_strdup (name), path);
   }
-  if (!g_file_set_contents (path, (const char *) data, (gssize) size, NULL))
-    abort ();                   /* the scratch directory is ours: cannot fail */
+  /* a plain rewrite, not g_file_set_contents: that syncs the file to the
+   * disk each time, which made file targets take minutes */
+  {
+    FILE *f = fopen (path, "wb");
+    if (f == NULL || (size > 0 && fwrite (data, 1, size, f) != size) || fclose (f) != 0)
+      abort ();                 /* the scratch directory is ours: cannot fail */
+  }
   return path;
 }
 
