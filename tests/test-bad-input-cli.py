@@ -209,7 +209,9 @@ def main():
         os.environ.update(env[0] if env else {})
         if use_valgrind:
             cmd = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full",
-                   "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite"] + cmd
+                   "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite",
+                   "--suppressions=" + os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                    "valgrind.supp")] + cmd
         measured = run_measured(cmd, 900 if use_valgrind else 180)
         for k, v in saved.items():
             if v is None:

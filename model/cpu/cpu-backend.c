@@ -455,7 +455,7 @@ f2_backend_new_cpu (F2Precision precision, guint threads, GError **error)
           "opening the CPU engine", error)
       || !f2_cpu_dnnl_check (dnnl_stream_create (&self->stream, self->engine,
               dnnl_stream_default_flags), "opening the CPU engine", error)) {
-    cpu_free (&self->base);
+    f2_backend_free (&self->base);
     return NULL;
   }
   if (self->base.precision == F2_PRECISION_BF16
@@ -463,7 +463,7 @@ f2_backend_new_cpu (F2Precision precision, guint threads, GError **error)
     g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_UNSUPPORTED,
         "precision bf16 needs a CPU with AVX512_BF16 or AMX; this one offers "
         "%s to oneDNN: use precision fp32", isa_name (dnnl_get_effective_cpu_isa ()));
-    cpu_free (&self->base);
+    f2_backend_free (&self->base);
     return NULL;
   }
   return &self->base;
