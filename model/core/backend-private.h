@@ -77,4 +77,14 @@ gboolean f2_backend_invalid (GError **error, const char *format, ...) G_GNUC_PRI
 /* Check that every ref of @op is set where required and lies inside its
  * buffer, with the right element type (ops.c). */
 gboolean f2_op_check (const F2Op *op, F2Backend *backend, GError **error);
+
+/* Checks of values only known while a program runs, for backends that read
+ * them on the host: the first position row of an EMBEDDING (pos_offset plus
+ * @dynamic, the value at pos_ref, or -1 when there is none) must keep its
+ * rows inside the position table; a COPY's row index (NULL: none) must
+ * name rows inside the input. */
+gboolean f2_op_check_embedding_base (const F2Op *op, F2Backend *backend,
+    gint32 dynamic, guint64 *base, GError **error);
+gboolean f2_op_check_copy_rows (const F2Op *op, F2Backend *backend,
+    const gint32 *index, GError **error);
 G_END_DECLS

@@ -732,3 +732,45 @@ f2_op_check (const F2Op *op, F2Backend *backend, GError **error)
   }
   return f2_backend_invalid (error, "unknown op kind %d", op->kind);
 }
+
+gboolean
+f2_op_check_embedding_base (const F2Op *op, F2Backend *backend, gint32 dynamic,
+    guint64 *base, GError **error)
+{
+  const F2EmbeddingParams *p = &op->p.embedding;
+
+  *base = p->pos_offset;
+  if (f2_ref_is_set (op->in[3])) {
+    if (dynamic < 0)
+      return f2_backend_invalid (error, "position index %d read through "
+          "pos_ref is negative", dynamic);
+    *base += dynamic;
+  }
+  if (f2_ref_is_set (op->in[2])) {
+    const F2BufferInfo *info = f2_backend_buffer_info (backend, op->in[2].buffer);
+    if ((*base + p->n) * p->dim > info->n_elements - op->in[2].offset)
+      return f2_backend_invalid (error, "positions %" G_GUINT64_FORMAT "..%"
+          G_GUINT64_FORMAT " are beyond the position table", *base, *base + p->n - 1);
+  }
+  return TRUE;
+}
+
+gboolean
+f2_op_check_copy_rows (const F2Op *op, F2Backend *backend, const gint32 *index,
+    GError **error)
+{
+  const F2CopyParams *p = &op->p.copy;
+  const F2BufferInfo *info;
+  guint64 avail;
+  guint32 ldx = p->ldx ? p->ldx : p->cols;
+
+  if (index == NULL)
+    return TRUE;
+  info = f2_backend_buffer_info (backend, op->in[0].buffer);
+  avail = info->n_elements - op->in[0].offset;
+  for (guint32 r = 0; r < p->rows; r++)
+    if (index[r] < 0 || (guint64) index[r] * ldx + p->cols > avail)
+      return f2_backend_invalid (error, "row index %d (output row %u) is "
+          "outside the input", index[r], r);
+  return TRUE;
+}

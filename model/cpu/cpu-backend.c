@@ -219,45 +219,25 @@ cpu_program_finish (F2Backend *backend, F2Program *program, GError **error)
   return TRUE;
 }
 
-/* Checks of values only known while running (as the reference backend). */
 static gboolean
 run_embedding (F2CpuBackend *self, const F2CpuStep *step, GError **error)
 {
-  const F2EmbeddingParams *p = &step->op.p.embedding;
-  const F2BufferInfo *info;
-  guint64 base = p->pos_offset;
+  guint64 base;
 
-  if (step->in[3] != NULL) {
-    gint32 dynamic = *(const gint32 *) step->in[3];
-    if (dynamic < 0)
-      return f2_backend_invalid (error, "position index %d read through "
-          "pos_ref is negative", dynamic);
-    base += dynamic;
-  }
-  info = step->in[2] ? f2_backend_buffer_info (&self->base, step->op.in[2].buffer) : NULL;
-  if (info != NULL && (base + p->n) * p->dim > info->n_elements - step->op.in[2].offset)
-    return f2_backend_invalid (error, "positions %" G_GUINT64_FORMAT "..%"
-        G_GUINT64_FORMAT " are beyond the position table", base, base + p->n - 1);
-  f2_reference_embedding (p, step->in[0], step->in[1], step->in[2], base, step->out);
+  if (!f2_op_check_embedding_base (&step->op, &self->base,
+          step->in[3] ? *(const gint32 *) step->in[3] : -1, &base, error))
+    return FALSE;
+  f2_reference_embedding (&step->op.p.embedding, step->in[0], step->in[1],
+      step->in[2], base, step->out);
   return TRUE;
 }
 
 static gboolean
 run_copy (F2CpuBackend *self, const F2CpuStep *step, GError **error)
 {
-  const F2CopyParams *p = &step->op.p.copy;
-  const gint32 *index = step->in[1];
-
-  if (index != NULL) {
-    const F2BufferInfo *info = f2_backend_buffer_info (&self->base, step->op.in[0].buffer);
-    guint64 avail = info->n_elements - step->op.in[0].offset;
-    guint32 ldx = p->ldx ? p->ldx : p->cols;
-    for (guint32 r = 0; r < p->rows; r++)
-      if (index[r] < 0 || (guint64) index[r] * ldx + p->cols > avail)
-        return f2_backend_invalid (error, "row index %d (output row %u) is "
-            "outside the input", index[r], r);
-  }
-  f2_cpu_copy (p, step->in[0], index, step->out);
+  if (!f2_op_check_copy_rows (&step->op, &self->base, step->in[1], error))
+    return FALSE;
+  f2_cpu_copy (&step->op.p.copy, step->in[0], step->in[1], step->out);
   return TRUE;
 }
 

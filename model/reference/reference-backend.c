@@ -112,61 +112,29 @@ reference_program_finish (F2Backend *backend, F2Program *program, GError **error
   return TRUE;
 }
 
-/* Elements left in the buffer of @ref from its offset on. */
-static guint64
-elements_after (F2Backend *backend, F2Ref ref)
-{
-  const F2BufferInfo *info = f2_backend_buffer_info (backend, ref.buffer);
-
-  return info->n_elements - ref.offset;
-}
-
 static gboolean
 run_embedding (F2ReferenceBackend *self, const F2Op *op, GError **error)
 {
-  const F2EmbeddingParams *p = &op->p.embedding;
-  const float *pos = reference_ptr (self, op->in[2]);
-  guint64 base = p->pos_offset;
+  const gint32 *dynamic = reference_ptr (self, op->in[3]);
+  guint64 base;
 
-  if (f2_ref_is_set (op->in[3])) {
-    gint32 dynamic = *(const gint32 *) reference_ptr (self, op->in[3]);
-    if (dynamic < 0) {
-      g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_INVALID,
-          "position index %d read through pos_ref is negative", dynamic);
-      return FALSE;
-    }
-    base += dynamic;
-  }
-  if (pos != NULL && (base + p->n) * p->dim > elements_after (&self->base, op->in[2])) {
-    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_INVALID,
-        "positions %" G_GUINT64_FORMAT "..%" G_GUINT64_FORMAT
-        " are beyond the position table", base, base + p->n - 1);
+  if (!f2_op_check_embedding_base (op, &self->base, dynamic ? *dynamic : -1, &base, error))
     return FALSE;
-  }
-  f2_reference_embedding (p, reference_ptr (self, op->in[0]), reference_ptr (self, op->in[1]),
-      pos, base, reference_ptr (self, op->out));
+  f2_reference_embedding (&op->p.embedding, reference_ptr (self, op->in[0]),
+      reference_ptr (self, op->in[1]), reference_ptr (self, op->in[2]), base,
+      reference_ptr (self, op->out));
   return TRUE;
 }
 
 static gboolean
 run_copy (F2ReferenceBackend *self, const F2Op *op, GError **error)
 {
-  const F2CopyParams *p = &op->p.copy;
   const gint32 *index = reference_ptr (self, op->in[1]);
 
-  if (index != NULL) {
-    guint64 avail = elements_after (&self->base, op->in[0]);
-    guint32 ldx = p->ldx ? p->ldx : p->cols;
-
-    for (guint32 r = 0; r < p->rows; r++) {
-      if (index[r] < 0 || (guint64) index[r] * ldx + p->cols > avail) {
-        g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_INVALID,
-            "row index %d (output row %u) is outside the input", index[r], r);
-        return FALSE;
-      }
-    }
-  }
-  f2_reference_copy (p, reference_ptr (self, op->in[0]), index, reference_ptr (self, op->out));
+  if (!f2_op_check_copy_rows (op, &self->base, index, error))
+    return FALSE;
+  f2_reference_copy (&op->p.copy, reference_ptr (self, op->in[0]), index,
+      reference_ptr (self, op->out));
   return TRUE;
 }
 
