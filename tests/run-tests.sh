@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the project needs, builds, and runs every test
-# on the CPU Vulkan device (lavapipe). Idempotent: run it again at any time.
+# Installs the Debian packages the project needs, builds, and runs every test:
+# the Vulkan tests on Mesa's CPU Vulkan device (lavapipe), the rest on the
+# reference and cpu backends. Idempotent: run it again at any time.
 #   tests/run-tests.sh            everything
 #   tests/run-tests.sh --suite unit   extra arguments go to `meson test`
 set -euo pipefail
