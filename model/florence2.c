@@ -22,15 +22,21 @@
 
 struct _Florence2Model {
   gint ref_count;
-  GMutex lock;
   char *dir;
   F2Precision precision;
   F2Config *config;
   F2Tokenizer *tokenizer;
   F2Backend *backend;
-  F2Net *net;
+  F2NetModel *net_model;        /* the weights, shared by every context */
   F2GenerateParams generation;
   F2NetLimits limits;
+  GMutex idle_lock;
+  GPtrArray *idle_nets;         /* F2Net of freed contexts, kept for the next ones */
+};
+
+struct _Florence2Context {
+  Florence2Model *model;
+  F2Net *net;
 };
 
 /* ------------------------------------------------------------------- log */
@@ -104,7 +110,8 @@ florence2_model_new (const char *model_dir, const Florence2ModelParams *params,
 
   model = g_new0 (Florence2Model, 1);
   model->ref_count = 1;
-  g_mutex_init (&model->lock);
+  g_mutex_init (&model->idle_lock);
+  model->idle_nets = g_ptr_array_new_with_free_func ((GDestroyNotify) f2_net_free);
   model->dir = g_strdup (model_dir);
   model->precision = params->precision;
   model->limits = params->limits;
@@ -126,10 +133,11 @@ florence2_model_new (const char *model_dir, const Florence2ModelParams *params,
   weights = f2_weights_open_dir (model_dir, error);
   if (weights == NULL)
     goto fail;
-  model->net = f2_net_new (model->backend, model->config, weights, &model->limits, error);
+  model->net_model = f2_net_model_new (model->backend, model->config, weights,
+      &model->limits, error);
   /* the weights live on the device now: drop the mapped file */
   f2_weights_close (weights);
-  if (model->net == NULL)
+  if (model->net_model == NULL)
     goto fail;
 
   f2_log (G_LOG_LEVEL_INFO, "loaded %s on %s (%s) in %.0f ms", model_dir,
@@ -155,12 +163,13 @@ florence2_model_unref (Florence2Model *model)
 {
   if (model == NULL || !g_atomic_int_dec_and_test (&model->ref_count))
     return;
-  f2_net_free (model->net);
+  g_ptr_array_unref (model->idle_nets);
+  f2_net_model_free (model->net_model);
   f2_backend_free (model->backend);
   if (model->tokenizer)
     f2_tokenizer_free (model->tokenizer);
   f2_config_free (model->config);
-  g_mutex_clear (&model->lock);
+  g_mutex_clear (&model->idle_lock);
   g_free (model->dir);
   g_free (model);
 }
@@ -183,22 +192,62 @@ florence2_model_precision (Florence2Model *model)
   return model->precision;
 }
 
+/* --------------------------------------------------------------- context */
+
+Florence2Context *
+florence2_context_new (Florence2Model *model, GError **error)
+{
+  Florence2Context *context;
+  F2Net *net = NULL;
+
+  g_return_val_if_fail (model != NULL, NULL);
+
+  /* a freed context's state is taken over as it is: its programs stay
+   * recorded, so a stream that replaces another starts warm */
+  g_mutex_lock (&model->idle_lock);
+  if (model->idle_nets->len > 0)
+    net = g_ptr_array_steal_index_fast (model->idle_nets, model->idle_nets->len - 1);
+  g_mutex_unlock (&model->idle_lock);
+  if (net == NULL) {
+    net = f2_net_new (model->net_model, error);
+    if (net == NULL) {
+      g_prefix_error (error, "cannot create a context on the Florence-2 model "
+          "from %s: ", model->dir);
+      return NULL;
+    }
+  }
+  context = g_new0 (Florence2Context, 1);
+  context->model = florence2_model_ref (model);
+  context->net = net;
+  return context;
+}
+
+void
+florence2_context_free (Florence2Context *context)
+{
+  Florence2Model *model;
+
+  if (context == NULL)
+    return;
+  model = context->model;
+  /* the device memory stays with the model, for the next context */
+  g_mutex_lock (&model->idle_lock);
+  g_ptr_array_add (model->idle_nets, context->net);
+  g_mutex_unlock (&model->idle_lock);
+  g_free (context);
+  florence2_model_unref (model);
+}
+
+Florence2Model *
+florence2_context_model (Florence2Context *context)
+{
+  return context->model;
+}
+
 F2Net *
-florence2_model_net (Florence2Model *model)
+florence2_context_net (Florence2Context *context)
 {
-  return model->net;
-}
-
-void
-florence2_model_lock (Florence2Model *model)
-{
-  g_mutex_lock (&model->lock);
-}
-
-void
-florence2_model_unlock (Florence2Model *model)
-{
-  g_mutex_unlock (&model->lock);
+  return context->net;
 }
 
 /* ------------------------------------------------------------------- run */
@@ -271,7 +320,7 @@ ms_since (gint64 start)
 
 /* Shape of a dumped tensor, batch dimension first as in the golden files. */
 static guint
-dump_shape (Florence2Model *model, F2NetTensor which, guint64 n, guint64 *shape)
+dump_shape (const Florence2Model *model, F2NetTensor which, guint64 n, guint64 *shape)
 {
   const F2Config *c = model->config;
 
@@ -325,7 +374,7 @@ dump_add (Dump *dump, const char *name, guint ndim, const guint64 *shape, guint6
 /* Writes the tensors of the current frame into @path; called right after
  * the first decoder step so that the logits are those of step 0. */
 static gboolean
-dump_tensors (Florence2Model *model, const char *path, GError **error)
+dump_tensors (Florence2Context *context, const char *path, GError **error)
 {
   static const F2NetTensor which[] = {
     F2_NET_PIXEL_VALUES, F2_NET_VISION_OUT, F2_NET_IMAGE_FEATURES,
@@ -343,12 +392,12 @@ dump_tensors (Florence2Model *model, const char *path, GError **error)
   }
   g_free (dir);
   for (guint i = 0; i < G_N_ELEMENTS (which) && ok; i++) {
-    guint64 n = f2_net_tensor_size (model->net, which[i]), shape[4];
+    guint64 n = f2_net_tensor_size (context->net, which[i]), shape[4];
     guint ndim;
     if (n == 0)
       continue;
-    ndim = dump_shape (model, which[i], n, shape);
-    ok = f2_net_read_tensor (model->net, which[i], dump_add (&dump,
+    ndim = dump_shape (context->model, which[i], n, shape);
+    ok = f2_net_read_tensor (context->net, which[i], dump_add (&dump,
             which[i] == F2_NET_LOGITS ? "decoder_logits_step0" :
             f2_net_tensor_name (which[i]), ndim, shape, n), error);
   }
@@ -357,11 +406,11 @@ dump_tensors (Florence2Model *model, const char *path, GError **error)
   for (guint s = 0; s < F2_NET_STAGES && ok; s++) {
     for (guint after = 0; after < 2 && ok; after++) {
       guint32 grid, channels;
-      guint64 n = f2_net_vision_stage_size (model->net, s, &grid, &channels);
+      guint64 n = f2_net_vision_stage_size (context->net, s, &grid, &channels);
       guint64 shape[3] = { 1, (guint64) grid * grid, channels };
       char *name = g_strdup_printf ("stage%u_%s", s + 1, after ? "out" : "conv_out");
       if (n > 0)
-        ok = f2_net_read_vision_stage (model->net, s, after,
+        ok = f2_net_read_vision_stage (context->net, s, after,
             dump_add (&dump, name, 3, shape, n), error);
       g_free (name);
     }
@@ -376,14 +425,16 @@ dump_tensors (Florence2Model *model, const char *path, GError **error)
 }
 
 Florence2Output *
-florence2_model_run (Florence2Model *model, const F2Image *image,
+florence2_context_run (Florence2Context *context, const F2Image *image,
     const Florence2RunParams *params, GError **error)
 {
+  Florence2Model *model = context->model;
+  F2Net *net = context->net;
   const F2TaskInfo *task = f2_task_info (params->task);
   F2GenerateParams gen = model->generation;
   Florence2Output *out;
   F2Generation *generation = NULL;
-  StepContext ctx = { model->net, params->forced_length };
+  StepContext ctx = { net, params->forced_length };
   F2NetProfile profile;
   gint64 start = g_get_monotonic_time (), t;
   gboolean ok;
@@ -428,24 +479,22 @@ florence2_model_run (Florence2Model *model, const F2Image *image,
     goto fail;
   }
 
-  g_mutex_lock (&model->lock);
-  f2_net_reset_profile (model->net);
+  f2_net_reset_profile (net);
   /* a dump also holds every vision stage: keep copies from now on */
-  ok = params->dump_path == NULL || f2_net_keep_vision_stages (model->net, error);
-  ok = ok && f2_net_set_image (model->net, image, error) &&
-      f2_net_encode (model->net, (const gint32 *) out->input_ids->data,
+  ok = params->dump_path == NULL || f2_net_keep_vision_stages (net, error);
+  ok = ok && f2_net_set_image (net, image, error) &&
+      f2_net_encode (net, (const gint32 *) out->input_ids->data,
       out->input_ids->len, error);
   if (ok && params->dump_path != NULL) {
     /* step 0 alone first, so the dump holds the first step's logits */
     gint32 start_token = gen.decoder_start_token_id, best;
     F2Step step = { .rows = 1, .tokens = &start_token, .out_ids = &best };
-    ok = f2_net_step (model->net, &step, error) &&
-        dump_tensors (model, params->dump_path, error);
+    ok = f2_net_step (net, &step, error) &&
+        dump_tensors (context, params->dump_path, error);
   }
   if (ok)
     generation = f2_generate (&gen, model->limits.max_banned, net_step, &ctx, error);
-  f2_net_get_profile (model->net, &profile);
-  g_mutex_unlock (&model->lock);
+  f2_net_get_profile (net, &profile);
   if (generation == NULL)
     goto fail;
 
@@ -473,6 +522,20 @@ florence2_model_run (Florence2Model *model, const F2Image *image,
 fail:
   florence2_output_free (out);
   return NULL;
+}
+
+Florence2Output *
+florence2_model_run (Florence2Model *model, const F2Image *image,
+    const Florence2RunParams *params, GError **error)
+{
+  Florence2Context *context = florence2_context_new (model, error);
+  Florence2Output *out;
+
+  if (context == NULL)
+    return NULL;
+  out = florence2_context_run (context, image, params, error);
+  florence2_context_free (context);
+  return out;
 }
 
 static JsonNode *

@@ -6,13 +6,19 @@
  *   Florence2RunParams rp = florence2_run_default_params ();
  *   rp.task = FLORENCE2_TASK_OD;
  *   Florence2Output *out = florence2_model_run (model, &image, &rp, &error);
+ *   (or, per stream: florence2_context_new (model, &error), then
+ *   florence2_context_run () for each frame)
  *   ... out->result (boxes, labels, polygons, text) ...
  *   florence2_output_free (out);
  *   florence2_model_unref (model);
  *
- * A model is reference counted and may be shared by several threads and
- * streams: runs are serialised on it. Nothing here aborts the process; every
- * failure is a GError that says what went wrong and what to do.
+ * A model (configuration, tokenizer, weights on the device) is reference
+ * counted, read-only once loaded, and shared by any number of threads and
+ * streams. Each stream runs on a context of its own (working memory, KV
+ * cache, recorded programs): contexts of one model run at the same time.
+ * florence2_model_run() takes a context for the call and gives it back.
+ * Nothing here aborts the process; every failure is a GError that says what
+ * went wrong and what to do.
  */
 #pragma once
 
@@ -197,8 +203,22 @@ typedef struct {
   Florence2Timings timings;
 } Florence2Output;
 
-/* Run one task on one image. */
+/* Run one task on one image, on a context taken for the call. */
 Florence2Output *florence2_model_run (Florence2Model *model,
+    const Florence2Image *image, const Florence2RunParams *params, GError **error);
+
+/* One stream's state on a model: its working memory, KV cache and recorded
+ * programs. A context is used by one thread at a time; contexts of one
+ * model run concurrently. It holds a reference on its model. When freed,
+ * its memory stays with the model and is reused by the next context, so a
+ * model holds as many as were in use at once, until it is freed. */
+typedef struct _Florence2Context Florence2Context;
+
+Florence2Context *florence2_context_new (Florence2Model *model, GError **error);
+void florence2_context_free (Florence2Context *context);
+Florence2Model *florence2_context_model (Florence2Context *context);
+/* Run one task on one image on @context. */
+Florence2Output *florence2_context_run (Florence2Context *context,
     const Florence2Image *image, const Florence2RunParams *params, GError **error);
 void florence2_output_free (Florence2Output *output);
 

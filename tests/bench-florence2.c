@@ -2,12 +2,15 @@
  * shapes, with random weights, on the selected device: <OD> with a forced
  * output length. Prints per-stage milliseconds, effective GFLOP/s,
  * dispatches and submits per frame, and the device memory allocated per
- * frame after the warm-up frame (which must be zero). It prints; it never
- * fails on speed.
+ * frame after the warm-up frame (which must be zero). With --streams N, N
+ * threads share the model, each with a context of its own, and it prints
+ * the wall time, throughput, latency and memory of the N streams instead.
+ * It prints; it never fails on speed.
  *
  *   bench-florence2 [--config DIR] [--device auto|cpu|reference|DEV]
  *                   [--precision auto|fp32|bf16|fp16] [--threads N]
- *                   [--tokens N] [--beams N] [--frames N] [--ops] */
+ *                   [--tokens N] [--beams N] [--frames N] [--ops]
+ *                   [--streams N] */
 #include "config.h"
 #include "florence2.h"
 #include "random-checkpoint.h"
@@ -26,6 +29,7 @@ static int opt_beams = 1;
 static int opt_frames = 2;
 static gboolean opt_ops = FALSE;
 static int opt_threads = 0;
+static int opt_streams = 0;       /* 0: not given, the per-stage report */
 
 static GOptionEntry entries[] = {
   { "config", 'c', 0, G_OPTION_ARG_FILENAME, &opt_config,
@@ -40,15 +44,17 @@ static GOptionEntry entries[] = {
   { "beams", 'b', 0, G_OPTION_ARG_INT, &opt_beams, "Beams (default 1)", "N" },
   { "frames", 'f', 0, G_OPTION_ARG_INT, &opt_frames, "Timed frames after the warm-up (default 2)", "N" },
   { "ops", 'o', 0, G_OPTION_ARG_NONE, &opt_ops, "Device time per op kind instead of per stage", NULL },
+  { "streams", 's', 0, G_OPTION_ARG_INT, &opt_streams,
+      "Run N concurrent streams on the shared model, each on its own context, and report their throughput, latency and memory", "N" },
   { NULL }
 };
 
 /* Sums the device time of each named stage (or op kind) of the last frame
  * into @totals (name -> double ms). */
 static void
-add_stage_times (Florence2Model *model, GHashTable *totals)
+add_stage_times (Florence2Context *ctx, GHashTable *totals)
 {
-  GArray *times = f2_net_get_stage_times (florence2_model_net (model));
+  GArray *times = f2_net_get_stage_times (florence2_context_net (ctx));
 
   for (guint i = 0; i < times->len; i++) {
     const F2NetStageTime *t = &g_array_index (times, F2NetStageTime, i);
@@ -113,12 +119,149 @@ print_step_traffic (const char *config_dir, F2Precision precision, double step_m
 }
 
 static guint64
-device_bytes (Florence2Model *model)
+device_bytes (Florence2Context *ctx)
 {
-  F2Backend *b = f2_net_backend (florence2_model_net (model));
+  F2Backend *b = f2_net_backend (florence2_context_net (ctx));
   return f2_backend_allocated_bytes (b, F2_BUFFER_WEIGHTS) +
       f2_backend_allocated_bytes (b, F2_BUFFER_ACTIVATIONS) +
       f2_backend_allocated_bytes (b, F2_BUFFER_HOST);
+}
+
+/* ------------------------------------------------------------ --streams */
+
+/* Every stream warm before the clock starts: each says it is ready, the
+ * main thread starts the clock and opens the gate. */
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  guint ready;
+  gboolean open;
+} Gate;
+
+typedef struct {
+  Florence2Context *ctx;
+  const F2Image *image;
+  const Florence2RunParams *params;
+  Gate *gate;
+  double latency_sum, latency_max;
+  GError *error;
+} Stream;
+
+static void
+gate_pass (Gate *gate)
+{
+  g_mutex_lock (&gate->lock);
+  gate->ready++;
+  g_cond_broadcast (&gate->cond);
+  while (!gate->open)
+    g_cond_wait (&gate->cond, &gate->lock);
+  g_mutex_unlock (&gate->lock);
+}
+
+static void
+gate_open_when_ready (Gate *gate, guint n)
+{
+  g_mutex_lock (&gate->lock);
+  while (gate->ready < n)
+    g_cond_wait (&gate->cond, &gate->lock);
+  gate->open = TRUE;
+  g_cond_broadcast (&gate->cond);
+  g_mutex_unlock (&gate->lock);
+}
+
+static gpointer
+stream_thread (gpointer data)
+{
+  Stream *st = data;
+  Florence2Output *out;
+
+  /* the warm-up frame records this context's programs */
+  out = florence2_context_run (st->ctx, st->image, st->params, &st->error);
+  florence2_output_free (out);
+  gate_pass (st->gate);
+  for (int frame = 0; frame < opt_frames && st->error == NULL; frame++) {
+    gint64 t0 = g_get_monotonic_time ();
+    double ms;
+
+    out = florence2_context_run (st->ctx, st->image, st->params, &st->error);
+    ms = (g_get_monotonic_time () - t0) / 1000.0;
+    florence2_output_free (out);
+    st->latency_sum += ms;
+    st->latency_max = MAX (st->latency_max, ms);
+  }
+  return NULL;
+}
+
+/* N streams, each on its own context of one shared model, every one running
+ * --frames frames after its warm-up frame. */
+static int
+run_streams (Florence2Model *model, const F2Image *image,
+    const Florence2RunParams *rp, guint n)
+{
+  Stream *streams = g_new0 (Stream, n);
+  GThread **threads = g_new0 (GThread *, n);
+  Gate gate = { 0 };
+  F2Backend *b = NULL;
+  guint64 weights, working_one = 0, working;
+  gint64 t0 = 0, t1;
+  double lat_sum = 0, lat_max = 0, wall_s;
+  guint frames = n * (guint) opt_frames;
+  int rc = 0;
+
+  g_mutex_init (&gate.lock);
+  g_cond_init (&gate.cond);
+  for (guint i = 0; i < n; i++) {
+    GError *error = NULL;
+    streams[i].ctx = florence2_context_new (model, &error);
+    if (streams[i].ctx == NULL) {
+      g_printerr ("stream %u: %s\n", i, error->message);
+      return 1;
+    }
+    streams[i].image = image;
+    streams[i].params = rp;
+    streams[i].gate = &gate;
+    b = f2_net_backend (florence2_context_net (streams[i].ctx));
+    if (i == 0)
+      working_one = f2_backend_allocated_bytes (b, F2_BUFFER_ACTIVATIONS)
+          + f2_backend_allocated_bytes (b, F2_BUFFER_HOST);
+  }
+  for (guint i = 0; i < n; i++)
+    threads[i] = g_thread_new ("stream", stream_thread, &streams[i]);
+  gate_open_when_ready (&gate, n);
+  t0 = g_get_monotonic_time ();
+  for (guint i = 0; i < n; i++)
+    g_thread_join (threads[i]);
+  t1 = g_get_monotonic_time ();
+  for (guint i = 0; i < n; i++) {
+    if (streams[i].error != NULL) {
+      g_printerr ("stream %u: %s\n", i, streams[i].error->message);
+      g_clear_error (&streams[i].error);
+      rc = 1;
+    }
+    lat_sum += streams[i].latency_sum;
+    lat_max = MAX (lat_max, streams[i].latency_max);
+  }
+  wall_s = (t1 - t0) / 1e6;
+  weights = f2_backend_allocated_bytes (b, F2_BUFFER_WEIGHTS);
+  /* measured after the warm-up: the working memory grows with the programs
+   * each context records, so the first stream's share is taken again here */
+  working = f2_backend_allocated_bytes (b, F2_BUFFER_ACTIVATIONS)
+      + f2_backend_allocated_bytes (b, F2_BUFFER_HOST);
+  printf ("streams                     %10u  (%u frames each after a warm-up frame)\n",
+      n, (guint) opt_frames);
+  printf ("wall time                   %10.2f s  for %u frames\n", wall_s, frames);
+  printf ("throughput                  %10.3f inferences/s\n", frames / MAX (wall_s, 1e-9));
+  printf ("latency mean / worst        %10.1f / %.1f ms\n", lat_sum / MAX (frames, 1), lat_max);
+  printf ("weights (shared)            %10.1f MB\n", weights / 1e6);
+  printf ("working memory, all streams %10.1f MB  (%.1f MB per stream; %.1f MB at the first context's creation)\n",
+      working / 1e6, working / 1e6 / n, working_one / 1e6);
+  for (guint i = 0; i < n; i++)
+    florence2_context_free (streams[i].ctx);
+  g_mutex_clear (&gate.lock);
+  g_cond_clear (&gate.cond);
+  g_free (threads);
+  g_free (streams);
+  return rc;
 }
 
 int
@@ -129,6 +272,7 @@ main (int argc, char **argv)
   Florence2ModelParams mp = florence2_model_default_params ();
   Florence2RunParams rp = florence2_run_default_params ();
   Florence2Model *model;
+  Florence2Context *ctx;
   char *tmp, *config_dir;
   F2Image image = { 0 };
   guint8 *pixels;
@@ -173,11 +317,18 @@ main (int argc, char **argv)
     return 1;
   }
   {
-    char *about = f2_backend_describe (f2_net_backend (florence2_model_net (model)));
+    Florence2Context *probe = florence2_context_new (model, &error);
+    char *about;
+    if (probe == NULL) {
+      g_printerr ("%s\n", error->message);
+      return 1;
+    }
+    about = f2_backend_describe (f2_net_backend (florence2_context_net (probe)));
     printf ("model %s (random weights), device %s, %s, %d tokens, %d beam(s)\n",
         config_dir, about, f2_precision_name (florence2_model_precision (model)),
         opt_tokens, opt_beams);
     g_free (about);
+    florence2_context_free (probe);
   }
 
   /* a 1280x720 RGB frame */
@@ -194,18 +345,33 @@ main (int argc, char **argv)
   rp.num_beams = (guint) opt_beams;
   rp.forced_length = (guint) opt_tokens;
 
+  if (opt_streams < 0 || opt_streams > 64 || opt_frames < 1) {
+    g_printerr ("--streams must be 1 to 64 and --frames at least 1\n");
+    return 2;
+  }
+  if (opt_streams > 0) {
+    int rc = run_streams (model, &image, &rp, (guint) opt_streams);
+    florence2_model_unref (model);
+    f2_test_remove_tree (tmp);
+    return rc;
+  }
+  ctx = florence2_context_new (model, &error);
+  if (ctx == NULL) {
+    g_printerr ("%s\n", error->message);
+    return 1;
+  }
   for (int frame = -1; frame < opt_frames; frame++) {
     Florence2Output *out;
     if (frame == 0)
-      bytes_before = device_bytes (model);
-    out = florence2_model_run (model, &image, &rp, &error);
+      bytes_before = device_bytes (ctx);
+    out = florence2_context_run (ctx, &image, &rp, &error);
     if (out == NULL) {
       g_printerr ("%s\n", error->message);
       return 1;
     }
     if (frame >= 0) {
-      f2_net_get_profile (florence2_model_net (model), &profile);
-      add_stage_times (model, stage_totals);
+      f2_net_get_profile (florence2_context_net (ctx), &profile);
+      add_stage_times (ctx, stage_totals);
       sum.preprocess_ms += out->timings.preprocess_ms;
       sum.vision_ms += out->timings.vision_ms;
       sum.encoder_ms += out->timings.encoder_ms;
@@ -235,13 +401,14 @@ main (int argc, char **argv)
     printf ("dispatches per frame        %10.0f\n", dispatches / n);
     printf ("submits per frame           %10.0f\n", submits / n);
     printf ("device bytes allocated per frame after warm-up: %" G_GINT64_FORMAT "\n",
-        (gint64) ((device_bytes (model) - bytes_before) / (guint64) n));
+        (gint64) ((device_bytes (ctx) - bytes_before) / (guint64) n));
     print_step_traffic (config_dir, florence2_model_precision (model),
         steps ? sum.decoder_ms / steps : 0.0);
     print_stage_times (stage_totals, n, gpu_ms);
   }
   g_hash_table_unref (stage_totals);
 
+  florence2_context_free (ctx);
   florence2_model_unref (model);
   f2_test_remove_tree (tmp);
   g_free (tmp);

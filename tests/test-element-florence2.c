@@ -43,6 +43,7 @@ static gchar *model_dir;
 static guint8 *image_rgb;
 static gint image_w, image_h;
 static Florence2Model *ref_model;       /* the test's own, for reference runs */
+static Florence2Context *ref_context;
 static Florence2Output *ref_rgb_od;     /* <OD> on the golden image, as RGB */
 
 static void
@@ -69,6 +70,8 @@ load_fixtures (void)
     ref_model = florence2_model_new (model_dir, &mp, &error);
     REQUIRE (ref_model != NULL, "cannot load the tiny model: %s",
         error ? error->message : "");
+    ref_context = florence2_context_new (ref_model, &error);
+    REQUIRE (ref_context != NULL, "%s", error ? error->message : "");
   }
 }
 
@@ -164,7 +167,7 @@ reference_run (GstBuffer * buffer, const GstVideoInfo * info, F2Task task,
   rp.text = prompt;
   rp.num_beams = 1;
   rp.max_new_tokens = MAX_NEW_TOKENS;
-  out = florence2_model_run (ref_model, &image, &rp, &error);
+  out = florence2_context_run (ref_context, &image, &rp, &error);
   REQUIRE (out != NULL, "reference run failed: %s",
       error ? error->message : "");
   gst_buffer_unmap (buffer, &map);
@@ -175,7 +178,7 @@ reference_run (GstBuffer * buffer, const GstVideoInfo * info, F2Task task,
 static float *
 reference_pixels (gsize * n)
 {
-  F2Net *net = florence2_model_net (ref_model);
+  F2Net *net = florence2_context_net (ref_context);
   GError *error = NULL;
   float *px;
 
@@ -1527,6 +1530,7 @@ main (int argc, char **argv)
   failed = gst_check_run_suite (florence2_suite (), "florence2", __FILE__);
   florence2_output_free (ref_rgb_od);
   g_free (ref_rgb_pixels);
+  florence2_context_free (ref_context);
   if (ref_model != NULL)
     florence2_model_unref (ref_model);
   g_free (image_rgb);

@@ -377,6 +377,7 @@ main (int argc, char **argv)
   F2Config *config;
   F2Weights *weights;
   F2NetLimits limits = f2_net_default_limits ();
+  F2NetModel *net_model;
   GError *error = NULL;
   Ctx ctx = { 0 };
   JsonNode *index;
@@ -416,7 +417,9 @@ main (int argc, char **argv)
   g_assert_no_error (error);
   /* the test images are at most 1280x720 */
   limits.max_image_width = limits.max_image_height = 2048;
-  ctx.net = f2_net_new (backend, config, weights, &limits, &error);
+  net_model = f2_net_model_new (backend, config, weights, &limits, &error);
+  g_assert_no_error (error);
+  ctx.net = f2_net_new (net_model, &error);
   g_assert_no_error (error);
   f2_weights_close (weights);
   f2_config_free (config);
@@ -450,6 +453,7 @@ main (int argc, char **argv)
       ctx.checks, ctx.failures, ctx.worst, ctx.tol);
   json_node_unref (index);
   f2_net_free (ctx.net);
+  f2_net_model_free (net_model);
   f2_backend_free (backend);
   return ctx.failures == 0 ? 0 : 1;
 }

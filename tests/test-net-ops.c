@@ -16,17 +16,20 @@
 #include <math.h>
 #include <string.h>
 
+/* A network state on @backend and, in *@model, the weights it runs on. */
 static F2Net *
-open_net (F2Backend *backend, const char *dir)
+open_net (F2Backend *backend, const char *dir, F2NetModel **model)
 {
   GError *error = NULL;
   F2Config *config = f2_config_load_dir (dir, &error);
   F2Weights *weights = config ? f2_weights_open_dir (dir, &error) : NULL;
   F2NetLimits limits = f2_net_default_limits ();
-  F2Net *net;
+  F2Net *net = NULL;
 
   limits.max_image_width = limits.max_image_height = 1280;
-  net = weights ? f2_net_new (backend, config, weights, &limits, &error) : NULL;
+  *model = weights ? f2_net_model_new (backend, config, weights, &limits, &error) : NULL;
+  if (*model != NULL)
+    net = f2_net_new (*model, &error);
   if (net == NULL)
     g_error ("%s", error->message);
   f2_weights_close (weights);
@@ -58,6 +61,7 @@ main (int argc, char **argv)
   GError *error = NULL;
   F2Backend *cpu, *gpu;
   F2Net *cpu_net, *gpu_net;
+  F2NetModel *cpu_model, *gpu_model;
   char *dir, *png;
   guint8 *rgb;
   int w, h;
@@ -73,8 +77,8 @@ main (int argc, char **argv)
   }
   cpu = f2_backend_new_reference ();
   dir = f2_test_golden_path ("tiny/model");
-  cpu_net = open_net (cpu, dir);
-  gpu_net = open_net (gpu, dir);
+  cpu_net = open_net (cpu, dir, &cpu_model);
+  gpu_net = open_net (gpu, dir, &gpu_model);
 
   png = f2_test_golden_path ("tiny/images/shapes_640x480.png");
   if (!f2_image_load_rgb (png, &rgb, &w, &h, &error))
@@ -147,6 +151,8 @@ main (int argc, char **argv)
   g_free (dir);
   f2_net_free (cpu_net);
   f2_net_free (gpu_net);
+  f2_net_model_free (cpu_model);
+  f2_net_model_free (gpu_model);
   f2_backend_free (gpu);
   f2_backend_free (cpu);
   return failures ? 1 : 0;

@@ -58,10 +58,10 @@ static GOptionEntry entries[] = {
 };
 
 static void
-print_profile (Florence2Model *model, const char *image, const Florence2Output *out)
+print_profile (Florence2Context *context, const char *image, const Florence2Output *out)
 {
   const Florence2Timings *t = &out->timings;
-  GArray *stages = f2_net_get_stage_times (florence2_model_net (model));
+  GArray *stages = f2_net_get_stage_times (florence2_context_net (context));
 
   g_printerr ("%s: preprocess+vision %.1f ms, encoder %.1f ms, decoder %.1f ms "
       "(%u steps, %.2f ms/step), post-process %.2f ms, total %.1f ms\n", image,
@@ -77,7 +77,7 @@ print_profile (Florence2Model *model, const char *image, const Florence2Output *
 }
 
 static gboolean
-run_image (Florence2Model *model, const Florence2RunParams *params,
+run_image (Florence2Context *context, const Florence2RunParams *params,
     const char *path, GError **error)
 {
   guint8 *rgb = NULL;
@@ -110,7 +110,7 @@ run_image (Florence2Model *model, const Florence2RunParams *params,
     g_free (base);
   }
   run_params.dump_path = dump_path;
-  out = florence2_model_run (model, &image, &run_params, error);
+  out = florence2_context_run (context, &image, &run_params, error);
   g_free (dump_path);
   g_free (rgb);
   if (out == NULL) {
@@ -118,7 +118,7 @@ run_image (Florence2Model *model, const Florence2RunParams *params,
     return FALSE;
   }
 
-  json = florence2_output_to_json (out, model);
+  json = florence2_output_to_json (out, florence2_context_model (context));
   json_object_set_string_member (json_node_get_object (json), "image", path);
   text = json_to_string (json, opt_pretty);
   printf ("%s\n", text);
@@ -127,7 +127,7 @@ run_image (Florence2Model *model, const Florence2RunParams *params,
   json_node_unref (json);
 
   if (opt_profile)
-    print_profile (model, path, out);
+    print_profile (context, path, out);
   florence2_output_free (out);
   return TRUE;
 }
@@ -141,6 +141,7 @@ main (int argc, char **argv)
   Florence2RunParams rp = florence2_run_default_params ();
   const F2TaskInfo *task;
   Florence2Model *model;
+  Florence2Context *run_context;
   int status = 0;
 
   setlocale (LC_ALL, "");
@@ -209,14 +210,19 @@ main (int argc, char **argv)
   model = florence2_model_new (opt_model, &mp, &error);
   if (model == NULL)
     goto fail;
+  /* one context for every image: its programs are recorded once */
+  run_context = florence2_context_new (model, &error);
+  florence2_model_unref (model);
+  if (run_context == NULL)
+    goto fail;
   for (guint i = 0; opt_images[i] != NULL; i++) {
-    if (!run_image (model, &rp, opt_images[i], &error)) {
+    if (!run_image (run_context, &rp, opt_images[i], &error)) {
       g_printerr ("florence2-cli: %s\n", error->message);
       g_clear_error (&error);
       status = 1;
     }
   }
-  florence2_model_unref (model);
+  florence2_context_free (run_context);
   g_option_context_free (context);
   return status;
 

@@ -26,17 +26,31 @@ typedef struct {
   char *(*describe) (F2Backend *self);
 } F2BackendClass;
 
+
 typedef struct {
   F2BufferKind kind;
   F2ElemType type;
   guint64 n_elements;
 } F2BufferInfo;
 
+/* Buffer infos live in chunks that never move, so that a running program
+ * may look one up while another thread allocates. */
+#define F2_BUFFER_CHUNK 1024
+#define F2_BUFFER_CHUNKS 1024
+
+/* Threads: backend.c holds @lock around everything that changes the
+ * backend (allocation, uploads, finishing and freeing programs) and around
+ * reads and writes of buffers; programs of different streams run at the
+ * same time without it, so whatever a backend shares between runs
+ * (queues, working memory) it guards itself, or it sets serial_runs. */
 struct _F2Backend {
   const F2BackendClass *klass;
   char *name;
   F2Precision precision;
-  GArray *buffers;              /* F2BufferInfo, index = buffer id - 1 */
+  GMutex lock;
+  gboolean serial_runs;         /* programs run one at a time, under @lock */
+  F2BufferInfo *buffer_chunks[F2_BUFFER_CHUNKS];
+  guint32 n_buffers;
   guint64 allocated[3];         /* bytes per F2BufferKind */
 };
 
@@ -59,7 +73,10 @@ struct _F2Program {
 /* For backends: set up the common part (backend-base.c). */
 void f2_backend_init_base (F2Backend *self, const F2BackendClass *klass,
     const char *name, F2Precision precision);
-/* Record a new buffer in the table; returns its id. */
+/* Free what f2_backend_init_base() set up (before the backend's own free). */
+void f2_backend_clear_base (F2Backend *self);
+/* Record a new buffer in the table; returns its id, or 0 when the table is
+ * full. Called under the backend's lock (from its alloc). */
 guint32 f2_backend_register_buffer (F2Backend *self, F2BufferKind kind,
     F2ElemType type, guint64 n_elements, guint64 bytes);
 const F2BufferInfo *f2_backend_buffer_info (F2Backend *self, guint32 id);

@@ -35,8 +35,7 @@ f2_backend_free (F2Backend *backend)
 {
   if (backend == NULL)
     return;
-  g_array_unref (backend->buffers);
-  g_free (backend->name);
+  f2_backend_clear_base (backend);
   backend->klass->free (backend);
 }
 
@@ -62,10 +61,20 @@ guint32
 f2_backend_alloc (F2Backend *backend, F2BufferKind kind, F2ElemType type,
     guint64 n_elements, GError **error)
 {
+  guint32 id = 0;
+
   g_return_val_if_fail (backend != NULL, 0);
   if (n_elements == 0)
     n_elements = 1;
-  return backend->klass->alloc (backend, kind, type, n_elements, error);
+  g_mutex_lock (&backend->lock);
+  if (backend->n_buffers >= F2_BUFFER_CHUNK * F2_BUFFER_CHUNKS)
+    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_OUT_OF_MEMORY,
+        "backend %s holds %u buffers, as many as it can: free models or "
+        "contexts", backend->name, backend->n_buffers);
+  else
+    id = backend->klass->alloc (backend, kind, type, n_elements, error);
+  g_mutex_unlock (&backend->lock);
+  return id;
 }
 
 guint64
@@ -98,27 +107,39 @@ gboolean
 f2_backend_write (F2Backend *backend, F2Ref dst, const void *src,
     guint64 n_elements, GError **error)
 {
-  if (!check_range (backend, dst, n_elements, error))
-    return FALSE;
-  return backend->klass->write (backend, dst, src, n_elements, error);
+  gboolean ok;
+
+  g_mutex_lock (&backend->lock);
+  ok = check_range (backend, dst, n_elements, error)
+      && backend->klass->write (backend, dst, src, n_elements, error);
+  g_mutex_unlock (&backend->lock);
+  return ok;
 }
 
 gboolean
 f2_backend_read (F2Backend *backend, F2Ref src, void *dst,
     guint64 n_elements, GError **error)
 {
-  if (!check_range (backend, src, n_elements, error))
-    return FALSE;
-  return backend->klass->read (backend, src, dst, n_elements, error);
+  gboolean ok;
+
+  g_mutex_lock (&backend->lock);
+  ok = check_range (backend, src, n_elements, error)
+      && backend->klass->read (backend, src, dst, n_elements, error);
+  g_mutex_unlock (&backend->lock);
+  return ok;
 }
 
 gboolean
 f2_backend_upload_linear (F2Backend *backend, F2Ref dst, guint32 n, guint32 k,
     const float *w, GError **error)
 {
-  if (!check_range (backend, dst, f2_backend_linear_size (backend, n, k), error))
-    return FALSE;
-  return backend->klass->upload_linear (backend, dst, n, k, w, error);
+  gboolean ok;
+
+  g_mutex_lock (&backend->lock);
+  ok = check_range (backend, dst, f2_backend_linear_size (backend, n, k), error)
+      && backend->klass->upload_linear (backend, dst, n, k, w, error);
+  g_mutex_unlock (&backend->lock);
+  return ok;
 }
 
 F2Program *
@@ -142,6 +163,7 @@ f2_program_add (F2Program *program, const F2Op *op)
   g_return_if_fail (!program->finished);
   if (program->error != NULL)
     return;
+  /* buffer infos are stable (backend-base.c): no lock needed to read them */
   if (!f2_op_check (op, program->backend, &error)) {
     g_propagate_prefixed_error (&program->error, error,
         "program '%s', op %u (%s '%s'): ", program->name, program->ops->len,
@@ -166,10 +188,11 @@ f2_program_finish (F2Program *program, GError **error)
     g_propagate_error (error, g_error_copy (program->error));
     return FALSE;
   }
-  if (!program->backend->klass->program_finish (program->backend, program, error))
-    return FALSE;
-  program->finished = TRUE;
-  return TRUE;
+  g_mutex_lock (&program->backend->lock);
+  program->finished =
+      program->backend->klass->program_finish (program->backend, program, error);
+  g_mutex_unlock (&program->backend->lock);
+  return program->finished;
 }
 
 gboolean
@@ -184,7 +207,11 @@ f2_program_run (F2Program *program, GError **error)
     return FALSE;
   }
   start = g_get_monotonic_time ();
+  if (program->backend->serial_runs)
+    g_mutex_lock (&program->backend->lock);
   ok = program->backend->klass->program_run (program->backend, program, error);
+  if (program->backend->serial_runs)
+    g_mutex_unlock (&program->backend->lock);
   program->stats.wall_ms = (g_get_monotonic_time () - start) / 1000.0;
   return ok;
 }
@@ -235,8 +262,11 @@ f2_program_free (F2Program *program)
 {
   if (program == NULL)
     return;
-  if (program->backend->klass->program_free != NULL)
+  if (program->backend->klass->program_free != NULL) {
+    g_mutex_lock (&program->backend->lock);
     program->backend->klass->program_free (program->backend, program);
+    g_mutex_unlock (&program->backend->lock);
+  }
   g_clear_error (&program->error);
   g_array_unref (program->ops);
   g_array_unref (program->stages);

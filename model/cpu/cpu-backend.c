@@ -24,7 +24,7 @@ cpu_free (F2Backend *backend)
 
   g_clear_pointer (&self->data, g_ptr_array_unref);
   g_clear_pointer (&self->linears, g_hash_table_unref);
-  g_aligned_free (self->scratch);
+  g_clear_pointer (&self->idle_runs, g_ptr_array_unref);
   if (self->stream != NULL)
     dnnl_stream_destroy (self->stream);
   if (self->engine != NULL)
@@ -137,25 +137,61 @@ cpu_program_free (F2Backend *backend, F2Program *program)
   program->priv = NULL;
 }
 
-/* Grows the working memory to @size; only ever while programs are built. */
-static gboolean
-reserve_scratch (F2CpuBackend *self, gsize size, GError **error)
+static void
+run_free (F2CpuRun *run)
 {
-  guint8 *grown;
+  g_aligned_free (run->scratch);
+  if (run->stream != NULL)
+    dnnl_stream_destroy (run->stream);
+  g_free (run);
+}
 
-  if (size <= self->scratch_size)
-    return TRUE;
-  grown = g_aligned_alloc0 (size, 1, 64);
+/* An idle run slot with room for the largest program; a new one when every
+ * slot is in use (more programs running at once than ever before). */
+static F2CpuRun *
+run_take (F2CpuBackend *self, GError **error)
+{
+  F2CpuRun *run = NULL;
+  gsize need;
+  guint8 *grown = NULL;
+
+  g_mutex_lock (&self->base.lock);
+  if (self->idle_runs->len > 0)
+    run = g_ptr_array_steal_index_fast (self->idle_runs, self->idle_runs->len - 1);
+  need = self->scratch_need;
+  g_mutex_unlock (&self->base.lock);
+  if (run == NULL) {
+    run = g_new0 (F2CpuRun, 1);
+    if (!f2_cpu_dnnl_check (dnnl_stream_create (&run->stream, self->engine,
+                dnnl_stream_default_flags), "creating a CPU stream", error)) {
+      run_free (run);
+      return NULL;
+    }
+  }
+  if (run->size >= need)
+    return run;
+  grown = g_aligned_alloc0 (need, 1, 64);
   if (grown == NULL) {
     g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_OUT_OF_MEMORY,
-        "cannot allocate %" G_GSIZE_FORMAT " bytes of working memory", size);
-    return FALSE;
+        "cannot allocate %" G_GSIZE_FORMAT " bytes of working memory", need);
+    run_free (run);
+    return NULL;
   }
-  g_aligned_free (self->scratch);
-  self->base.allocated[F2_BUFFER_ACTIVATIONS] += size - self->scratch_size;
-  self->scratch = grown;
-  self->scratch_size = size;
-  return TRUE;
+  g_mutex_lock (&self->base.lock);
+  self->base.allocated[F2_BUFFER_ACTIVATIONS] += need - run->size;
+  g_mutex_unlock (&self->base.lock);
+  g_aligned_free (run->scratch);
+  run->scratch = grown;
+  run->size = need;
+  return run;
+}
+
+static void
+run_give_back (F2CpuBackend *self, F2CpuRun *run)
+{
+  g_mutex_lock (&self->base.lock);
+  g_ptr_array_add (self->idle_runs, run);
+  g_mutex_unlock (&self->base.lock);
 }
 
 static gboolean
@@ -211,10 +247,8 @@ cpu_program_finish (F2Backend *backend, F2Program *program, GError **error)
     }
   }
   g_array_set_size (prog->stage_ms, prog->stage_names->len);
-  if (!reserve_scratch (self, need, error)) {
-    program_clear (prog);
-    return FALSE;
-  }
+  /* under the backend's lock (backend.c); the slots grow on their next run */
+  self->scratch_need = MAX (self->scratch_need, need);
   program->priv = prog;
   return TRUE;
 }
@@ -242,15 +276,15 @@ run_copy (F2CpuBackend *self, const F2CpuStep *step, GError **error)
 }
 
 static gboolean
-run_step (F2CpuBackend *self, F2CpuStep *s, GError **error)
+run_step (F2CpuBackend *self, F2CpuRun *run, F2CpuStep *s, GError **error)
 {
   const F2Op *op = &s->op;
-  float *scratch = (float *) self->scratch;
+  float *scratch = (float *) run->scratch;
 
   switch (op->kind) {
     case F2_OP_MATMUL:
     case F2_OP_CONV2D:
-      return f2_cpu_matmul_run (self, s, error);
+      return f2_cpu_matmul_run (run, s, error);
     case F2_OP_LAYER_NORM:
       f2_cpu_layer_norm (&op->p.layer_norm, s->in[0], s->in[1], s->in[2], s->in[3], s->out);
       return TRUE;
@@ -305,7 +339,10 @@ cpu_program_run (F2Backend *backend, F2Program *program, GError **error)
   CpuProgram *prog = program->priv;
   gint64 start = g_get_monotonic_time (), mark = start;
   gint stage = -1;
+  F2CpuRun *run = run_take (self, error);
 
+  if (run == NULL)
+    return FALSE;
   omp_set_num_threads (self->threads);
   memset (prog->stage_ms->data, 0, sizeof (double) * prog->stage_ms->len);
   for (guint i = 0; i < prog->steps->len; i++) {
@@ -325,14 +362,17 @@ cpu_program_run (F2Backend *backend, F2Program *program, GError **error)
           && g_array_index (program->stages, F2Stage, stage + 1).first_op == i)
         stage++;
     }
-    if (!run_step (self, step, &op_error)) {
+    if (!run_step (self, run, step, &op_error)) {
       g_propagate_prefixed_error (error, op_error, "program '%s', op %u (%s '%s'): ",
           program->name, i, f2_op_kind_name (step->op.kind),
           step->op.name ? step->op.name : "");
+      dnnl_stream_wait (run->stream);
+      run_give_back (self, run);
       return FALSE;
     }
   }
-  dnnl_stream_wait (self->stream);
+  dnnl_stream_wait (run->stream);
+  run_give_back (self, run);
   if (prog->stage_ms->len > 0) {
     guint last = self->profile_ops ? prog->steps->len - 1 : (guint) MAX (stage, 0);
     g_array_index (prog->stage_ms, double, MIN (last, prog->stage_ms->len - 1)) +=
@@ -429,6 +469,7 @@ f2_backend_new_cpu (F2Precision precision, guint threads, GError **error)
   self->threads = threads ? threads : (guint) MAX (1, omp_get_num_procs ());
   self->data = g_ptr_array_new_with_free_func (g_aligned_free);
   self->linears = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
+  self->idle_runs = g_ptr_array_new_with_free_func ((GDestroyNotify) run_free);
   self->profile_ops = g_strcmp0 (g_getenv ("F2_PROFILE_OPS"), "1") == 0
       || g_strcmp0 (g_getenv ("F2_VULKAN_PROFILE_OPS"), "1") == 0;
   if (!f2_cpu_dnnl_check (dnnl_engine_create (&self->engine, dnnl_cpu, 0),

@@ -252,9 +252,9 @@ f2_cpu_matmul_prepare (F2CpuBackend *self, F2CpuStep *step, gsize *scratch_end,
 }
 
 gboolean
-f2_cpu_matmul_run (F2CpuBackend *self, F2CpuStep *step, GError **error)
+f2_cpu_matmul_run (F2CpuRun *run, F2CpuStep *step, GError **error)
 {
-  void *lowp = self->scratch + step->lowp_offset;
+  void *lowp = run->scratch + step->lowp_offset;
 
   if (step->prim == NULL)
     return TRUE;
@@ -264,8 +264,8 @@ f2_cpu_matmul_run (F2CpuBackend *self, F2CpuStep *step, GError **error)
     f2_cpu_to_bf16 (step->in[0], step->m, step->k, step->lda, lowp);
   if (step->lowp || step->op.kind == F2_OP_CONV2D)
     dnnl_memory_set_data_handle (step->src_mem, lowp);
-  dnnl_memory_set_data_handle (step->scratchpad_mem, self->scratch + step->pad_offset);
-  return f2_cpu_dnnl_check (dnnl_primitive_execute (step->prim, self->stream,
+  dnnl_memory_set_data_handle (step->scratchpad_mem, run->scratch + step->pad_offset);
+  return f2_cpu_dnnl_check (dnnl_primitive_execute (step->prim, run->stream,
           step->n_args, step->args), "running a matmul", error);
 }
 

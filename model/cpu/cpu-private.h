@@ -5,8 +5,11 @@
  * hold fp32 in both precisions; in bf16 only the linear weights (packed by
  * upload_linear in the layout oneDNN's matmul prefers) and the matmul and
  * convolution inputs (converted into working memory just before the
- * primitive runs) are bf16. Working memory ("scratch") is one arena per
- * backend, sized when programs are finished and never while they run. */
+ * primitive runs) are bf16. Working memory ("scratch") and the oneDNN stream
+ * belong to a run slot: each program run takes an idle slot (programs of
+ * different streams run at the same time, each on its own), so there are as
+ * many slots as runs were ever at once. A slot is sized for the largest
+ * program finished so far; it only grows on the first run that needs more. */
 #pragma once
 
 #include "backend-private.h"
@@ -15,15 +18,23 @@
 
 G_BEGIN_DECLS
 
+/* What one program run works in. */
+typedef struct {
+  guint8 *scratch;
+  gsize size;
+  dnnl_stream_t stream;
+} F2CpuRun;
+
 typedef struct {
   F2Backend base;
   dnnl_engine_t engine;
-  dnnl_stream_t stream;
+  dnnl_stream_t stream;         /* for packing weights, under base.lock */
   guint threads;                /* OpenMP threads for every op */
   GPtrArray *data;              /* index = buffer id - 1 */
   GHashTable *linears;          /* weight ref key -> F2CpuLinear */
-  guint8 *scratch;              /* working memory shared by all programs */
-  gsize scratch_size;
+  /* under base.lock */
+  gsize scratch_need;           /* the largest program's working memory */
+  GPtrArray *idle_runs;         /* F2CpuRun not in use */
   gboolean profile_ops;         /* F2_PROFILE_OPS=1: time every op */
 } F2CpuBackend;
 
@@ -75,7 +86,7 @@ gboolean f2_cpu_pack_linear (F2CpuBackend *self, gpointer dst, guint32 n,
  * it needs at *scratch_end. */
 gboolean f2_cpu_matmul_prepare (F2CpuBackend *self, F2CpuStep *step,
     gsize *scratch_end, GError **error);
-gboolean f2_cpu_matmul_run (F2CpuBackend *self, F2CpuStep *step, GError **error);
+gboolean f2_cpu_matmul_run (F2CpuRun *run, F2CpuStep *step, GError **error);
 void f2_cpu_step_clear (F2CpuStep *step);
 gboolean f2_cpu_dnnl_check (dnnl_status_t status, const char *what, GError **error);
 

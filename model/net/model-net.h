@@ -1,6 +1,5 @@
-/* The network under a Florence2Model (florence2.c), for dumps, profiles and
- * benchmarks: not part of the public API. Use it under
- * florence2_model_lock() when the model is shared. */
+/* The network state under a Florence2Context (florence2.c), for dumps,
+ * profiles and benchmarks: not part of the public API. */
 #pragma once
 
 #include "florence2.h"
@@ -8,8 +7,6 @@
 
 G_BEGIN_DECLS
 
-F2Net *florence2_model_net (Florence2Model *model);
-void florence2_model_lock (Florence2Model *model);
-void florence2_model_unlock (Florence2Model *model);
+F2Net *florence2_context_net (Florence2Context *context);
 
 G_END_DECLS

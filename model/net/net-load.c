@@ -8,30 +8,30 @@
 #include <string.h>
 
 F2Ref
-f2_net_alloc (F2Net *net, F2BufferKind kind, F2ElemType type, guint64 n,
+f2_net_alloc (F2Backend *backend, F2BufferKind kind, F2ElemType type, guint64 n,
     GError **error)
 {
   F2Ref r = { 0, 0 };
 
-  r.buffer = f2_backend_alloc (net->backend, kind, type, MAX (n, 1), error);
+  r.buffer = f2_backend_alloc (backend, kind, type, MAX (n, 1), error);
   return r;
 }
 
 F2Ref
-f2_net_upload_floats (F2Net *net, const float *data, guint64 n, GError **error)
+f2_net_upload_floats (F2NetModel *model, const float *data, guint64 n, GError **error)
 {
-  F2Ref r = f2_net_alloc (net, F2_BUFFER_WEIGHTS, F2_ELEM_FLOAT, n, error);
+  F2Ref r = f2_net_alloc (model->backend, F2_BUFFER_WEIGHTS, F2_ELEM_FLOAT, n, error);
 
-  if (!f2_ref_is_set (r) || !f2_backend_write (net->backend, r, data, n, error))
+  if (!f2_ref_is_set (r) || !f2_backend_write (model->backend, r, data, n, error))
     return F2_REF_NONE;
   return r;
 }
 
 F2Ref
-f2_net_upload (F2Net *net, const F2Tensor *t, GError **error)
+f2_net_upload (F2NetModel *model, const F2Tensor *t, GError **error)
 {
   float *data = f2_tensor_dup_f32 (t);
-  F2Ref r = f2_net_upload_floats (net, data, t->numel, error);
+  F2Ref r = f2_net_upload_floats (model, data, t->numel, error);
 
   g_free (data);
   return r;
@@ -61,16 +61,16 @@ lookup_sized (F2Weights *weights, const char *name, guint64 dim0,
 }
 
 F2Ref
-f2_net_upload_named (F2Net *net, F2Weights *weights, const char *name,
+f2_net_upload_named (F2NetModel *model, F2Weights *weights, const char *name,
     guint64 dim0, guint64 numel, GError **error)
 {
   const F2Tensor *t = lookup_sized (weights, name, dim0, numel, error);
 
-  return t ? f2_net_upload (net, t, error) : F2_REF_NONE;
+  return t ? f2_net_upload (model, t, error) : F2_REF_NONE;
 }
 
 static gboolean
-upload_bias (F2Net *net, F2Weights *weights, const char *b_name, guint32 n,
+upload_bias (F2NetModel *model, F2Weights *weights, const char *b_name, guint32 n,
     F2NetLinear *out, GError **error)
 {
   const F2Tensor *t;
@@ -81,24 +81,24 @@ upload_bias (F2Net *net, F2Weights *weights, const char *b_name, guint32 n,
   t = lookup_sized (weights, b_name, n, n, error);
   if (t == NULL)
     return FALSE;
-  out->b = f2_net_upload (net, t, error);
+  out->b = f2_net_upload (model, t, error);
   return f2_ref_is_set (out->b);
 }
 
 static gboolean
-upload_linear_data (F2Net *net, const float *w, guint32 n, guint32 k,
+upload_linear_data (F2NetModel *model, const float *w, guint32 n, guint32 k,
     F2NetLinear *out, GError **error)
 {
   out->n = n;
   out->k = k;
-  out->w = f2_net_alloc (net, F2_BUFFER_WEIGHTS, F2_ELEM_FLOAT,
-      f2_backend_linear_size (net->backend, n, k), error);
+  out->w = f2_net_alloc (model->backend, F2_BUFFER_WEIGHTS, F2_ELEM_FLOAT,
+      f2_backend_linear_size (model->backend, n, k), error);
   return f2_ref_is_set (out->w)
-      && f2_backend_upload_linear (net->backend, out->w, n, k, w, error);
+      && f2_backend_upload_linear (model->backend, out->w, n, k, w, error);
 }
 
 gboolean
-f2_net_upload_linear (F2Net *net, F2Weights *weights, const char *w_name,
+f2_net_upload_linear (F2NetModel *model, F2Weights *weights, const char *w_name,
     const char *b_name, guint32 n, guint32 k, gboolean transpose,
     F2NetLinear *out, GError **error)
 {
@@ -116,14 +116,14 @@ f2_net_upload_linear (F2Net *net, F2Weights *weights, const char *w_name,
       for (guint32 j = 0; j < n; j++)
         wt[(gsize) j * k + i] = w[(gsize) i * n + j];
   }
-  ok = upload_linear_data (net, wt ? wt : w, n, k, out, error);
+  ok = upload_linear_data (model, wt ? wt : w, n, k, out, error);
   g_free (w);
   g_free (wt);
-  return ok && upload_bias (net, weights, b_name, n, out, error);
+  return ok && upload_bias (model, weights, b_name, n, out, error);
 }
 
 gboolean
-f2_net_upload_linear_stack (F2Net *net, F2Weights *weights,
+f2_net_upload_linear_stack (F2NetModel *model, F2Weights *weights,
     const char *const *prefixes, guint n_parts, guint32 n, guint32 k,
     F2NetLinear *out, GError **error)
 {
@@ -143,9 +143,9 @@ f2_net_upload_linear_stack (F2Net *net, F2Weights *weights,
       f2_tensor_to_f32 (tb, b + (gsize) i * n);
     }
   }
-  ok = ok && upload_linear_data (net, w, n_parts * n, k, out, error);
+  ok = ok && upload_linear_data (model, w, n_parts * n, k, out, error);
   if (ok) {
-    out->b = f2_net_upload_floats (net, b, (guint64) n_parts * n, error);
+    out->b = f2_net_upload_floats (model, b, (guint64) n_parts * n, error);
     ok = f2_ref_is_set (out->b);
   }
   g_free (w);
@@ -154,7 +154,7 @@ f2_net_upload_linear_stack (F2Net *net, F2Weights *weights,
 }
 
 gboolean
-f2_net_upload_norm (F2Net *net, F2Weights *weights, const char *prefix,
+f2_net_upload_norm (F2NetModel *model, F2Weights *weights, const char *prefix,
     guint32 dim, F2NetNorm *out, GError **error)
 {
   g_autofree char *wn = g_strconcat (prefix, ".weight", NULL);
@@ -164,17 +164,17 @@ f2_net_upload_norm (F2Net *net, F2Weights *weights, const char *prefix,
 
   if (tb == NULL)
     return FALSE;
-  out->gamma = f2_net_upload (net, tw, error);
-  out->beta = f2_ref_is_set (out->gamma) ? f2_net_upload (net, tb, error) : F2_REF_NONE;
+  out->gamma = f2_net_upload (model, tw, error);
+  out->beta = f2_ref_is_set (out->gamma) ? f2_net_upload (model, tb, error) : F2_REF_NONE;
   return f2_ref_is_set (out->beta);
 }
 
 gboolean
-f2_net_load_linear (F2Net *net, F2Weights *weights, const char *prefix,
+f2_net_load_linear (F2NetModel *model, F2Weights *weights, const char *prefix,
     guint32 n, guint32 k, F2NetLinear *out, GError **error)
 {
   g_autofree char *wn = g_strconcat (prefix, ".weight", NULL);
   g_autofree char *bn = g_strconcat (prefix, ".bias", NULL);
 
-  return f2_net_upload_linear (net, weights, wn, bn, n, k, FALSE, out, error);
+  return f2_net_upload_linear (model, weights, wn, bn, n, k, FALSE, out, error);
 }

@@ -126,13 +126,28 @@ typedef struct {
   guint64 cache_staging;        /* first staging row (new keys of a step) */
 } F2NetBuffers;
 
-struct _F2Net {
+/* What every stream of a model shares, read-only once loaded: the
+ * dimensions, the limits and the weights on the device. */
+struct _F2NetModel {
   F2Backend *backend;
   F2NetDims dims;
   F2NetLimits limits;
   guint32 max_seq;              /* image tokens + max prompt tokens */
   guint32 max_k;
   F2NetWeights w;
+};
+
+/* One stream's state over a shared F2NetModel: its working buffers, KV
+ * cache and recorded programs, and where its current frame stands. */
+struct _F2Net {
+  const F2NetModel *model;
+  /* the model's, for the program builders (read-only) */
+  F2Backend *backend;
+  F2NetDims dims;
+  F2NetLimits limits;
+  guint32 max_seq, max_k;
+  const F2NetWeights *w;
+
   F2NetBuffers buf;
 
   /* programs */
@@ -161,29 +176,29 @@ struct _F2Net {
 };
 
 /* Allocation and upload helpers (net-load.c) */
-F2Ref f2_net_alloc (F2Net *net, F2BufferKind kind, F2ElemType type,
+F2Ref f2_net_alloc (F2Backend *backend, F2BufferKind kind, F2ElemType type,
     guint64 n, GError **error);
 /* Convert @t to float32 and upload it into a new weights buffer. */
-F2Ref f2_net_upload (F2Net *net, const F2Tensor *t, GError **error);
+F2Ref f2_net_upload (F2NetModel *model, const F2Tensor *t, GError **error);
 /* Tensor @name (aliases followed), checked to have @dim0 rows and @numel
  * elements, converted and uploaded. */
-F2Ref f2_net_upload_named (F2Net *net, F2Weights *weights, const char *name,
+F2Ref f2_net_upload_named (F2NetModel *model, F2Weights *weights, const char *name,
     guint64 dim0, guint64 numel, GError **error);
-F2Ref f2_net_upload_floats (F2Net *net, const float *data, guint64 n,
+F2Ref f2_net_upload_floats (F2NetModel *model, const float *data, guint64 n,
     GError **error);
 /* A Linear: weight [n][k] (any trailing dims flattened into k) and an
  * optional bias [n]; with @transpose the checkpoint stores [k][n]. */
-gboolean f2_net_upload_linear (F2Net *net, F2Weights *weights,
+gboolean f2_net_upload_linear (F2NetModel *model, F2Weights *weights,
     const char *w_name, const char *b_name, guint32 n, guint32 k,
     gboolean transpose, F2NetLinear *out, GError **error);
 /* Several Linears of the same input size stacked along n (fused q/k/v). */
-gboolean f2_net_upload_linear_stack (F2Net *net, F2Weights *weights,
+gboolean f2_net_upload_linear_stack (F2NetModel *model, F2Weights *weights,
     const char *const *prefixes, guint n_parts, guint32 n, guint32 k,
     F2NetLinear *out, GError **error);
-gboolean f2_net_upload_norm (F2Net *net, F2Weights *weights,
+gboolean f2_net_upload_norm (F2NetModel *model, F2Weights *weights,
     const char *prefix, guint32 dim, F2NetNorm *out, GError **error);
 /* The Linear @prefix.weight [n][k] with its bias @prefix.bias. */
-gboolean f2_net_load_linear (F2Net *net, F2Weights *weights,
+gboolean f2_net_load_linear (F2NetModel *model, F2Weights *weights,
     const char *prefix, guint32 n, guint32 k, F2NetLinear *out,
     GError **error);
 
@@ -200,8 +215,8 @@ void f2_net_add_add (F2Program *p, const char *name, F2Ref a, F2Ref b,
     guint32 n, guint32 b_period, F2Ref out);
 
 /* net-vision.c */
-gboolean f2_net_vision_load (F2Net *net, F2Weights *weights, GError **error);
-void f2_net_vision_free (F2Net *net);
+gboolean f2_net_vision_load (F2NetModel *model, F2Weights *weights, GError **error);
+void f2_net_vision_free (F2NetModel *model);
 /* Working memory of the vision tower, in elements. */
 void f2_net_vision_sizes (const F2NetDims *d, guint64 *act, guint64 *hid,
     guint64 *scratch);
@@ -209,8 +224,8 @@ void f2_net_vision_sizes (const F2NetDims *d, guint64 *act, guint64 *hid,
 gboolean f2_net_vision_build (F2Net *net, F2Program *program, GError **error);
 
 /* net-text.c */
-gboolean f2_net_text_load (F2Net *net, F2Weights *weights, GError **error);
-void f2_net_text_free (F2Net *net);
+gboolean f2_net_text_load (F2NetModel *model, F2Weights *weights, GError **error);
+void f2_net_text_free (F2NetModel *model);
 F2Program *f2_net_encoder_program (F2Net *net, guint32 prompt_len,
     GError **error);
 /* A decoder step for @rows rows reducing with @k (0 = argmax), covering

@@ -21,11 +21,11 @@
 /* ---------------------------------------------------------------- weights */
 
 static gboolean
-load_attention (F2Net *net, F2Weights *weights, const char *prefix,
+load_attention (F2NetModel *model, F2Weights *weights, const char *prefix,
     gboolean fuse_q, F2NetLinear *q, F2NetLinear *kv, F2NetLinear *out,
     GError **error)
 {
-  guint32 d = net->dims.d_model;
+  guint32 d = model->dims.d_model;
   g_autofree char *qn = g_strconcat (prefix, ".q_proj", NULL);
   g_autofree char *kn = g_strconcat (prefix, ".k_proj", NULL);
   g_autofree char *vn = g_strconcat (prefix, ".v_proj", NULL);
@@ -33,19 +33,19 @@ load_attention (F2Net *net, F2Weights *weights, const char *prefix,
   const char *qkv[3] = { qn, kn, vn };
 
   if (fuse_q) {
-    if (!f2_net_upload_linear_stack (net, weights, qkv, 3, d, d, kv, error))
+    if (!f2_net_upload_linear_stack (model, weights, qkv, 3, d, d, kv, error))
       return FALSE;
-  } else if (!f2_net_load_linear (net, weights, qn, d, d, q, error)
-      || !f2_net_upload_linear_stack (net, weights, qkv + 1, 2, d, d, kv, error))
+  } else if (!f2_net_load_linear (model, weights, qn, d, d, q, error)
+      || !f2_net_upload_linear_stack (model, weights, qkv + 1, 2, d, d, kv, error))
     return FALSE;
-  return f2_net_load_linear (net, weights, on, d, d, out, error);
+  return f2_net_load_linear (model, weights, on, d, d, out, error);
 }
 
 static gboolean
-load_encoder_layer (F2Net *net, F2Weights *weights, guint i,
+load_encoder_layer (F2NetModel *model, F2Weights *weights, guint i,
     F2NetEncoderLayer *l, GError **error)
 {
-  const F2NetDims *d = &net->dims;
+  const F2NetDims *d = &model->dims;
   g_autofree char *base = g_strdup_printf (LM "model.encoder.layers.%u", i);
   g_autofree char *attn = g_strconcat (base, ".self_attn", NULL);
   g_autofree char *anorm = g_strconcat (base, ".self_attn_layer_norm", NULL);
@@ -53,18 +53,18 @@ load_encoder_layer (F2Net *net, F2Weights *weights, guint i,
   g_autofree char *fc2 = g_strconcat (base, ".fc2", NULL);
   g_autofree char *fnorm = g_strconcat (base, ".final_layer_norm", NULL);
 
-  return load_attention (net, weights, attn, TRUE, NULL, &l->qkv, &l->out, error)
-      && f2_net_upload_norm (net, weights, anorm, d->d_model, &l->attn_norm, error)
-      && f2_net_load_linear (net, weights, fc1, d->enc_ffn, d->d_model, &l->fc1, error)
-      && f2_net_load_linear (net, weights, fc2, d->d_model, d->enc_ffn, &l->fc2, error)
-      && f2_net_upload_norm (net, weights, fnorm, d->d_model, &l->final_norm, error);
+  return load_attention (model, weights, attn, TRUE, NULL, &l->qkv, &l->out, error)
+      && f2_net_upload_norm (model, weights, anorm, d->d_model, &l->attn_norm, error)
+      && f2_net_load_linear (model, weights, fc1, d->enc_ffn, d->d_model, &l->fc1, error)
+      && f2_net_load_linear (model, weights, fc2, d->d_model, d->enc_ffn, &l->fc2, error)
+      && f2_net_upload_norm (model, weights, fnorm, d->d_model, &l->final_norm, error);
 }
 
 static gboolean
-load_decoder_layer (F2Net *net, F2Weights *weights, guint i,
+load_decoder_layer (F2NetModel *model, F2Weights *weights, guint i,
     F2NetDecoderLayer *l, GError **error)
 {
-  const F2NetDims *d = &net->dims;
+  const F2NetDims *d = &model->dims;
   g_autofree char *base = g_strdup_printf (LM "model.decoder.layers.%u", i);
   g_autofree char *self = g_strconcat (base, ".self_attn", NULL);
   g_autofree char *snorm = g_strconcat (base, ".self_attn_layer_norm", NULL);
@@ -74,30 +74,30 @@ load_decoder_layer (F2Net *net, F2Weights *weights, guint i,
   g_autofree char *fc2 = g_strconcat (base, ".fc2", NULL);
   g_autofree char *fnorm = g_strconcat (base, ".final_layer_norm", NULL);
 
-  return load_attention (net, weights, self, FALSE, &l->self_q, &l->self_kv,
+  return load_attention (model, weights, self, FALSE, &l->self_q, &l->self_kv,
       &l->self_out, error)
-      && f2_net_upload_norm (net, weights, snorm, d->d_model, &l->self_norm, error)
-      && load_attention (net, weights, cross, FALSE, &l->cross_q, &l->cross_kv,
+      && f2_net_upload_norm (model, weights, snorm, d->d_model, &l->self_norm, error)
+      && load_attention (model, weights, cross, FALSE, &l->cross_q, &l->cross_kv,
       &l->cross_out, error)
-      && f2_net_upload_norm (net, weights, cnorm, d->d_model, &l->cross_norm, error)
-      && f2_net_load_linear (net, weights, fc1, d->dec_ffn, d->d_model, &l->fc1, error)
-      && f2_net_load_linear (net, weights, fc2, d->d_model, d->dec_ffn, &l->fc2, error)
-      && f2_net_upload_norm (net, weights, fnorm, d->d_model, &l->final_norm, error);
+      && f2_net_upload_norm (model, weights, cnorm, d->d_model, &l->cross_norm, error)
+      && f2_net_load_linear (model, weights, fc1, d->dec_ffn, d->d_model, &l->fc1, error)
+      && f2_net_load_linear (model, weights, fc2, d->d_model, d->dec_ffn, &l->fc2, error)
+      && f2_net_upload_norm (model, weights, fnorm, d->d_model, &l->final_norm, error);
 }
 
 /* lm_head.weight (zeros when absent, as the reference leaves it) and
  * final_logits_bias (zeros when absent) */
 static gboolean
-load_lm_head (F2Net *net, F2Weights *weights, GError **error)
+load_lm_head (F2NetModel *model, F2Weights *weights, GError **error)
 {
-  const F2NetDims *d = &net->dims;
+  const F2NetDims *d = &model->dims;
   const F2Tensor *w = f2_weights_lookup (weights, LM "lm_head.weight");
   const F2Tensor *b = f2_weights_lookup (weights, LM "final_logits_bias");
-  F2NetLinear *head = &net->w.lm_head;
+  F2NetLinear *head = &model->w.lm_head;
   float *bias;
 
   if (w != NULL) {
-    if (!f2_net_upload_linear (net, weights, LM "lm_head.weight", NULL,
+    if (!f2_net_upload_linear (model, weights, LM "lm_head.weight", NULL,
             d->vocab, d->d_model, FALSE, head, error))
       return FALSE;
   } else {
@@ -105,10 +105,10 @@ load_lm_head (F2Net *net, F2Weights *weights, GError **error)
 
     head->n = d->vocab;
     head->k = d->d_model;
-    head->w = f2_net_alloc (net, F2_BUFFER_WEIGHTS, F2_ELEM_FLOAT,
-        f2_backend_linear_size (net->backend, d->vocab, d->d_model), error);
+    head->w = f2_net_alloc (model->backend, F2_BUFFER_WEIGHTS, F2_ELEM_FLOAT,
+        f2_backend_linear_size (model->backend, d->vocab, d->d_model), error);
     if (!f2_ref_is_set (head->w)
-        || !f2_backend_upload_linear (net->backend, head->w, d->vocab,
+        || !f2_backend_upload_linear (model->backend, head->w, d->vocab,
             d->d_model, zeros, error)) {
       g_free (zeros);
       return FALSE;
@@ -123,51 +123,51 @@ load_lm_head (F2Net *net, F2Weights *weights, GError **error)
     return FALSE;
   }
   bias = b ? f2_tensor_dup_f32 (b) : g_new0 (float, d->vocab);
-  head->b = f2_net_upload_floats (net, bias, d->vocab, error);
+  head->b = f2_net_upload_floats (model, bias, d->vocab, error);
   g_free (bias);
   return f2_ref_is_set (head->b);
 }
 
 gboolean
-f2_net_text_load (F2Net *net, F2Weights *weights, GError **error)
+f2_net_text_load (F2NetModel *model, F2Weights *weights, GError **error)
 {
-  const F2NetDims *d = &net->dims;
+  const F2NetDims *d = &model->dims;
   guint64 pos_rows = (guint64) d->max_positions + 2;
 
-  net->w.enc = g_new0 (F2NetEncoderLayer, MAX (d->enc_layers, 1));
-  net->w.dec = g_new0 (F2NetDecoderLayer, MAX (d->dec_layers, 1));
-  net->w.embed_tokens = f2_net_upload_named (net, weights,
+  model->w.enc = g_new0 (F2NetEncoderLayer, MAX (d->enc_layers, 1));
+  model->w.dec = g_new0 (F2NetDecoderLayer, MAX (d->dec_layers, 1));
+  model->w.embed_tokens = f2_net_upload_named (model, weights,
       LM "model.shared.weight", d->vocab, (guint64) d->vocab * d->d_model, error);
-  if (!f2_ref_is_set (net->w.embed_tokens))
+  if (!f2_ref_is_set (model->w.embed_tokens))
     return FALSE;
-  net->w.enc_positions = f2_net_upload_named (net, weights,
+  model->w.enc_positions = f2_net_upload_named (model, weights,
       LM "model.encoder.embed_positions.weight", pos_rows,
       pos_rows * d->d_model, error);
-  if (!f2_ref_is_set (net->w.enc_positions))
+  if (!f2_ref_is_set (model->w.enc_positions))
     return FALSE;
-  net->w.dec_positions = f2_net_upload_named (net, weights,
+  model->w.dec_positions = f2_net_upload_named (model, weights,
       LM "model.decoder.embed_positions.weight", pos_rows,
       pos_rows * d->d_model, error);
-  if (!f2_ref_is_set (net->w.dec_positions)
-      || !f2_net_upload_norm (net, weights, LM "model.encoder.layernorm_embedding",
-          d->d_model, &net->w.enc_embed_norm, error)
-      || !f2_net_upload_norm (net, weights, LM "model.decoder.layernorm_embedding",
-          d->d_model, &net->w.dec_embed_norm, error))
+  if (!f2_ref_is_set (model->w.dec_positions)
+      || !f2_net_upload_norm (model, weights, LM "model.encoder.layernorm_embedding",
+          d->d_model, &model->w.enc_embed_norm, error)
+      || !f2_net_upload_norm (model, weights, LM "model.decoder.layernorm_embedding",
+          d->d_model, &model->w.dec_embed_norm, error))
     return FALSE;
   for (guint i = 0; i < d->enc_layers; i++)
-    if (!load_encoder_layer (net, weights, i, &net->w.enc[i], error))
+    if (!load_encoder_layer (model, weights, i, &model->w.enc[i], error))
       return FALSE;
   for (guint i = 0; i < d->dec_layers; i++)
-    if (!load_decoder_layer (net, weights, i, &net->w.dec[i], error))
+    if (!load_decoder_layer (model, weights, i, &model->w.dec[i], error))
       return FALSE;
-  return load_lm_head (net, weights, error);
+  return load_lm_head (model, weights, error);
 }
 
 void
-f2_net_text_free (F2Net *net)
+f2_net_text_free (F2NetModel *model)
 {
-  g_free (net->w.enc);
-  g_free (net->w.dec);
+  g_free (model->w.enc);
+  g_free (model->w.dec);
 }
 
 /* ---------------------------------------------------------------- encoder */
@@ -195,19 +195,19 @@ f2_net_encoder_program (F2Net *net, guint32 prompt_len, GError **error)
 
   f2_program_mark_stage (p, "encoder embedding");
   emb.in[0] = b->ids;
-  emb.in[1] = net->w.embed_tokens;
+  emb.in[1] = net->w->embed_tokens;
   emb.p.embedding = (F2EmbeddingParams) {
     .n = prompt_len, .dim = dm, .vocab = d->vocab, .scale = d->embed_scale,
   };
   f2_program_add (p, &emb);
   f2_net_add_add (p, "encoder positions", b->embeds,
-      f2_ref_at (net->w.enc_positions, 2ull * dm), S * dm, 0, b->eh);
-  f2_net_add_layer_norm (p, "embedding norm", &net->w.enc_embed_norm, b->eh,
+      f2_ref_at (net->w->enc_positions, 2ull * dm), S * dm, 0, b->eh);
+  f2_net_add_layer_norm (p, "embedding norm", &net->w->enc_embed_norm, b->eh,
       S, dm, b->eh, F2_REF_NONE);
 
   f2_program_mark_stage (p, "encoder layers");
   for (guint i = 0; i < d->enc_layers; i++) {
-    const F2NetEncoderLayer *l = &net->w.enc[i];
+    const F2NetEncoderLayer *l = &net->w->enc[i];
     F2Op att = { .kind = F2_OP_ATTENTION, .name = "encoder attention",
       .out = b->eattn };
 
@@ -234,7 +234,7 @@ f2_net_encoder_program (F2Net *net, guint32 prompt_len, GError **error)
 
   f2_program_mark_stage (p, "cross-attention keys");
   for (guint i = 0; i < d->dec_layers; i++)
-    f2_net_add_matmul (p, "cross kv", &net->w.dec[i].cross_kv, b->eh, S, 0,
+    f2_net_add_matmul (p, "cross kv", &net->w->dec[i].cross_kv, b->eh, S, 0,
         b->cross_kv[i], 0, 0, F2_REF_NONE);
   return finish (p, error);
 }
@@ -286,8 +286,8 @@ f2_net_step_program (F2Net *net, guint32 rows, guint32 k, guint32 kv_rows,
       .out = f2_ref_at (b->dh, (guint64) r * dm) };
 
     emb.in[0] = f2_ref_at (b->tokens, r);
-    emb.in[1] = net->w.embed_tokens;
-    emb.in[2] = net->w.dec_positions;
+    emb.in[1] = net->w->embed_tokens;
+    emb.in[2] = net->w->dec_positions;
     emb.in[3] = f2_ref_at (b->control, F2_NET_CTRL_POSITION);
     emb.p.embedding = (F2EmbeddingParams) {
       .n = 1, .dim = dm, .vocab = d->vocab, .scale = d->embed_scale,
@@ -295,12 +295,12 @@ f2_net_step_program (F2Net *net, guint32 rows, guint32 k, guint32 kv_rows,
     };
     f2_program_add (p, &emb);
   }
-  f2_net_add_layer_norm (p, "embedding norm", &net->w.dec_embed_norm, b->dh,
+  f2_net_add_layer_norm (p, "embedding norm", &net->w->dec_embed_norm, b->dh,
       R, dm, b->dh, F2_REF_NONE);
 
   f2_program_mark_stage (p, "decoder layers");
   for (guint i = 0; i < d->dec_layers; i++) {
-    const F2NetDecoderLayer *l = &net->w.dec[i];
+    const F2NetDecoderLayer *l = &net->w->dec[i];
     F2Ref cache_src = b->cache[src][i], cache_dst = b->cache[src ^ 1][i];
 
     /* self-attention over the cache plus this step's keys */
@@ -333,7 +333,7 @@ f2_net_step_program (F2Net *net, guint32 rows, guint32 k, guint32 kv_rows,
   }
 
   f2_program_mark_stage (p, "lm head");
-  f2_net_add_matmul (p, "lm head", &net->w.lm_head, b->dh, R, 0, b->logits, 0,
+  f2_net_add_matmul (p, "lm head", &net->w->lm_head, b->dh, R, 0, b->logits, 0,
       0, F2_REF_NONE);
   red.in[0] = b->logits;
   if (max_banned > 0)

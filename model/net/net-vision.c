@@ -59,24 +59,24 @@ f2_net_vision_sizes (const F2NetDims *d, guint64 *act, guint64 *hid,
 /* ---------------------------------------------------------------- weights */
 
 static gboolean
-load_dwconv (F2Net *net, F2Weights *weights, const char *prefix, guint32 c,
+load_dwconv (F2NetModel *model, F2Weights *weights, const char *prefix, guint32 c,
     F2NetDwConv *out, GError **error)
 {
   g_autofree char *wn = g_strconcat (prefix, ".weight", NULL);
   g_autofree char *bn = g_strconcat (prefix, ".bias", NULL);
 
-  out->w = f2_net_upload_named (net, weights, wn, c, (guint64) c * 9, error);
+  out->w = f2_net_upload_named (model, weights, wn, c, (guint64) c * 9, error);
   if (!f2_ref_is_set (out->w))
     return FALSE;
-  out->b = f2_net_upload_named (net, weights, bn, c, c, error);
+  out->b = f2_net_upload_named (model, weights, bn, c, c, error);
   return f2_ref_is_set (out->b);
 }
 
 static gboolean
-load_block (F2Net *net, F2Weights *weights, guint s, guint i,
+load_block (F2NetModel *model, F2Weights *weights, guint s, guint i,
     gboolean spatial, F2NetVisionBlock *blk, GError **error)
 {
-  const F2NetDims *d = &net->dims;
+  const F2NetDims *d = &model->dims;
   guint32 c = d->dim[s], hid = d->mlp_ratio * c;
   const char *kind = spatial ? "spatial_block" : "channel_block";
   const char *attn = spatial ? "window_attn" : "channel_attn";
@@ -90,21 +90,21 @@ load_block (F2Net *net, F2Weights *weights, guint s, guint i,
   g_autofree char *fc1 = g_strconcat (base, ".ffn.fn.net.fc1", NULL);
   g_autofree char *fc2 = g_strconcat (base, ".ffn.fn.net.fc2", NULL);
 
-  return load_dwconv (net, weights, conv1, c, &blk->conv1, error)
-      && f2_net_upload_norm (net, weights, anorm, c, &blk->attn_norm, error)
-      && f2_net_load_linear (net, weights, qkv, 3 * c, c, &blk->qkv, error)
-      && f2_net_load_linear (net, weights, proj, c, c, &blk->proj, error)
-      && load_dwconv (net, weights, conv2, c, &blk->conv2, error)
-      && f2_net_upload_norm (net, weights, fnorm, c, &blk->ffn_norm, error)
-      && f2_net_load_linear (net, weights, fc1, hid, c, &blk->fc1, error)
-      && f2_net_load_linear (net, weights, fc2, c, hid, &blk->fc2, error);
+  return load_dwconv (model, weights, conv1, c, &blk->conv1, error)
+      && f2_net_upload_norm (model, weights, anorm, c, &blk->attn_norm, error)
+      && f2_net_load_linear (model, weights, qkv, 3 * c, c, &blk->qkv, error)
+      && f2_net_load_linear (model, weights, proj, c, c, &blk->proj, error)
+      && load_dwconv (model, weights, conv2, c, &blk->conv2, error)
+      && f2_net_upload_norm (model, weights, fnorm, c, &blk->ffn_norm, error)
+      && f2_net_load_linear (model, weights, fc1, hid, c, &blk->fc1, error)
+      && f2_net_load_linear (model, weights, fc2, c, hid, &blk->fc2, error);
 }
 
 /* pos[y * G + x] = cat (column[x], row[y]) */
 static gboolean
-load_pos_embed (F2Net *net, F2Weights *weights, GError **error)
+load_pos_embed (F2NetModel *model, F2Weights *weights, GError **error)
 {
-  const F2NetDims *d = &net->dims;
+  const F2NetDims *d = &model->dims;
   guint32 c4 = d->dim[F2_NET_STAGES - 1], g = d->grid[F2_NET_STAGES - 1];
   const F2Tensor *col = f2_weights_lookup (weights, "image_pos_embed.column_embeddings.weight");
   const F2Tensor *row = f2_weights_lookup (weights, "image_pos_embed.row_embeddings.weight");
@@ -132,18 +132,18 @@ load_pos_embed (F2Net *net, F2Weights *weights, GError **error)
       memcpy (o + cc, rowf + (gsize) y * rc, rc * sizeof (float));
     }
   }
-  net->w.pos_embed = f2_net_upload_floats (net, table, (guint64) g * g * c4, error);
+  model->w.pos_embed = f2_net_upload_floats (model, table, (guint64) g * g * c4, error);
   g_free (colf);
   g_free (rowf);
   g_free (table);
-  return f2_ref_is_set (net->w.pos_embed);
+  return f2_ref_is_set (model->w.pos_embed);
 }
 
 /* Row 0 of the cosine temporal embedding (one frame). */
 static gboolean
-load_temporal (F2Net *net, F2Weights *weights, GError **error)
+load_temporal (F2NetModel *model, F2Weights *weights, GError **error)
 {
-  guint32 c4 = net->dims.dim[F2_NET_STAGES - 1];
+  guint32 c4 = model->dims.dim[F2_NET_STAGES - 1];
   const F2Tensor *t = f2_weights_lookup (weights, "visual_temporal_embed.pos_idx_to_embed");
   float *row = g_new (float, c4);
 
@@ -166,49 +166,49 @@ load_temporal (F2Net *net, F2Weights *weights, GError **error)
     for (guint32 c = 0; c < c4; c++)
       row[c] = (c % 2) ? 1.0f : 0.0f;
   }
-  net->w.temporal = f2_net_upload_floats (net, row, c4, error);
+  model->w.temporal = f2_net_upload_floats (model, row, c4, error);
   g_free (row);
-  return f2_ref_is_set (net->w.temporal);
+  return f2_ref_is_set (model->w.temporal);
 }
 
 gboolean
-f2_net_vision_load (F2Net *net, F2Weights *weights, GError **error)
+f2_net_vision_load (F2NetModel *model, F2Weights *weights, GError **error)
 {
-  const F2NetDims *d = &net->dims;
+  const F2NetDims *d = &model->dims;
   guint32 cin = 3;
 
   for (guint s = 0; s < F2_NET_STAGES; s++) {
-    F2NetVisionStage *st = &net->w.stage[s];
+    F2NetVisionStage *st = &model->w.stage[s];
     g_autofree char *conv = g_strdup_printf ("vision_tower.convs.%u.proj", s);
     g_autofree char *norm = g_strdup_printf ("vision_tower.convs.%u.norm", s);
     guint32 k = d->patch[s];
 
     st->spatial = g_new0 (F2NetVisionBlock, MAX (d->depth[s], 1));
     st->channel = g_new0 (F2NetVisionBlock, MAX (d->depth[s], 1));
-    if (!f2_net_load_linear (net, weights, conv, d->dim[s], cin * k * k, &st->conv, error)
-        || !f2_net_upload_norm (net, weights, norm,
+    if (!f2_net_load_linear (model, weights, conv, d->dim[s], cin * k * k, &st->conv, error)
+        || !f2_net_upload_norm (model, weights, norm,
             d->prenorm[s] ? cin : d->dim[s], &st->norm, error))
       return FALSE;
     for (guint i = 0; i < d->depth[s]; i++)
-      if (!load_block (net, weights, s, i, TRUE, &st->spatial[i], error)
-          || !load_block (net, weights, s, i, FALSE, &st->channel[i], error))
+      if (!load_block (model, weights, s, i, TRUE, &st->spatial[i], error)
+          || !load_block (model, weights, s, i, FALSE, &st->channel[i], error))
         return FALSE;
     cin = d->dim[s];
   }
-  return load_pos_embed (net, weights, error)
-      && load_temporal (net, weights, error)
-      && f2_net_upload_linear (net, weights, "image_projection", NULL,
-      d->d_model, cin, TRUE, &net->w.image_proj, error)
-      && f2_net_upload_norm (net, weights, "image_proj_norm", d->d_model,
-      &net->w.image_proj_norm, error);
+  return load_pos_embed (model, weights, error)
+      && load_temporal (model, weights, error)
+      && f2_net_upload_linear (model, weights, "image_projection", NULL,
+      d->d_model, cin, TRUE, &model->w.image_proj, error)
+      && f2_net_upload_norm (model, weights, "image_proj_norm", d->d_model,
+      &model->w.image_proj_norm, error);
 }
 
 void
-f2_net_vision_free (F2Net *net)
+f2_net_vision_free (F2NetModel *model)
 {
   for (guint s = 0; s < F2_NET_STAGES; s++) {
-    g_free (net->w.stage[s].spatial);
-    g_free (net->w.stage[s].channel);
+    g_free (model->w.stage[s].spatial);
+    g_free (model->w.stage[s].channel);
   }
 }
 
@@ -310,16 +310,16 @@ add_image_projection (F2Net *net, F2Program *p)
   F2Op mean = { .kind = F2_OP_MEAN_ROWS, .name = "mean token", .out = b->vfeat };
 
   f2_net_add_copy (p, "grid tokens", b->vx, n_grid, c4, 0, grid, 0, F2_REF_NONE);
-  f2_net_add_add (p, "position embedding", grid, net->w.pos_embed,
+  f2_net_add_add (p, "position embedding", grid, net->w->pos_embed,
       n_grid * c4, 0, grid);
-  f2_net_add_add (p, "temporal embedding", grid, net->w.temporal,
+  f2_net_add_add (p, "temporal embedding", grid, net->w->temporal,
       n_grid * c4, c4, grid);
   mean.in[0] = grid;
   mean.p.mean_rows = (F2MeanRowsParams) { .rows = n_grid, .cols = c4 };
   f2_program_add (p, &mean);
-  f2_net_add_matmul (p, "image projection", &net->w.image_proj, b->vfeat,
+  f2_net_add_matmul (p, "image projection", &net->w->image_proj, b->vfeat,
       n_img, 0, b->embeds, 0, 0, F2_REF_NONE);
-  f2_net_add_layer_norm (p, "image projection norm", &net->w.image_proj_norm,
+  f2_net_add_layer_norm (p, "image projection norm", &net->w->image_proj_norm,
       b->embeds, n_img, d->d_model, b->embeds, F2_REF_NONE);
 }
 
@@ -335,7 +335,7 @@ f2_net_vision_build (F2Net *net, F2Program *p, GError **error)
   guint32 cin = 3, side = d->image_size;
 
   for (guint s = 0; s < F2_NET_STAGES; s++) {
-    const F2NetVisionStage *st = &net->w.stage[s];
+    const F2NetVisionStage *st = &net->w->stage[s];
     guint32 tokens = (guint32) stage_tokens (d, s);
     guint32 c = d->dim[s];
 
@@ -386,11 +386,11 @@ f2_net_keep_vision_stages (F2Net *net, GError **error)
   for (guint s = 0; s < F2_NET_STAGES; s++) {
     guint64 n = stage_tokens (d, s) * d->dim[s];
 
-    net->buf.vstage_conv[s] = f2_net_alloc (net, F2_BUFFER_ACTIVATIONS,
+    net->buf.vstage_conv[s] = f2_net_alloc (net->backend, F2_BUFFER_ACTIVATIONS,
         F2_ELEM_FLOAT, n, error);
     if (!f2_ref_is_set (net->buf.vstage_conv[s]))
       return FALSE;
-    net->buf.vstage_out[s] = f2_net_alloc (net, F2_BUFFER_ACTIVATIONS,
+    net->buf.vstage_out[s] = f2_net_alloc (net->backend, F2_BUFFER_ACTIVATIONS,
         F2_ELEM_FLOAT, n, error);
     if (!f2_ref_is_set (net->buf.vstage_out[s]))
       return FALSE;

@@ -99,10 +99,10 @@ dims_from_config (F2NetDims *d, const F2Config *c, GError **error)
 }
 
 static gboolean
-check_limits (F2Net *net, GError **error)
+check_limits (F2NetModel *model, GError **error)
 {
-  F2NetLimits *l = &net->limits;
-  const F2NetDims *d = &net->dims;
+  F2NetLimits *l = &model->limits;
+  const F2NetDims *d = &model->dims;
   guint32 image_tokens = f2_net_image_tokens (d);
 
   if (l->max_prompt_tokens == 0 || l->max_decoder_tokens == 0
@@ -148,7 +148,7 @@ alloc_buffers (F2Net *net, GError **error)
   guint32 ffn = MAX (d->enc_ffn, d->dec_ffn);
   GError *e = NULL;
 
-#define ALLOC(kind, type, n) f2_net_alloc (net, kind, type, n, &e)
+#define ALLOC(kind, type, n) f2_net_alloc (net->backend, kind, type, n, &e)
 #define ACT(n) ALLOC (F2_BUFFER_ACTIVATIONS, F2_ELEM_FLOAT, n)
 #define HOST(type, n) ALLOC (F2_BUFFER_HOST, type, n)
   /* preprocessing: the frame, the coefficient tables, the two passes */
@@ -219,37 +219,74 @@ alloc_buffers (F2Net *net, GError **error)
   return TRUE;
 }
 
-F2Net *
-f2_net_new (F2Backend *backend, const F2Config *config, F2Weights *weights,
+F2NetModel *
+f2_net_model_new (F2Backend *backend, const F2Config *config, F2Weights *weights,
     const F2NetLimits *limits, GError **error)
 {
-  F2Net *net;
+  F2NetModel *model;
 
   g_return_val_if_fail (backend != NULL && config != NULL && weights != NULL, NULL);
 
+  model = g_new0 (F2NetModel, 1);
+  model->backend = backend;
+  model->limits = limits ? *limits : f2_net_default_limits ();
+  if (!dims_from_config (&model->dims, config, error) || !check_limits (model, error))
+    goto fail;
+  model->max_seq = f2_net_image_tokens (&model->dims) + model->limits.max_prompt_tokens;
+  model->max_k = 2 * model->limits.max_beams;
+  if (!f2_net_vision_load (model, weights, error)
+      || !f2_net_text_load (model, weights, error))
+    goto fail;
+  return model;
+
+fail:
+  g_prefix_error (error, "cannot set up the Florence-2 network: ");
+  f2_net_model_free (model);
+  return NULL;
+}
+
+void
+f2_net_model_free (F2NetModel *model)
+{
+  if (model == NULL)
+    return;
+  f2_net_vision_free (model);
+  f2_net_text_free (model);
+  g_free (model);
+}
+
+const F2NetLimits *
+f2_net_model_limits (const F2NetModel *model)
+{
+  return &model->limits;
+}
+
+F2Net *
+f2_net_new (F2NetModel *model, GError **error)
+{
+  F2Net *net;
+
+  g_return_val_if_fail (model != NULL, NULL);
+
   net = g_new0 (F2Net, 1);
-  net->backend = backend;
-  net->limits = limits ? *limits : f2_net_default_limits ();
+  net->model = model;
+  net->backend = model->backend;
+  net->dims = model->dims;
+  net->limits = model->limits;
+  net->max_seq = model->max_seq;
+  net->max_k = model->max_k;
+  net->w = &model->w;
   net->last_position = -1;
   net->encoder_programs = g_hash_table_new_full (g_direct_hash,
       g_direct_equal, NULL, (GDestroyNotify) f2_program_free);
   net->step_programs = g_hash_table_new_full (g_direct_hash, g_direct_equal,
       NULL, (GDestroyNotify) f2_program_free);
   net->stage_times = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  if (!dims_from_config (&net->dims, config, error) || !check_limits (net, error))
-    goto fail;
-  net->max_seq = f2_net_image_tokens (&net->dims) + net->limits.max_prompt_tokens;
-  net->max_k = 2 * net->limits.max_beams;
-  if (!alloc_buffers (net, error)
-      || !f2_net_vision_load (net, weights, error)
-      || !f2_net_text_load (net, weights, error))
-    goto fail;
+  if (!alloc_buffers (net, error)) {
+    f2_net_free (net);
+    return NULL;
+  }
   return net;
-
-fail:
-  g_prefix_error (error, "cannot set up the Florence-2 network: ");
-  f2_net_free (net);
-  return NULL;
 }
 
 void
@@ -263,8 +300,6 @@ f2_net_free (F2Net *net)
   g_hash_table_unref (net->encoder_programs);
   g_hash_table_unref (net->step_programs);
   g_hash_table_unref (net->stage_times);
-  f2_net_vision_free (net);
-  f2_net_text_free (net);
   g_free (net->buf.cross_kv);
   g_free (net->buf.cache[0]);
   g_free (net->buf.cache[1]);

@@ -1,6 +1,8 @@
-/* The Florence-2 network on a backend: weights uploaded once, working
- * buffers sized once for the maximum lengths, programs recorded once per
- * shape and replayed.
+/* The Florence-2 network on a backend: an F2NetModel holds the weights,
+ * uploaded once and shared read-only by any number of streams; an F2Net is
+ * one stream's state over it (working buffers sized once for the maximum
+ * lengths, the KV cache, programs recorded once per shape and replayed).
+ * Streams run concurrently; one F2Net is used by one thread at a time.
  *
  * A frame goes through three calls:
  *   f2_net_set_image()   preprocessing, DaViT, image projection (577 tokens)
@@ -24,6 +26,7 @@
 
 G_BEGIN_DECLS
 
+typedef struct _F2NetModel F2NetModel;
 typedef struct _F2Net F2Net;
 
 /* The largest inputs, as the public Florence2Limits */
@@ -31,8 +34,15 @@ typedef Florence2Limits F2NetLimits;
 
 F2NetLimits f2_net_default_limits (void);
 
-F2Net *f2_net_new (F2Backend *backend, const F2Config *config,
+/* Checks @config and @limits, uploads @weights (which may be closed
+ * afterwards). The backend must outlive the model. */
+F2NetModel *f2_net_model_new (F2Backend *backend, const F2Config *config,
     F2Weights *weights, const F2NetLimits *limits, GError **error);
+void f2_net_model_free (F2NetModel *model);
+const F2NetLimits *f2_net_model_limits (const F2NetModel *model);
+
+/* A stream's state; the model must outlive it. */
+F2Net *f2_net_new (F2NetModel *model, GError **error);
 void f2_net_free (F2Net *net);
 
 F2Backend *f2_net_backend (F2Net *net);

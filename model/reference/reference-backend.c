@@ -1,5 +1,6 @@
 /* The CPU reference backend: host arrays and an interpreter that runs each
- * op of a program with the reference functions of reference-ops.c. Always fp32. */
+ * op of a program with its kernel from the table of reference-ops.c. Always
+ * fp32. */
 #include "backend-private.h"
 #include "reference-ops.h"
 
@@ -112,92 +113,18 @@ reference_program_finish (F2Backend *backend, F2Program *program, GError **error
   return TRUE;
 }
 
-static gboolean
-run_embedding (F2ReferenceBackend *self, const F2Op *op, GError **error)
-{
-  const gint32 *dynamic = reference_ptr (self, op->in[3]);
-  guint64 base;
-
-  if (!f2_op_check_embedding_base (op, &self->base, dynamic ? *dynamic : -1, &base, error))
-    return FALSE;
-  f2_reference_embedding (&op->p.embedding, reference_ptr (self, op->in[0]),
-      reference_ptr (self, op->in[1]), reference_ptr (self, op->in[2]), base,
-      reference_ptr (self, op->out));
-  return TRUE;
-}
-
-static gboolean
-run_copy (F2ReferenceBackend *self, const F2Op *op, GError **error)
-{
-  const gint32 *index = reference_ptr (self, op->in[1]);
-
-  if (!f2_op_check_copy_rows (op, &self->base, index, error))
-    return FALSE;
-  f2_reference_copy (&op->p.copy, reference_ptr (self, op->in[0]), index,
-      reference_ptr (self, op->out));
-  return TRUE;
-}
-
+/* Runs @op with its reference kernel on the host addresses of its refs. */
 static gboolean
 run_op (F2ReferenceBackend *self, const F2Op *op, GError **error)
 {
-#define IN(i) reference_ptr (self, op->in[i])
-#define OUT reference_ptr (self, op->out)
-  switch (op->kind) {
-    case F2_OP_MATMUL:
-      f2_reference_matmul (&op->p.matmul, IN (0), IN (1), IN (2), IN (3), OUT);
-      return TRUE;
-    case F2_OP_LAYER_NORM:
-      f2_reference_layer_norm (&op->p.layer_norm, IN (0), IN (1), IN (2), IN (3), OUT);
-      return TRUE;
-    case F2_OP_SOFTMAX:
-      f2_reference_softmax (&op->p.softmax, OUT);
-      return TRUE;
-    case F2_OP_ATTENTION:{
-      const gint32 *kv = IN (4);
-      f2_reference_attention (&op->p.attention, IN (0), IN (1), IN (2), IN (3),
-          kv ? *kv : -1, OUT);
-      return TRUE;
-    }
-    case F2_OP_CHANNEL_ATTENTION:
-      f2_reference_channel_attention (&op->p.channel_attention, IN (0), OUT);
-      return TRUE;
-    case F2_OP_CONV2D:
-      f2_reference_conv2d (&op->p.conv2d, IN (0), IN (1), IN (2), OUT);
-      return TRUE;
-    case F2_OP_DWCONV3X3:
-      f2_reference_dwconv3x3 (&op->p.dwconv, IN (0), IN (1), IN (2), OUT);
-      return TRUE;
-    case F2_OP_MEAN_ROWS:
-      f2_reference_mean_rows (&op->p.mean_rows, IN (0), OUT);
-      return TRUE;
-    case F2_OP_EMBEDDING:
-      return run_embedding (self, op, error);
-    case F2_OP_ADD:
-      f2_reference_add (&op->p.add, IN (0), IN (1), OUT);
-      return TRUE;
-    case F2_OP_COPY:
-      return run_copy (self, op, error);
-    case F2_OP_ARGMAX:
-      f2_reference_argmax (&op->p.argmax, IN (0), IN (1), OUT);
-      return TRUE;
-    case F2_OP_TOPK:
-      f2_reference_topk (&op->p.topk, IN (0), IN (1), OUT, reference_ptr (self, op->out2));
-      return TRUE;
-    case F2_OP_RESAMPLE_H:
-      f2_reference_resample_h (&op->p.resample_h, IN (0), IN (1), IN (2), OUT);
-      return TRUE;
-    case F2_OP_RESAMPLE_V:
-      f2_reference_resample_v (&op->p.resample_v, IN (0), IN (1), IN (2), OUT);
-      return TRUE;
-    case F2_OP_COUNT:
-      break;
-  }
-#undef IN
-#undef OUT
-  g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_UNSUPPORTED,
-      "op kind %d is not supported", op->kind);
-  return FALSE;
+  F2HostTensors t = {
+    reference_ptr (self, op->out),
+    reference_ptr (self, op->out2),
+  };
+
+  for (guint i = 0; i < F2_OP_MAX_INPUTS; i++)
+    t.in[i] = reference_ptr (self, op->in[i]);
+  return f2_reference_kernel (op->kind) (&self->base, op, &t, error);
 }
 
 static gboolean
@@ -240,6 +167,8 @@ f2_backend_new_reference (void)
   F2ReferenceBackend *self = g_new0 (F2ReferenceBackend, 1);
 
   f2_backend_init_base (&self->base, &reference_class, "reference", F2_PRECISION_FP32);
+  /* the oracle runs one program at a time: it looks buffers up as it runs */
+  self->base.serial_runs = TRUE;
   self->data = g_ptr_array_new_with_free_func (g_free);
   return &self->base;
 }

@@ -331,6 +331,7 @@ typedef struct {
   VkDescriptorPool pool;        /* without push descriptors */
   VkQueryPool queries;
   guint n_queries;
+  VkFence fence;                /* this program's runs (programs run concurrently) */
   GArray *stage_names;          /* const char *, one per timestamp interval */
   GArray *stage_ms;             /* double */
   guint dispatches;
@@ -487,6 +488,8 @@ vk_program_free (F2Backend *base, F2Program *program)
     vkDestroyDescriptorPool (vk->dev->device, prog->pool, NULL);
   if (prog->queries != VK_NULL_HANDLE)
     vkDestroyQueryPool (vk->dev->device, prog->queries, NULL);
+  if (prog->fence != VK_NULL_HANDLE)
+    vkDestroyFence (vk->dev->device, prog->fence, NULL);
   g_array_unref (prog->stage_names);
   g_array_unref (prog->stage_ms);
   g_free (prog);
@@ -569,6 +572,11 @@ vk_program_finish (F2Backend *base, F2Program *program, GError **error)
   }
   ok = ok && f2_vk_check (vkAllocateCommandBuffers (vk->dev->device, &alloc, &prog->cmd),
       "allocating a command buffer", error);
+  if (ok) {
+    VkFenceCreateInfo fence = { .sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO };
+    ok = f2_vk_check (vkCreateFence (vk->dev->device, &fence, NULL, &prog->fence),
+        "creating a fence", error);
+  }
 
   if (ok) {
     vkBeginCommandBuffer (prog->cmd, &begin);
@@ -624,7 +632,7 @@ vk_program_run (F2Backend *base, F2Program *program, GError **error)
   F2VkBackend *vk = (F2VkBackend *) base;
   VkProgram *prog = program->priv;
 
-  if (!f2_vk_submit_wait (vk->dev, prog->cmd, error))
+  if (!f2_vk_submit_wait (vk->dev, prog->cmd, prog->fence, error))
     return FALSE;
   program->stats.dispatches = prog->dispatches;
   program->stats.submits = 1;

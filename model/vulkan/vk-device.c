@@ -413,6 +413,7 @@ f2_vk_device_open (const char *selector, GError **error)
 {
   F2VkDevice *dev = g_new0 (F2VkDevice, 1);
 
+  g_mutex_init (&dev->queue_lock);
   if (selector == NULL || selector[0] == '\0')
     selector = g_getenv ("F2_VULKAN_DEVICE");
   if (!create_instance (dev, error) ||
@@ -458,11 +459,13 @@ f2_vk_device_close (F2VkDevice *dev)
   }
   if (dev->instance != VK_NULL_HANDLE)
     vkDestroyInstance (dev->instance, NULL);
+  g_mutex_clear (&dev->queue_lock);
   g_free (dev);
 }
 
 gboolean
-f2_vk_submit_wait (F2VkDevice *dev, VkCommandBuffer cmd, GError **error)
+f2_vk_submit_wait (F2VkDevice *dev, VkCommandBuffer cmd, VkFence fence,
+    GError **error)
 {
   VkSubmitInfo submit = {
     .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
@@ -471,11 +474,13 @@ f2_vk_submit_wait (F2VkDevice *dev, VkCommandBuffer cmd, GError **error)
   };
   VkResult result;
 
-  if (!f2_vk_check (vkQueueSubmit (dev->queue, 1, &submit, dev->fence),
-          "submitting work", error))
+  g_mutex_lock (&dev->queue_lock);
+  result = vkQueueSubmit (dev->queue, 1, &submit, fence);
+  g_mutex_unlock (&dev->queue_lock);
+  if (!f2_vk_check (result, "submitting work", error))
     return FALSE;
   /* generous: a CPU device runs a large model's vision tower for minutes */
-  result = vkWaitForFences (dev->device, 1, &dev->fence, VK_TRUE,
+  result = vkWaitForFences (dev->device, 1, &fence, VK_TRUE,
       G_GUINT64_CONSTANT (1800) * 1000000000);
   if (result == VK_TIMEOUT) {
     g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_DEVICE_LOST,
@@ -485,7 +490,7 @@ f2_vk_submit_wait (F2VkDevice *dev, VkCommandBuffer cmd, GError **error)
   }
   if (!f2_vk_check (result, "waiting for the device", error))
     return FALSE;
-  return f2_vk_check (vkResetFences (dev->device, 1, &dev->fence), "resetting a fence", error);
+  return f2_vk_check (vkResetFences (dev->device, 1, &fence), "resetting a fence", error);
 }
 
 gboolean
@@ -511,7 +516,7 @@ f2_vk_run_once (F2VkDevice *dev, F2VkRecordFunc record, gpointer user_data,
   vkBeginCommandBuffer (cmd, &begin);
   record (cmd, user_data);
   vkEndCommandBuffer (cmd);
-  ok = f2_vk_submit_wait (dev, cmd, error);
+  ok = f2_vk_submit_wait (dev, cmd, dev->fence, error);
   vkFreeCommandBuffers (dev->device, dev->command_pool, 1, &cmd);
   return ok;
 }

@@ -23,7 +23,8 @@ typedef struct {
   VkQueue queue;
   guint32 queue_family;
   VkCommandPool command_pool;
-  VkFence fence;
+  VkFence fence;                /* for one-off transfers (under the backend's lock) */
+  GMutex queue_lock;            /* vkQueueSubmit needs the queue to itself */
 
   VkPhysicalDeviceProperties props;
   VkPhysicalDeviceMemoryProperties memory;
@@ -75,7 +76,10 @@ gboolean f2_vk_run_once (F2VkDevice *dev, F2VkRecordFunc record,
     gpointer user_data, GError **error);
 
 /* Submit @cmd and wait for it. */
-gboolean f2_vk_submit_wait (F2VkDevice *dev, VkCommandBuffer cmd, GError **error);
+/* Submit @cmd and wait for @fence (then reset it). Several threads may
+ * submit at once, each with a fence of its own. */
+gboolean f2_vk_submit_wait (F2VkDevice *dev, VkCommandBuffer cmd, VkFence fence,
+    GError **error);
 
 /* A one-line summary of the device and its features, for logs and --help. */
 char *f2_vk_device_describe (const F2VkDevice *dev);
