@@ -33,7 +33,8 @@
  * Threads: the upstream streaming thread (chain and sink events, holding
  * the sink pad's stream lock), the worker (the source pad's task, holding
  * the source pad's stream lock while it pushes), the inference thread (a
- * pool of one that runs florence2_model_run()) and application threads
+ * pool of one that runs florence2_context_run() on the element's own
+ * context of the shared model) and application threads
  * (properties, state changes).
  *
  * Lock order, outermost first; a thread holding one takes only those below
@@ -53,9 +54,10 @@
  * which come below it). The object lock is never held while taking
  * queue_lock, nor while posting. The inference thread takes the object lock
  * and then queue_lock one after the other, never nested. The model
- * library's own locks (taken inside florence2_model_run(), on the inference
- * thread) and the table of shared models (gstflorence2models.c, in start
- * and stop) are taken with none of the element's locks held.
+ * library's own locks (taken inside florence2_context_run(), on the
+ * inference thread, and in florence2_context_new() and _free() in start and
+ * stop) and the table of shared models (gstflorence2models.c, in start and
+ * stop) are taken with none of the element's locks held.
  */
 #include "gstflorence2private.h"
 #include "gstflorence2models.h"
@@ -163,6 +165,7 @@ gst_florence2_stop (GstFlorence2 * self)
   self->wanted_job = 0;
   g_mutex_unlock (&self->queue_lock);
   g_clear_pointer (&self->results_file, gst_florence2_results_file_close);
+  g_clear_pointer (&self->context, florence2_context_free);
   gst_florence2_models_release (self->model);
   self->model = NULL;
   self->have_info = FALSE;
@@ -253,6 +256,13 @@ gst_florence2_start (GstFlorence2 * self)
   self->model = gst_florence2_models_acquire (dir, device, precision,
       threads, beams, &error);
   if (self->model == NULL) {
+    post_load_error (self, dir, error);
+    goto fail;
+  }
+  /* this element's own working memory on the shared model: elements
+   * sharing a model run their inferences at the same time */
+  self->context = florence2_context_new (self->model, &error);
+  if (self->context == NULL) {
     post_load_error (self, dir, error);
     goto fail;
   }

@@ -29,7 +29,7 @@ typedef struct
 {
   GstFlorence2 *self;
   guint id;
-  Florence2Model *model;
+  Florence2Context *context;
   GstBuffer *buffer;
   GstVideoInfo info;
   F2Task task;
@@ -183,7 +183,7 @@ gst_florence2_job_run (gpointer data, gpointer user_data)
         "cannot map the frame for reading");
   } else {
     if (frame_to_image (&job->info, job->buffer, &map, &image, &result->error))
-      result->output = florence2_model_run (job->model, &image, &params,
+      result->output = florence2_context_run (job->context, &image, &params,
           &result->error);
     gst_buffer_unmap (job->buffer, &map);
   }
@@ -231,7 +231,7 @@ submit_job (GstFlorence2 * self, GstBuffer * buffer)
 
   job = g_new0 (InferenceJob, 1);
   job->self = self;
-  job->model = self->model;
+  job->context = self->context;
   job->buffer = gst_buffer_ref (buffer);
   job->info = self->info;
   GST_OBJECT_LOCK (self);

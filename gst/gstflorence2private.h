@@ -51,6 +51,7 @@ struct _GstFlorence2
 
   /* set in start(), read by the streaming threads until stop() */
   Florence2Model *model;
+  Florence2Context *context;    /* this element's state on the shared model */
   GstFlorence2ResultsFile *results_file;
   gboolean results_failing;     /* worker: the last write failed */
   gint64 results_warned;        /* worker: time of the last loss warning */

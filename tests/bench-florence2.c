@@ -252,6 +252,7 @@ run_streams (Florence2Model *model, const F2Image *image,
   printf ("wall time                   %10.2f s  for %u frames\n", wall_s, frames);
   printf ("throughput                  %10.3f inferences/s\n", frames / MAX (wall_s, 1e-9));
   printf ("latency mean / worst        %10.1f / %.1f ms\n", lat_sum / MAX (frames, 1), lat_max);
+  printf ("programs running at once    %10u  (at most)\n", f2_backend_peak_runs (b));
   printf ("weights (shared)            %10.1f MB\n", weights / 1e6);
   printf ("working memory, all streams %10.1f MB  (%.1f MB per stream; %.1f MB at the first context's creation)\n",
       working / 1e6, working / 1e6 / n, working_one / 1e6);

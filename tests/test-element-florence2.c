@@ -866,6 +866,59 @@ GST_START_TEST (test_low_latency)
 
 GST_END_TEST;
 
+/* Two elements on one shared model, each with its own context, fed from
+ * two threads at once: both frames get the library's result. */
+typedef struct
+{
+  GstHarness *h;
+  GstBuffer *in;
+  GstBuffer *out;
+} SharedStream;
+
+static gpointer
+shared_stream_push (gpointer data)
+{
+  SharedStream *st = data;
+
+  st->out = gst_harness_push_and_pull (st->h, st->in);
+  return NULL;
+}
+
+GST_START_TEST (test_shared_model_streams)
+{
+  const Florence2Output *ref = rgb_reference ();
+  SharedStream streams[2];
+  GThread *threads[2];
+  GstVideoInfo info;
+  GstBuffer *frame;
+
+  load_fixtures ();
+  frame = make_frame (GST_VIDEO_FORMAT_RGB, image_w, image_h, &info);
+  for (guint i = 0; i < 2; i++) {
+    streams[i].h = harness_new (NULL);
+    set_caps (streams[i].h, &info);
+    streams[i].in = stamp (gst_buffer_copy (frame), i);
+  }
+  for (guint round = 0; round < 3; round++) {
+    for (guint i = 0; i < 2; i++) {
+      if (round > 0)
+        streams[i].in = stamp (gst_buffer_copy (frame), round * 2 + i);
+      threads[i] = g_thread_new ("stream", shared_stream_push, &streams[i]);
+    }
+    for (guint i = 0; i < 2; i++) {
+      g_thread_join (threads[i]);
+      fail_unless (streams[i].out != NULL);
+      assert_meta_equals (streams[i].out, ref, "shared model");
+      gst_buffer_unref (streams[i].out);
+    }
+  }
+  for (guint i = 0; i < 2; i++)
+    gst_harness_teardown (streams[i].h);
+  gst_buffer_unref (frame);
+}
+
+GST_END_TEST;
+
 /* 100 NULL -> PLAYING -> NULL cycles; a second element keeps the shared
  * model loaded, so each start only takes a reference. Then a few real
  * pipeline runs. */
@@ -1504,6 +1557,7 @@ florence2_suite (void)
   tcase_add_test (tc, test_flush_during_inference);
   tcase_add_test (tc, test_low_latency);
   tcase_add_test (tc, test_state_cycles);
+  tcase_add_test (tc, test_shared_model_streams);
   tcase_add_test (tc, test_setting_errors);
   tcase_add_test (tc, test_broken_model_errors);
   tcase_add_test (tc, test_stream_errors);

@@ -52,6 +52,7 @@ struct _F2Backend {
   F2BufferInfo *buffer_chunks[F2_BUFFER_CHUNKS];
   guint32 n_buffers;
   guint64 allocated[3];         /* bytes per F2BufferKind */
+  gint runs_now, runs_peak;     /* programs running, and the most at once */
 };
 
 typedef struct {

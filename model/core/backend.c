@@ -83,6 +83,24 @@ f2_backend_allocated_bytes (F2Backend *backend, F2BufferKind kind)
   return backend->allocated[kind];
 }
 
+guint
+f2_backend_peak_runs (F2Backend *backend)
+{
+  return (guint) g_atomic_int_get (&backend->runs_peak);
+}
+
+/* Counts the programs running now and keeps the most seen at once. */
+static void
+count_run_start (F2Backend *backend)
+{
+  gint now = g_atomic_int_add (&backend->runs_now, 1) + 1;
+  gint peak = g_atomic_int_get (&backend->runs_peak);
+
+  while (now > peak
+      && !g_atomic_int_compare_and_exchange (&backend->runs_peak, peak, now))
+    peak = g_atomic_int_get (&backend->runs_peak);
+}
+
 static gboolean
 check_range (F2Backend *backend, F2Ref ref, guint64 n, GError **error)
 {
@@ -209,7 +227,9 @@ f2_program_run (F2Program *program, GError **error)
   start = g_get_monotonic_time ();
   if (program->backend->serial_runs)
     g_mutex_lock (&program->backend->lock);
+  count_run_start (program->backend);
   ok = program->backend->klass->program_run (program->backend, program, error);
+  g_atomic_int_dec_and_test (&program->backend->runs_now);
   if (program->backend->serial_runs)
     g_mutex_unlock (&program->backend->lock);
   program->stats.wall_ms = (g_get_monotonic_time () - start) / 1000.0;

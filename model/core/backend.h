@@ -90,6 +90,9 @@ guint32 f2_backend_alloc (F2Backend *backend, F2BufferKind kind, F2ElemType type
 
 /* Bytes held in each kind of buffer (for reports and leak checks). */
 guint64 f2_backend_allocated_bytes (F2Backend *backend, F2BufferKind kind);
+/* The most programs that were running at once since the backend opened
+ * (several streams' contexts run theirs concurrently). */
+guint f2_backend_peak_runs (F2Backend *backend);
 
 /* Copy host data in or out. For F2_ELEM_FLOAT buffers the host side is
  * always float (converted to or from fp16 storage as needed); I32 buffers

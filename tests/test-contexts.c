@@ -1,0 +1,255 @@
+/* Several streams on one model: three threads, each on a context of its
+ * own, run every golden case at the same time, greedy and with 3 beams
+ * mixed differently per thread, and each result must be the reference's
+ * ids and text exactly (fp32). On the cpu and Vulkan backends the programs
+ * of different contexts must really have run at the same time; freeing the
+ * contexts and making new ones must reuse their memory.
+ *
+ * Usage: test-contexts [reference|cpu|vulkan] [STREAMS (default 3)] */
+#include "backend.h"
+#include "florence2.h"
+#include "image.h"
+#include "model-net.h"
+#include "tasks.h"
+#include "test-common.h"
+
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+#define MAX_STREAMS 8
+
+typedef struct {
+  char *case_id;
+  F2Task task;
+  char *text_input;
+  F2Image image;
+  guint8 *rgb;
+  JsonArray *want[2];           /* greedy, 3 beams */
+  char *want_text[2];
+} Case;
+
+typedef struct {
+  guint index;
+  Florence2Context *context;
+  Case *cases;
+  guint n_cases;
+  guint failures;
+} Stream;
+
+static gboolean
+ids_equal (const GArray *got, JsonArray *want)
+{
+  if (got->len != json_array_get_length (want))
+    return FALSE;
+  for (guint i = 0; i < got->len; i++)
+    if (g_array_index (got, gint32, i) != json_array_get_int_element (want, i))
+      return FALSE;
+  return TRUE;
+}
+
+static gpointer
+stream_thread (gpointer data)
+{
+  Stream *st = data;
+
+  /* each stream starts at another case and alternates greedy and beams
+   * differently, so that different work runs side by side */
+  for (guint n = 0; n < st->n_cases; n++) {
+    guint j = (n + st->index * 7) % st->n_cases;
+    guint beam = (j + st->index) % 2;
+    Case *c = &st->cases[j];
+    Florence2RunParams params = florence2_run_default_params ();
+    Florence2Output *out;
+    GError *error = NULL;
+
+    params.task = c->task;
+    params.text = c->text_input;
+    params.num_beams = beam ? 3 : 1;
+    params.max_new_tokens = 40;
+    out = florence2_context_run (st->context, &c->image, &params, &error);
+    if (out == NULL) {
+      g_print ("FAIL stream %u %s: %s\n", st->index, c->case_id, error->message);
+      g_clear_error (&error);
+      st->failures++;
+      continue;
+    }
+    if (!ids_equal (out->generated_ids, c->want[beam])
+        || g_strcmp0 (out->text, c->want_text[beam]) != 0) {
+      g_print ("FAIL stream %u %s %s: ids or text differ from the reference\n",
+          st->index, c->case_id, beam ? "beam" : "greedy");
+      st->failures++;
+    }
+    florence2_output_free (out);
+  }
+  return NULL;
+}
+
+static Case *
+load_cases (guint *n_cases)
+{
+  char *path = f2_test_golden_path ("tiny/index.json");
+  JsonNode *index = f2_test_load_json (path);
+  JsonArray *entries = json_object_get_array_member (json_node_get_object (index), "cases");
+  guint n = json_array_get_length (entries);
+  Case *cases = g_new0 (Case, n);
+
+  for (guint i = 0; i < n; i++) {
+    JsonObject *entry = json_array_get_object_element (entries, i);
+    char *json_rel = g_build_filename ("tiny", json_object_get_string_member (entry, "json"), NULL);
+    char *png_rel = g_build_filename ("tiny", json_object_get_string_member (entry, "image"), NULL);
+    char *json_path = f2_test_golden_path (json_rel);
+    char *png = f2_test_golden_path (png_rel);
+    JsonNode *node = f2_test_load_json (json_path);
+    JsonObject *o = json_node_get_object (node);
+    Case *c = &cases[i];
+    GError *error = NULL;
+    int w, h;
+
+    c->case_id = g_strdup (json_object_get_string_member (entry, "case_id"));
+    c->task = f2_task_lookup (json_object_get_string_member (o, "task"))->task;
+    c->text_input = json_object_get_null_member (o, "text_input") ? NULL :
+        g_strdup (json_object_get_string_member (o, "text_input"));
+    for (guint b = 0; b < 2; b++) {
+      JsonObject *want = json_object_get_object_member (o, b ? "beam" : "greedy");
+      c->want[b] = json_array_ref (json_object_get_array_member (want, "sequence"));
+      c->want_text[b] = g_strdup (json_object_get_string_member (want, "text"));
+    }
+    if (!f2_image_load_rgb (png, &c->rgb, &w, &h, &error))
+      g_error ("%s", error->message);
+    c->image.format = F2_PIXEL_RGB;
+    c->image.width = (guint32) w;
+    c->image.height = (guint32) h;
+    c->image.stride[0] = (guint32) w * 3;
+    c->image.data = c->rgb;
+    c->image.size = (gsize) w * h * 3;
+    json_node_unref (node);
+    g_free (png);
+    g_free (json_path);
+    g_free (png_rel);
+    g_free (json_rel);
+  }
+  json_node_unref (index);
+  g_free (path);
+  *n_cases = n;
+  return cases;
+}
+
+static guint64
+working_bytes (F2Backend *backend)
+{
+  return f2_backend_allocated_bytes (backend, F2_BUFFER_ACTIVATIONS)
+      + f2_backend_allocated_bytes (backend, F2_BUFFER_HOST);
+}
+
+int
+main (int argc, char **argv)
+{
+  const char *device = argc > 1 ? argv[1] : "reference";
+  guint n_streams = argc > 2 ? (guint) g_ascii_strtoull (argv[2], NULL, 10) : 3;
+  Florence2ModelParams mp = florence2_model_default_params ();
+  Florence2Model *model;
+  GError *error = NULL;
+  Stream streams[MAX_STREAMS] = { 0 };
+  GThread *threads[MAX_STREAMS];
+  Case *cases;
+  guint n_cases, failures = 0, peak;
+  F2Backend *backend;
+  guint64 bytes;
+  char *model_dir;
+
+  f2_test_require_golden_dir ();
+  if (n_streams < 2 || n_streams > MAX_STREAMS) {
+    g_print ("FAIL: 2 to %u streams\n", MAX_STREAMS);
+    return 1;
+  }
+  mp.device = f2_test_device (device);
+  mp.precision = F2_PRECISION_FP32;
+  model_dir = f2_test_golden_path ("tiny/model");
+  model = florence2_model_new (model_dir, &mp, &error);
+  if (model == NULL) {
+    if (g_error_matches (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_NO_DEVICE)) {
+      g_print ("SKIP: %s\n", error->message);
+      return F2_TEST_SKIP;
+    }
+    g_print ("FAIL: %s\n", error->message);
+    return 1;
+  }
+  g_print ("# %s, %u streams on one model\n", florence2_model_device_name (model),
+      n_streams);
+  cases = load_cases (&n_cases);
+
+  for (guint i = 0; i < n_streams; i++) {
+    streams[i].index = i;
+    streams[i].cases = cases;
+    streams[i].n_cases = n_cases;
+    streams[i].context = florence2_context_new (model, &error);
+    if (streams[i].context == NULL) {
+      g_print ("FAIL: %s\n", error->message);
+      return 1;
+    }
+  }
+  backend = f2_net_backend (florence2_context_net (streams[0].context));
+  for (guint i = 0; i < n_streams; i++)
+    threads[i] = g_thread_new ("stream", stream_thread, &streams[i]);
+  for (guint i = 0; i < n_streams; i++) {
+    g_thread_join (threads[i]);
+    failures += streams[i].failures;
+  }
+  peak = f2_backend_peak_runs (backend);
+  g_print ("# %u runs per stream, %u failures; at most %u programs ran at once\n",
+      n_cases, failures, peak);
+  /* the reference runs one program at a time by design */
+  if (strcmp (f2_backend_kind (backend), "reference") != 0 && peak < 2) {
+    g_print ("FAIL: the streams' programs never ran at the same time\n");
+    failures++;
+  }
+
+  /* freed contexts keep their memory for the next ones */
+  bytes = working_bytes (backend);
+  for (guint i = 0; i < n_streams; i++)
+    florence2_context_free (streams[i].context);
+  for (guint i = 0; i < n_streams; i++)
+    streams[i].context = florence2_context_new (model, &error);
+  if (working_bytes (backend) != bytes) {
+    g_print ("FAIL: new contexts allocated %" G_GINT64_FORMAT " bytes instead of "
+        "reusing the freed ones\n", (gint64) (working_bytes (backend) - bytes));
+    failures++;
+  }
+  /* and a model run through the pool runs on one of them */
+  {
+    Florence2RunParams params = florence2_run_default_params ();
+    Florence2Output *out;
+
+    for (guint i = 0; i < n_streams; i++)
+      florence2_context_free (streams[i].context);
+    params.task = cases[0].task;
+    params.text = cases[0].text_input;
+    params.num_beams = 1;
+    params.max_new_tokens = 40;
+    out = florence2_model_run (model, &cases[0].image, &params, &error);
+    if (out == NULL || !ids_equal (out->generated_ids, cases[0].want[0])) {
+      g_print ("FAIL: florence2_model_run: %s\n", out ? "ids differ" : error->message);
+      failures++;
+    }
+    florence2_output_free (out);
+    if (working_bytes (backend) != bytes) {
+      g_print ("FAIL: florence2_model_run allocated a context of its own\n");
+      failures++;
+    }
+  }
+
+  for (guint i = 0; i < n_cases; i++) {
+    g_free (cases[i].case_id);
+    g_free (cases[i].text_input);
+    g_free (cases[i].rgb);
+    for (guint b = 0; b < 2; b++) {
+      json_array_unref (cases[i].want[b]);
+      g_free (cases[i].want_text[b]);
+    }
+  }
+  g_free (cases);
+  g_free (model_dir);
+  florence2_model_unref (model);
+  g_print ("# %s\n", failures ? "FAIL" : "ok");
+  return failures ? 1 : 0;
+}
