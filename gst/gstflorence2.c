@@ -171,37 +171,39 @@ gst_florence2_stop (GstFlorence2 * self)
   self->have_info = FALSE;
 }
 
-/* Post the error florence2_model_new() gave, in the domain that fits it. */
+/* Post the error of loading the model, in the domain that fits its kind. */
 static void
 post_load_error (GstFlorence2 * self, const gchar * dir, GError * error)
 {
-  if (error->domain == F2_BACKEND_ERROR &&
-      error->code == F2_BACKEND_ERROR_OUT_OF_MEMORY)
-    GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
-        ("Not enough device memory for the Florence-2 model: %s",
-            error->message), ("try precision=fp16 or a smaller model"));
-  else if (error->domain == F2_BACKEND_ERROR &&
-      error->code == F2_BACKEND_ERROR_INVALID)
-    /* not the device: the network cannot be set up for these settings */
-    GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
-        ("Cannot set up the Florence-2 model in %s: %s", dir, error->message),
-        ("check the model's config.json and the num-beams and "
-            "max-new-tokens properties"));
-  else if (error->domain == F2_BACKEND_ERROR)
-    GST_ELEMENT_ERROR (self, LIBRARY, INIT,
-        ("Cannot open the compute device: %s", error->message),
-        ("check the device property (an index, a name, or cpu) and the "
-            "Vulkan driver"));
-  else if ((error->domain == G_FILE_ERROR && error->code == G_FILE_ERROR_NOENT)
-      || g_error_matches (error, F2_TOKENIZER_ERROR,
-          F2_TOKENIZER_ERROR_NOT_FOUND))
-    GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("%s", error->message),
-        (NULL));
-  else
-    /* the model's files: config, preprocessor settings, tokenizer, weights */
-    GST_ELEMENT_ERROR (self, RESOURCE, READ,
-        ("Cannot load the Florence-2 model in %s: %s", dir, error->message),
-        (NULL));
+  switch (florence2_error_kind (error)) {
+    case FLORENCE2_ERROR_KIND_OUT_OF_MEMORY:
+      GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+          ("Not enough memory for the Florence-2 model: %s", error->message),
+          ("try precision=fp16 (Vulkan) or bf16 (cpu), or a smaller model"));
+      break;
+    case FLORENCE2_ERROR_KIND_SETTINGS:
+      GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
+          ("Cannot use the Florence-2 model in %s with these settings: %s",
+              dir, error->message),
+          ("check the device, precision, threads and num-beams properties"));
+      break;
+    case FLORENCE2_ERROR_KIND_DEVICE:
+      GST_ELEMENT_ERROR (self, LIBRARY, INIT,
+          ("Cannot open the compute device: %s", error->message),
+          ("check the device property (an index, a name, or cpu) and the "
+              "Vulkan driver"));
+      break;
+    case FLORENCE2_ERROR_KIND_NOT_FOUND:
+      GST_ELEMENT_ERROR (self, RESOURCE, NOT_FOUND, ("%s", error->message),
+          (NULL));
+      break;
+    default:
+      /* the model's files: config, preprocessor settings, tokenizer, weights */
+      GST_ELEMENT_ERROR (self, RESOURCE, READ,
+          ("Cannot load the Florence-2 model in %s: %s", dir, error->message),
+          (NULL));
+      break;
+  }
 }
 
 static gboolean

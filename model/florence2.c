@@ -67,6 +67,38 @@ f2_log (GLogLevelFlags level, const char *format, ...)
   g_free (message);
 }
 
+/* ----------------------------------------------------------------- errors */
+
+Florence2ErrorKind
+florence2_error_kind (const GError *error)
+{
+  if (error == NULL)
+    return FLORENCE2_ERROR_KIND_OTHER;
+  if (g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOENT)
+      || g_error_matches (error, F2_TOKENIZER_ERROR, F2_TOKENIZER_ERROR_NOT_FOUND))
+    return FLORENCE2_ERROR_KIND_NOT_FOUND;
+  if (error->domain == G_FILE_ERROR || error->domain == F2_CONFIG_ERROR
+      || error->domain == F2_CHECKPOINT_ERROR || error->domain == F2_TOKENIZER_ERROR)
+    return g_error_matches (error, F2_TOKENIZER_ERROR, F2_TOKENIZER_ERROR_INVALID_TEXT) ?
+        FLORENCE2_ERROR_KIND_INPUT : FLORENCE2_ERROR_KIND_MODEL;
+  if (error->domain == F2_SETTINGS_ERROR)
+    return FLORENCE2_ERROR_KIND_SETTINGS;
+  if (error->domain == F2_TASK_ERROR || error->domain == F2_POSTPROCESS_ERROR)
+    return FLORENCE2_ERROR_KIND_INPUT;
+  if (error->domain == F2_BACKEND_ERROR) {
+    switch ((F2BackendError) error->code) {
+      case F2_BACKEND_ERROR_OUT_OF_MEMORY:
+        return FLORENCE2_ERROR_KIND_OUT_OF_MEMORY;
+      case F2_BACKEND_ERROR_INVALID:
+        /* what reaches a backend unchecked: a frame the limits do not allow */
+        return FLORENCE2_ERROR_KIND_INPUT;
+      default:
+        return FLORENCE2_ERROR_KIND_DEVICE;
+    }
+  }
+  return FLORENCE2_ERROR_KIND_OTHER;
+}
+
 /* ----------------------------------------------------------------- model */
 
 Florence2ModelParams
@@ -471,7 +503,7 @@ florence2_context_run (Florence2Context *context, const F2Image *image,
   }
   if (gen.num_beams > model->limits.max_beams ||
       gen.max_new_tokens + 1 > model->limits.max_decoder_tokens) {
-    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_INVALID,
+    g_set_error (error, F2_SETTINGS_ERROR, F2_SETTINGS_ERROR_INVALID,
         "num-beams %u / max-new-tokens %u exceed what this model was loaded "
         "for (%u beams, %u tokens): load it with larger limits", gen.num_beams,
         gen.max_new_tokens, model->limits.max_beams,

@@ -228,6 +228,21 @@ JsonNode *florence2_output_to_json (const Florence2Output *output,
     Florence2Model *model);
 
 
+/* What a failure is about, whichever part of the library raised it, for
+ * callers that act on the kind (the florence2 element maps it to
+ * GStreamer's error domains). */
+typedef enum {
+  FLORENCE2_ERROR_KIND_OTHER,
+  FLORENCE2_ERROR_KIND_NOT_FOUND,       /* the model folder or one of its files is missing */
+  FLORENCE2_ERROR_KIND_MODEL,           /* a model file cannot be read, or does not fit the others */
+  FLORENCE2_ERROR_KIND_DEVICE,          /* the compute device cannot be opened, or failed */
+  FLORENCE2_ERROR_KIND_OUT_OF_MEMORY,   /* device or host memory ran out */
+  FLORENCE2_ERROR_KIND_SETTINGS,        /* parameters out of range, or not for this device or model */
+  FLORENCE2_ERROR_KIND_INPUT,           /* an image, task or prompt that cannot be run */
+} Florence2ErrorKind;
+
+Florence2ErrorKind florence2_error_kind (const GError *error);
+
 /* Log messages of the library go here (default: GLib's g_log, domain
  * "florence2"). */
 typedef void (*Florence2LogFunc) (GLogLevelFlags level, const char *message,

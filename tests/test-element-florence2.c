@@ -1145,6 +1145,13 @@ GST_START_TEST (test_broken_model_errors)
   expect_model_error (dir, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ,
       "num_beams is 1000");
   g_free (dir);
+  /* a window that does not tile the token grid: a config problem, named
+   * at load (it used to surface as the device's error) */
+  dir = broken_model (tmp, "window", "config.json", "\"window_size\": 12",
+      "\"window_size\": 7", FALSE);
+  expect_model_error (dir, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_READ,
+      "window_size 7 does not divide");
+  g_free (dir);
   dir = broken_model (tmp, "deep", "tokenizer.json", "{", "{\"x\": "
       "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[["
       "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]], ",
@@ -1212,6 +1219,14 @@ GST_START_TEST (test_setting_errors)
   props = g_strdup_printf ("model=\"%s\" device=no-such-device-anywhere",
       model_dir);
   expect_start_error (props, GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_INIT);
+  g_free (props);
+  /* settings the chosen device cannot run are the library's settings */
+  props = g_strdup_printf ("model=\"%s\" device=cpu precision=fp16", model_dir);
+  expect_start_error (props, GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_SETTINGS);
+  g_free (props);
+  props = g_strdup_printf ("model=\"%s\" device=reference precision=bf16",
+      model_dir);
+  expect_start_error (props, GST_LIBRARY_ERROR, GST_LIBRARY_ERROR_SETTINGS);
   g_free (props);
   props = g_strdup_printf ("model=\"%s\" device=\"%s\" "
       "results-location=/nonexistent/dir/out.jsonl", model_dir, test_device);

@@ -18,6 +18,7 @@ main (void)
   Florence2Result result = { .type = FLORENCE2_POSTPROCESS_PURE_TEXT };
   Florence2Output *output = NULL;
   Florence2Model *model;
+  Florence2Context *context = NULL;
   GError *error = NULL;
 
   florence2_log_set (log_nothing, NULL);
@@ -29,9 +30,13 @@ main (void)
 
   /* no model here: a GError, never an abort */
   model = florence2_model_new ("/nonexistent-model-dir", &mp, &error);
-  if (model != NULL || error == NULL)
+  if (model != NULL || error == NULL
+      || florence2_error_kind (error) != FLORENCE2_ERROR_KIND_NOT_FOUND)
     return 1;
   g_clear_error (&error);
+  if (florence2_error_kind (NULL) != FLORENCE2_ERROR_KIND_OTHER)
+    return 1;
+  florence2_context_free (context);     /* NULL is allowed */
   (void) image;
   (void) output;
   return rp.task == FLORENCE2_TASK_OD && result.regions[0].shape == FLORENCE2_REGION_BBOX ? 0 : 1;

@@ -28,7 +28,7 @@ f2_backend_open (const char *device, F2Precision precision, guint threads,
     return f2_backend_new_cpu (precision, threads, error);
   if (g_ascii_strcasecmp (device, "reference") == 0) {
     if (precision != F2_PRECISION_AUTO && precision != F2_PRECISION_FP32) {
-      g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_UNSUPPORTED,
+      g_set_error (error, F2_SETTINGS_ERROR, F2_SETTINGS_ERROR_UNSUPPORTED,
           "the reference backend computes in fp32 only; precision %s is for "
           "the cpu or Vulkan backends", f2_precision_name (precision));
       return NULL;

@@ -45,6 +45,16 @@ typedef enum {
   F2_BACKEND_ERROR_FAILED,
 } F2BackendError;
 
+/* Settings that cannot be used: a value out of its range, or one the
+ * chosen device or model cannot run (the fix is in the caller's
+ * parameters, not in the device or the model's files). */
+#define F2_SETTINGS_ERROR (f2_settings_error_quark ())
+GQuark f2_settings_error_quark (void);
+typedef enum {
+  F2_SETTINGS_ERROR_INVALID,      /* out of range, or unknown */
+  F2_SETTINGS_ERROR_UNSUPPORTED,  /* valid, but not on this device or model */
+} F2SettingsError;
+
 /* Per-program statistics of the last run. */
 typedef struct {
   guint dispatches;

@@ -1,9 +1,11 @@
-/* The error domains of the core: the backend's (devices, buffers, ops). */
+/* The error domains of the core: the backend's (devices, buffers, ops) and
+ * the caller's settings (precision, threads, limits). */
 #include "backend-private.h"
 
 #include <stdarg.h>
 
 G_DEFINE_QUARK (f2-backend-error-quark, f2_backend_error)
+G_DEFINE_QUARK (f2-settings-error-quark, f2_settings_error)
 
 gboolean
 f2_backend_invalid (GError **error, const char *format, ...)

@@ -547,6 +547,31 @@ parse_preprocess (Ctx *c, JsonObject *o, F2PreprocessConfig *pp)
         pp->height, grid * grid + 1);
 }
 
+/* The token grid after each vision stage for the processor's image size:
+ * DaViT's windows must tile every stage's grid, and the last grid must fit
+ * the image position table. */
+static void
+check_token_grids (Ctx *c, const F2VisionConfig *v, const F2PreprocessConfig *pp)
+{
+  guint32 side = pp->width;
+
+  for (guint s = 0; s < F2_VISION_STAGES; s++) {
+    side = (side + 2 * v->patch_padding[s] - v->patch_size[s]) / v->patch_stride[s] + 1;
+    if (side % v->window_size != 0) {
+      ctx_fail (c, F2_CONFIG_ERROR_INVALID, "vision_config.window_size %u does "
+          "not divide the %ux%u token grid of stage %u that a %ux%u image gives; "
+          "use the published window_size (12) and size (768x768)",
+          v->window_size, side, side, s + 1, pp->width, pp->height);
+      return;
+    }
+  }
+  if (side > v->image_pos_max_embeddings)
+    ctx_fail (c, F2_CONFIG_ERROR_INVALID, "vision_config.image_pos_embed."
+        "max_pos_embeddings %u is smaller than the %u rows and columns of the "
+        "last token grid; raise it, or use a smaller image size",
+        v->image_pos_max_embeddings, side);
+}
+
 /* The published Florence-2 processor settings. */
 static const char default_preprocessor[] =
     "{\"size\": {\"height\": 768, \"width\": 768}, \"resample\": 3,"
@@ -623,6 +648,8 @@ load_from_data (const char *config_json, const char *preprocessor_json,
   c.source = pp_source;
   parse_preprocess (&c, pp_root, &config->preprocess);
   g_object_unref (pp_parser);
+  if (c.ok)
+    check_token_grids (&c, &config->vision, &config->preprocess);
   if (!c.ok)
     goto fail;
   return config;

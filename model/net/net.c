@@ -7,7 +7,6 @@
 #include <math.h>
 #include <string.h>
 
-#define NET_ERROR F2_BACKEND_ERROR
 
 F2NetLimits
 f2_net_default_limits (void)
@@ -26,8 +25,10 @@ f2_net_default_limits (void)
 /* ----------------------------------------------------------------- set-up */
 
 
-static gboolean
-dims_from_config (F2NetDims *d, const F2Config *c, GError **error)
+/* The network's dimensions from a configuration f2_config_load() has
+ * checked (every size and its consistency are its business). */
+static void
+dims_from_config (F2NetDims *d, const F2Config *c)
 {
   const F2VisionConfig *v = &c->vision;
   const F2TextConfig *t = &c->text;
@@ -35,9 +36,6 @@ dims_from_config (F2NetDims *d, const F2Config *c, GError **error)
   guint32 side;
 
   memset (d, 0, sizeof *d);
-  if (pp->width != pp->height || pp->width == 0)
-    return f2_backend_invalid (error, "the processor's image size %ux%u is not square; "
-        "only square inputs are supported", pp->width, pp->height);
   d->image_size = side = pp->width;
   d->window = v->window_size;
   d->mlp_ratio = v->mlp_ratio ? v->mlp_ratio : 4;
@@ -50,27 +48,11 @@ dims_from_config (F2NetDims *d, const F2Config *c, GError **error)
     d->stride[s] = v->patch_stride[s];
     d->pad[s] = v->patch_padding[s];
     d->prenorm[s] = v->patch_prenorm[s];
-    if (d->dim[s] == 0 || d->heads[s] == 0 || d->groups[s] == 0
-        || d->dim[s] % d->heads[s] || d->dim[s] % d->groups[s]
-        || d->stride[s] == 0 || side + 2 * d->pad[s] < d->patch[s])
-      return f2_backend_invalid (error, "vision stage %u: dims %u, heads %u, groups %u, "
-          "patch %u/%u do not fit the %u input", s, d->dim[s], d->heads[s],
-          d->groups[s], d->patch[s], d->stride[s], side);
     side = (side + 2 * d->pad[s] - d->patch[s]) / d->stride[s] + 1;
     d->grid[s] = side;
-    if (d->window == 0 || side % d->window)
-      return f2_backend_invalid (error, "vision stage %u: the %ux%u token grid is not a "
-          "multiple of the window %u; use an image size that divides evenly",
-          s, side, side, d->window);
   }
-  if (d->prenorm[0])
-    return f2_backend_invalid (error, "a layer norm before the first patch embedding "
-        "is not supported");
   d->pos_embed_max = v->image_pos_max_embeddings;
   d->temporal_max = v->temporal_max_embeddings;
-  if (d->grid[F2_NET_STAGES - 1] > d->pos_embed_max)
-    return f2_backend_invalid (error, "the %u-token image grid exceeds the %u image "
-        "position embeddings", d->grid[F2_NET_STAGES - 1], d->pos_embed_max);
 
   d->d_model = t->d_model;
   d->vocab = t->vocab_size;
@@ -82,21 +64,17 @@ dims_from_config (F2NetDims *d, const F2Config *c, GError **error)
   d->dec_heads = t->decoder_attention_heads;
   d->dec_ffn = t->decoder_ffn_dim;
   d->embed_scale = t->scale_embedding ? sqrtf ((float) t->d_model) : 1.0f;
-  if (d->d_model == 0 || d->enc_heads == 0 || d->dec_heads == 0
-      || d->d_model % d->enc_heads || d->d_model % d->dec_heads)
-    return f2_backend_invalid (error, "d_model %u is not divisible by the attention heads "
-        "(%u, %u)", d->d_model, d->enc_heads, d->dec_heads);
-  if (v->projection_dim != d->d_model)
-    return f2_backend_invalid (error, "projection_dim %u differs from d_model %u",
-        v->projection_dim, d->d_model);
 
   d->norm.rescale = pp->do_rescale ? pp->rescale_factor : 1.0;
   for (int i = 0; i < 3; i++) {
     d->norm.mean[i] = pp->do_normalize ? pp->mean[i] : 0.0;
     d->norm.std[i] = pp->do_normalize ? pp->std[i] : 1.0;
   }
-  return TRUE;
 }
+
+/* The caller's limits against the model: settings, not the model's fault. */
+#define limits_error(error, ...) \
+  (g_set_error (error, F2_SETTINGS_ERROR, F2_SETTINGS_ERROR_INVALID, __VA_ARGS__), FALSE)
 
 static gboolean
 check_limits (F2NetModel *model, GError **error)
@@ -107,22 +85,22 @@ check_limits (F2NetModel *model, GError **error)
 
   if (l->max_prompt_tokens == 0 || l->max_decoder_tokens == 0
       || l->max_beams == 0 || l->max_image_width == 0 || l->max_image_height == 0)
-    return f2_backend_invalid (error, "network limits must not be 0");
+    return limits_error (error, "network limits must not be 0");
   if ((guint64) image_tokens + l->max_prompt_tokens > d->max_positions)
-    return f2_backend_invalid (error, "%u image tokens plus %u prompt tokens exceed the "
+    return limits_error (error, "%u image tokens plus %u prompt tokens exceed the "
         "model's %u positions; lower max_prompt_tokens", image_tokens,
         l->max_prompt_tokens, d->max_positions);
   /* the last token of a sequence is never fed back */
   if (l->max_decoder_tokens > d->max_positions + 1)
-    return f2_backend_invalid (error, "max_decoder_tokens %u exceeds the model's %u "
+    return limits_error (error, "max_decoder_tokens %u exceeds the model's %u "
         "positions (plus the last token)", l->max_decoder_tokens,
         d->max_positions);
   /* beam search takes the top 2 * beams of each step: top-k keeps 32 */
   if (l->max_beams > 16)
-    return f2_backend_invalid (error, "max_beams %u is too large (at most 16)", l->max_beams);
+    return limits_error (error, "max_beams %u is too large (at most 16)", l->max_beams);
   if (l->max_image_width > F2_RESAMPLE_MAX_SIZE
       || l->max_image_height > F2_RESAMPLE_MAX_SIZE)
-    return f2_backend_invalid (error, "the largest image %ux%u exceeds %u pixels a side",
+    return limits_error (error, "the largest image %ux%u exceeds %u pixels a side",
         l->max_image_width, l->max_image_height, F2_RESAMPLE_MAX_SIZE);
   return TRUE;
 }
@@ -230,7 +208,8 @@ f2_net_model_new (F2Backend *backend, const F2Config *config, F2Weights *weights
   model = g_new0 (F2NetModel, 1);
   model->backend = backend;
   model->limits = limits ? *limits : f2_net_default_limits ();
-  if (!dims_from_config (&model->dims, config, error) || !check_limits (model, error))
+  dims_from_config (&model->dims, config);
+  if (!check_limits (model, error))
     goto fail;
   model->max_seq = f2_net_image_tokens (&model->dims) + model->limits.max_prompt_tokens;
   model->max_k = 2 * model->limits.max_beams;
