@@ -1,9 +1,8 @@
 /* Kernel tests: matmul (every variant, the matrix-vector path, column splits
- * of weights larger than one binding, epilogues, strides) and conv2d as an
- * implicit GEMM (planar 7x7/4 as Florence-2's first stage, token-layout
- * 3x3/2 as its later stages). The large Florence-2 shapes run with fewer
- * rows where the CPU reference would take too long; the row count does not
- * change the code paths. */
+ * of weights larger than one binding, epilogues, strides). The large
+ * Florence-2 shapes run with fewer rows where the CPU reference would take
+ * too long; the row count does not change the code paths. conv2d, which
+ * runs on the same kernels, is tested with its family (test-kernels-conv.c). */
 #include "kernel-harness.h"
 
 /* fp32: accumulation order only; fp16: inputs and output rounded to half;
@@ -61,35 +60,6 @@ test_matmul (KernelTest *kt, F2Variant variant, const char *vname, const MatmulC
 }
 
 static void
-test_conv (KernelTest *kt, F2Variant variant, const char *vname, guint32 cin,
-    guint32 h, guint32 w, guint32 cout, guint32 kernel, guint32 stride, guint32 pad,
-    F2Layout layout, guint32 flags)
-{
-  guint32 ho = (h + 2 * pad - kernel) / stride + 1, wo = (w + 2 * pad - kernel) / stride + 1;
-  guint32 k = cin * kernel * kernel;
-  guint64 x_size = (guint64) cin * h * w, o_size = (guint64) ho * wo * cout;
-  float *x = kt_random (x_size, 21, 1.0f);
-  float *wt = kt_random ((guint64) cout * k, 22, 0.1f);
-  float *bias = kt_random (cout, 23, 0.5f);
-  F2Op op = { .kind = F2_OP_CONV2D, .variant = variant, .name = "conv2d" };
-  char *label = g_strdup_printf ("conv2d %s %s %ux%ux%u -> %u k%u/%u%s", vname,
-      layout == F2_LAYOUT_HWC ? "hwc" : "chw", cin, h, w, cout, kernel, stride,
-      flags & F2_EPI_BIAS ? " +bias" : "");
-
-  op.in[0] = kt_float (kt, x_size, x);
-  op.in[1] = kt_linear (kt, cout, k, wt);
-  if (flags & F2_EPI_BIAS)
-    op.in[2] = kt_float (kt, cout, bias);
-  op.out = kt_float (kt, o_size, NULL);
-  op.p.conv2d = (F2Conv2dParams) { cin, h, w, cout, kernel, stride, pad, layout, flags };
-  kt_check (kt, &op, label, op.out, o_size, FALSE, TOL_NMSE (kt), TOL_ABS (kt));
-  g_free (label);
-  g_free (x);
-  g_free (wt);
-  g_free (bias);
-}
-
-static void
 run_all (KernelTest *kt)
 {
   const guint32 B = F2_EPI_BIAS, G = F2_EPI_GELU, R = F2_EPI_RESIDUAL;
@@ -116,22 +86,11 @@ run_all (KernelTest *kt)
     { 4, 768, 3072, .flags = B | R },
   };
 
-  for (guint v = 0; v < G_N_ELEMENTS (variants); v++) {
+  for (guint v = 0; v < G_N_ELEMENTS (variants); v++)
     for (guint i = 0; i < G_N_ELEMENTS (per_variant); i++)
       test_matmul (kt, variants[v].variant, variants[v].name, &per_variant[i]);
-    test_conv (kt, variants[v].variant, variants[v].name, 3, 64, 64, 128, 7, 4, 3,
-        F2_LAYOUT_CHW, B);
-    test_conv (kt, variants[v].variant, variants[v].name, 5, 13, 11, 37, 3, 2, 1,
-        F2_LAYOUT_HWC, B);
-    test_conv (kt, variants[v].variant, variants[v].name, 128, 25, 25, 256, 3, 2, 1,
-        F2_LAYOUT_HWC, B);
-    test_conv (kt, variants[v].variant, variants[v].name, 2, 9, 10, 3, 3, 1, 0,
-        F2_LAYOUT_CHW, 0);
-  }
   for (guint i = 0; i < G_N_ELEMENTS (gemv); i++)
     test_matmul (kt, F2_VARIANT_AUTO, "auto", &gemv[i]);
-  /* Florence-2-base's first stage at full size, with the device's choice */
-  test_conv (kt, F2_VARIANT_AUTO, "auto", 3, 768, 768, 128, 7, 4, 3, F2_LAYOUT_CHW, B);
 }
 
 int

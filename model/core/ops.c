@@ -1,111 +1,30 @@
-/* Op names, FLOP counts and validation (f2_op_check).
+/* The op table: every op kind described once (F2OpInfo, ops.h): its name,
+ * its tensor slots, its check and its FLOP count. The kernels that run an
+ * op are the backends' (one table per backend, indexed by kind).
  *
- * The check computes, for every ref of an op, the extent its kernel touches
+ * A check computes, for every ref of an op, the extent its kernel touches
  * from the op's parameters and verifies that it lies inside the buffer and
- * that the buffer holds the right element type. Values that only exist at run
- * time (row indices, kv_len_ref, pos_ref) are bounded by the backend when the
- * program runs.
+ * that the buffer holds the slot's element type. Values that only exist at
+ * run time (row indices, kv_len_ref, pos_ref) are checked by the host
+ * backends when the program runs (f2_op_check_embedding_base,
+ * f2_op_check_copy_rows).
+ *
+ * The functions come in the families of the kernels (matmul, conv, norm,
+ * attention, elementwise, reduce, resample); the table is at the end.
  */
 #include "backend-private.h"
 
 #include <math.h>
 
-static const char *const kind_names[F2_OP_COUNT] = {
-  [F2_OP_MATMUL] = "matmul",
-  [F2_OP_LAYER_NORM] = "layer_norm",
-  [F2_OP_SOFTMAX] = "softmax",
-  [F2_OP_ATTENTION] = "attention",
-  [F2_OP_CHANNEL_ATTENTION] = "channel_attention",
-  [F2_OP_CONV2D] = "conv2d",
-  [F2_OP_DWCONV3X3] = "dwconv3x3",
-  [F2_OP_MEAN_ROWS] = "mean_rows",
-  [F2_OP_EMBEDDING] = "embedding",
-  [F2_OP_ADD] = "add",
-  [F2_OP_COPY] = "copy",
-  [F2_OP_ARGMAX] = "argmax",
-  [F2_OP_TOPK] = "topk",
-  [F2_OP_RESAMPLE_H] = "resample_h",
-  [F2_OP_RESAMPLE_V] = "resample_v",
-};
-
-const char *
-f2_op_kind_name (F2OpKind kind)
-{
-  if ((guint) kind >= F2_OP_COUNT)
-    return "unknown";
-  return kind_names[kind];
-}
-
 /* beam search asks for 2 candidates per beam: 16 beams need 32 */
 #define MAX_TOPK 32
 
-static guint32
-conv_out_size (guint32 size, guint32 pad, guint32 kernel, guint32 stride)
-{
-  return (size + 2 * pad - kernel) / stride + 1;
-}
+#define PACKED(ld, dflt) ((ld) != 0 ? (ld) : (dflt))
+#define NONZERO(field) \
+  if ((field) == 0) \
+    return f2_backend_invalid (error, "parameter %s must not be 0", #field)
 
-double
-f2_op_flops (const F2Op *op)
-{
-  switch (op->kind) {
-    case F2_OP_MATMUL:{
-      const F2MatmulParams *p = &op->p.matmul;
-      return 2.0 * p->m * p->n * p->k;
-    }
-    case F2_OP_LAYER_NORM:
-      return 8.0 * op->p.layer_norm.rows * op->p.layer_norm.cols;
-    case F2_OP_SOFTMAX:
-      return 5.0 * op->p.softmax.rows * op->p.softmax.cols;
-    case F2_OP_ATTENTION:{
-      const F2AttentionParams *p = &op->p.attention;
-      double batch = p->batch;
-      if ((p->flags & F2_ATTN_WINDOW) && p->window > 0)
-        batch = (double) (p->grid_h / p->window) * (p->grid_w / p->window);
-      return 4.0 * batch * p->n_heads * p->q_len * p->kv_len * p->head_dim;
-    }
-    case F2_OP_CHANNEL_ATTENTION:{
-      const F2ChannelAttentionParams *p = &op->p.channel_attention;
-      double cg = p->groups ? (double) p->channels / p->groups : 0;
-      return 4.0 * p->groups * cg * cg * p->tokens;
-    }
-    case F2_OP_CONV2D:{
-      const F2Conv2dParams *p = &op->p.conv2d;
-      if (p->stride == 0 || p->h + 2 * p->pad < p->kernel || p->w + 2 * p->pad < p->kernel)
-        return 0;
-      return 2.0 * conv_out_size (p->h, p->pad, p->kernel, p->stride)
-          * conv_out_size (p->w, p->pad, p->kernel, p->stride)
-          * p->cout * p->cin * p->kernel * p->kernel;
-    }
-    case F2_OP_DWCONV3X3:
-      return 18.0 * op->p.dwconv.h * op->p.dwconv.w * op->p.dwconv.c;
-    case F2_OP_MEAN_ROWS:
-      return (double) op->p.mean_rows.rows * op->p.mean_rows.cols;
-    case F2_OP_EMBEDDING:
-      return 2.0 * op->p.embedding.n * op->p.embedding.dim;
-    case F2_OP_ADD:
-      return op->p.add.n;
-    case F2_OP_COPY:
-      return 0;
-    case F2_OP_ARGMAX:
-      return (double) op->p.argmax.rows * op->p.argmax.cols;
-    case F2_OP_TOPK:
-      return 3.0 * op->p.topk.rows * op->p.topk.cols;
-    case F2_OP_RESAMPLE_H:{
-      const F2ResampleHParams *p = &op->p.resample_h;
-      return 6.0 * p->in_h * p->out_w * p->taps;
-    }
-    case F2_OP_RESAMPLE_V:{
-      const F2ResampleVParams *p = &op->p.resample_v;
-      return 6.0 * p->out_h * p->w * p->taps;
-    }
-    case F2_OP_COUNT:
-      break;
-  }
-  return 0;
-}
-
-/* ---- validation ---- */
+/* ---------------------------------------------------------------- helpers */
 
 static const char *
 elem_name (F2ElemType type)
@@ -120,7 +39,6 @@ elem_name (F2ElemType type)
   }
   return "unknown";
 }
-
 
 /* Elements touched by @rows rows of @cols elements, @ld apart. */
 static guint64
@@ -154,20 +72,61 @@ check_ref (F2Backend *backend, F2Ref ref, const char *what, F2ElemType type,
   return TRUE;
 }
 
+/* A ref in the slot the op table describes, as errors name it: "bias (slot
+ * 2, F2_EPI_BIAS)", "output", "output values (out2)". An optional slot may
+ * be unset. */
 static gboolean
-check_optional (F2Backend *backend, F2Ref ref, const char *what,
-    F2ElemType type, guint64 extent, GError **error)
+check_slot (F2Backend *backend, const F2OpSlot *slot, const char *what,
+    F2Ref ref, guint64 extent, GError **error)
 {
-  if (!f2_ref_is_set (ref))
+  if (slot->optional && !f2_ref_is_set (ref))
     return TRUE;
-  return check_ref (backend, ref, what, type, extent, error);
+  return check_ref (backend, ref, what, slot->type, extent, error);
 }
 
 static gboolean
-check_unused (F2Ref ref, const char *what, GError **error)
+check_in (F2Backend *backend, const F2Op *op, guint i, guint64 extent, GError **error)
 {
-  if (f2_ref_is_set (ref))
-    return f2_backend_invalid (error, "%s is set but this op does not use it", what);
+  const F2OpSlot *slot = &f2_op_info (op->kind)->in[i];
+  char what[96];
+
+  if (slot->flag != NULL)
+    g_snprintf (what, sizeof what, "%s (slot %u, %s)", slot->name, i, slot->flag);
+  else
+    g_snprintf (what, sizeof what, "%s (slot %u)", slot->name, i);
+  return check_slot (backend, slot, what, op->in[i], extent, error);
+}
+
+static gboolean
+check_out (F2Backend *backend, const F2Op *op, guint64 extent, GError **error)
+{
+  const F2OpSlot *slot = &f2_op_info (op->kind)->out;
+
+  return check_slot (backend, slot, slot->name, op->out, extent, error);
+}
+
+static gboolean
+check_out2 (F2Backend *backend, const F2Op *op, guint64 extent, GError **error)
+{
+  const F2OpSlot *slot = &f2_op_info (op->kind)->out2;
+  char what[96];
+
+  g_snprintf (what, sizeof what, "%s (out2)", slot->name);
+  return check_slot (backend, slot, what, op->out2, extent, error);
+}
+
+/* Input @i, which its flag asks for: required when @on, else unused. */
+static gboolean
+check_flagged (F2Backend *backend, const F2Op *op, guint i, gboolean on,
+    guint64 extent, GError **error)
+{
+  const F2OpSlot *slot = &f2_op_info (op->kind)->in[i];
+
+  if (on)
+    return check_in (backend, op, i, extent, error);
+  if (f2_ref_is_set (op->in[i]))
+    return f2_backend_invalid (error, "%s (slot %u) without %s is set but this op "
+        "does not use it", slot->name, i, slot->flag);
   return TRUE;
 }
 
@@ -209,10 +168,15 @@ refs_overlap (F2Ref a, guint64 a_len, F2Ref b, guint64 b_len)
   return regions_overlap (a, 1, a_len, a_len, b, 1, b_len, b_len);
 }
 
-#define PACKED(ld, dflt) ((ld) != 0 ? (ld) : (dflt))
-#define NONZERO(field) \
-  if ((field) == 0) \
-    return f2_backend_invalid (error, "parameter %s must not be 0", #field)
+/* ----------------------------------------------------------------- matmul */
+
+static double
+flops_matmul (const F2Op *op)
+{
+  const F2MatmulParams *p = &op->p.matmul;
+
+  return 2.0 * p->m * p->n * p->k;
+}
 
 static gboolean
 check_matmul (const F2Op *op, F2Backend *b, GError **error)
@@ -228,28 +192,103 @@ check_matmul (const F2Op *op, F2Backend *b, GError **error)
       || !check_stride (p->ldo, p->n, "ldo", error)
       || !check_stride (p->ldr, p->n, "ldr", error))
     return FALSE;
-  if (!check_ref (b, op->in[0], "input a (slot 0)", F2_ELEM_FLOAT,
-          span (p->m, p->k, PACKED (p->lda, p->k)), error)
-      || !check_ref (b, op->in[1], "weight (slot 1)", F2_ELEM_FLOAT,
-          f2_backend_linear_size (b, p->n, p->k), error)
-      || !check_ref (b, op->out, "output", F2_ELEM_FLOAT,
-          span (p->m, p->n, PACKED (p->ldo, p->n)), error))
+  if (!check_in (b, op, 0, span (p->m, p->k, PACKED (p->lda, p->k)), error)
+      || !check_in (b, op, 1, f2_backend_linear_size (b, p->n, p->k), error)
+      || !check_out (b, op, span (p->m, p->n, PACKED (p->ldo, p->n)), error))
     return FALSE;
   if (regions_overlap (op->out, p->m, p->n, PACKED (p->ldo, p->n),
           op->in[0], p->m, p->k, PACKED (p->lda, p->k)))
     return f2_backend_invalid (error, "the output overlaps input a; use another buffer");
-  if (p->flags & F2_EPI_BIAS) {
-    if (!check_ref (b, op->in[2], "bias (slot 2, F2_EPI_BIAS)", F2_ELEM_FLOAT, p->n, error))
-      return FALSE;
-  } else if (!check_unused (op->in[2], "bias (slot 2) without F2_EPI_BIAS", error))
+  return check_flagged (b, op, 2, p->flags & F2_EPI_BIAS, p->n, error)
+      && check_flagged (b, op, 3, p->flags & F2_EPI_RESIDUAL,
+      span (p->m, p->n, PACKED (p->ldr, p->n)), error);
+}
+
+/* ------------------------------------------------------------------- conv */
+
+static guint32
+conv_out_size (guint32 size, guint32 pad, guint32 kernel, guint32 stride)
+{
+  return (size + 2 * pad - kernel) / stride + 1;
+}
+
+static double
+flops_conv2d (const F2Op *op)
+{
+  const F2Conv2dParams *p = &op->p.conv2d;
+
+  if (p->stride == 0 || p->h + 2 * p->pad < p->kernel || p->w + 2 * p->pad < p->kernel)
+    return 0;
+  return 2.0 * conv_out_size (p->h, p->pad, p->kernel, p->stride)
+      * conv_out_size (p->w, p->pad, p->kernel, p->stride)
+      * p->cout * p->cin * p->kernel * p->kernel;
+}
+
+static gboolean
+check_conv2d (const F2Op *op, F2Backend *b, GError **error)
+{
+  const F2Conv2dParams *p = &op->p.conv2d;
+  guint64 ho, wo;
+
+  NONZERO (p->cin);
+  NONZERO (p->h);
+  NONZERO (p->w);
+  NONZERO (p->cout);
+  NONZERO (p->kernel);
+  NONZERO (p->stride);
+  if (p->in_layout != F2_LAYOUT_CHW && p->in_layout != F2_LAYOUT_HWC)
+    return f2_backend_invalid (error, "unknown input layout %d", p->in_layout);
+  if (p->flags & ~(guint32) (F2_EPI_BIAS | F2_EPI_GELU))
+    return f2_backend_invalid (error, "conv2d supports only the bias and GELU epilogues "
+        "(flags 0x%x)", p->flags);
+  if ((guint64) p->h + 2 * p->pad < p->kernel || (guint64) p->w + 2 * p->pad < p->kernel)
+    return f2_backend_invalid (error, "the %ux%u input (padding %u) is smaller than the "
+        "kernel %u", p->w, p->h, p->pad, p->kernel);
+  ho = conv_out_size (p->h, p->pad, p->kernel, p->stride);
+  wo = conv_out_size (p->w, p->pad, p->kernel, p->stride);
+  if ((guint64) p->cin * p->kernel * p->kernel > G_MAXUINT32)
+    return f2_backend_invalid (error, "cin * kernel^2 is too large");
+  if (!check_in (b, op, 0, (guint64) p->cin * p->h * p->w, error)
+      || !check_in (b, op, 1, f2_backend_linear_size (b, p->cout,
+              p->cin * p->kernel * p->kernel), error)
+      || !check_out (b, op, ho * wo * p->cout, error))
     return FALSE;
-  if (p->flags & F2_EPI_RESIDUAL) {
-    if (!check_ref (b, op->in[3], "residual (slot 3, F2_EPI_RESIDUAL)", F2_ELEM_FLOAT,
-            span (p->m, p->n, PACKED (p->ldr, p->n)), error))
-      return FALSE;
-  } else if (!check_unused (op->in[3], "residual (slot 3) without F2_EPI_RESIDUAL", error))
+  if (refs_overlap (op->out, ho * wo * p->cout, op->in[0], (guint64) p->cin * p->h * p->w))
+    return f2_backend_invalid (error, "the output overlaps input x; use another buffer");
+  return check_flagged (b, op, 2, p->flags & F2_EPI_BIAS, p->cout, error);
+}
+
+static double
+flops_dwconv (const F2Op *op)
+{
+  return 18.0 * op->p.dwconv.h * op->p.dwconv.w * op->p.dwconv.c;
+}
+
+static gboolean
+check_dwconv (const F2Op *op, F2Backend *b, GError **error)
+{
+  const F2DwConvParams *p = &op->p.dwconv;
+  guint64 n = (guint64) p->h * p->w * p->c;
+
+  NONZERO (p->h);
+  NONZERO (p->w);
+  NONZERO (p->c);
+  if (!check_in (b, op, 0, n, error)
+      || !check_in (b, op, 1, (guint64) p->c * 9, error)
+      || !check_in (b, op, 2, p->c, error)
+      || !check_out (b, op, n, error))
     return FALSE;
+  if (refs_overlap (op->out, n, op->in[0], n))
+    return f2_backend_invalid (error, "the output overlaps input x; use another buffer");
   return TRUE;
+}
+
+/* ------------------------------------------------------------------- norm */
+
+static double
+flops_layer_norm (const F2Op *op)
+{
+  return 8.0 * op->p.layer_norm.rows * op->p.layer_norm.cols;
 }
 
 static gboolean
@@ -264,14 +303,17 @@ check_layer_norm (const F2Op *op, F2Backend *b, GError **error)
     return f2_backend_invalid (error, "eps %g must be a finite number >= 0", p->eps);
   return check_stride (p->ldx, p->cols, "ldx", error)
       && check_stride (p->ldo, p->cols, "ldo", error)
-      && check_ref (b, op->in[0], "input x (slot 0)", F2_ELEM_FLOAT,
-      span (p->rows, p->cols, ldx), error)
-      && check_ref (b, op->in[1], "gamma (slot 1)", F2_ELEM_FLOAT, p->cols, error)
-      && check_ref (b, op->in[2], "beta (slot 2)", F2_ELEM_FLOAT, p->cols, error)
-      && check_optional (b, op->in[3], "residual (slot 3)", F2_ELEM_FLOAT,
-      span (p->rows, p->cols, ldx), error)
-      && check_ref (b, op->out, "output", F2_ELEM_FLOAT,
-      span (p->rows, p->cols, PACKED (p->ldo, p->cols)), error);
+      && check_in (b, op, 0, span (p->rows, p->cols, ldx), error)
+      && check_in (b, op, 1, p->cols, error)
+      && check_in (b, op, 2, p->cols, error)
+      && check_in (b, op, 3, span (p->rows, p->cols, ldx), error)
+      && check_out (b, op, span (p->rows, p->cols, PACKED (p->ldo, p->cols)), error);
+}
+
+static double
+flops_softmax (const F2Op *op)
+{
+  return 5.0 * op->p.softmax.rows * op->p.softmax.cols;
 }
 
 static gboolean
@@ -283,12 +325,24 @@ check_softmax (const F2Op *op, F2Backend *b, GError **error)
   NONZERO (p->cols);
   if (!isfinite (p->scale))
     return f2_backend_invalid (error, "scale must be finite");
-  if (!check_ref (b, op->in[0], "input x (slot 0)", F2_ELEM_FLOAT,
-          (guint64) p->rows * p->cols, error))
+  if (!check_in (b, op, 0, (guint64) p->rows * p->cols, error))
     return FALSE;
   if (op->out.buffer != op->in[0].buffer || op->out.offset != op->in[0].offset)
     return f2_backend_invalid (error, "softmax works in place: the output must equal input x");
   return TRUE;
+}
+
+/* -------------------------------------------------------------- attention */
+
+static double
+flops_attention (const F2Op *op)
+{
+  const F2AttentionParams *p = &op->p.attention;
+  double batch = p->batch;
+
+  if ((p->flags & F2_ATTN_WINDOW) && p->window > 0)
+    batch = (double) (p->grid_h / p->window) * (p->grid_w / p->window);
+  return 4.0 * batch * p->n_heads * p->q_len * p->kv_len * p->head_dim;
 }
 
 static gboolean
@@ -344,24 +398,22 @@ check_attention (const F2Op *op, F2Backend *b, GError **error)
     o_ext = (guint64) (batch - 1) * p->o_batch + span (p->q_len, width, p->o_stride);
   }
 
-  if (!check_ref (b, op->in[0], "q (slot 0)", F2_ELEM_FLOAT, q_ext, error)
-      || !check_ref (b, op->in[1], "k (slot 1)", F2_ELEM_FLOAT, k_ext, error)
-      || !check_ref (b, op->in[2], "v (slot 2)", F2_ELEM_FLOAT, v_ext, error)
-      || !check_ref (b, op->out, "output", F2_ELEM_FLOAT, o_ext, error))
-    return FALSE;
-  if (p->flags & F2_ATTN_KEY_MASK) {
-    if (!check_ref (b, op->in[3], "key mask (slot 3, F2_ATTN_KEY_MASK)", F2_ELEM_I32,
-            (guint64) (batch - 1) * p->mask_batch + p->kv_len, error))
-      return FALSE;
-  } else if (!check_unused (op->in[3], "key mask (slot 3) without F2_ATTN_KEY_MASK", error))
-    return FALSE;
-  if (p->flags & F2_ATTN_DYNAMIC_KV) {
-    if (!check_ref (b, op->in[4], "kv_len_ref (slot 4, F2_ATTN_DYNAMIC_KV)",
-            F2_ELEM_I32, 1, error))
-      return FALSE;
-  } else if (!check_unused (op->in[4], "kv_len_ref (slot 4) without F2_ATTN_DYNAMIC_KV", error))
-    return FALSE;
-  return TRUE;
+  return check_in (b, op, 0, q_ext, error)
+      && check_in (b, op, 1, k_ext, error)
+      && check_in (b, op, 2, v_ext, error)
+      && check_out (b, op, o_ext, error)
+      && check_flagged (b, op, 3, p->flags & F2_ATTN_KEY_MASK,
+      (guint64) (batch - 1) * p->mask_batch + p->kv_len, error)
+      && check_flagged (b, op, 4, p->flags & F2_ATTN_DYNAMIC_KV, 1, error);
+}
+
+static double
+flops_channel_attention (const F2Op *op)
+{
+  const F2ChannelAttentionParams *p = &op->p.channel_attention;
+  double cg = p->groups ? (double) p->channels / p->groups : 0;
+
+  return 4.0 * p->groups * cg * cg * p->tokens;
 }
 
 static gboolean
@@ -377,12 +429,9 @@ check_channel_attention (const F2Op *op, F2Backend *b, GError **error)
         p->channels);
   if (!isfinite (p->scale))
     return f2_backend_invalid (error, "scale must be finite");
-  if (!check_ref (b, op->in[0], "qkv (slot 0)", F2_ELEM_FLOAT,
-          (guint64) p->tokens * 3 * p->channels, error)
-      || !check_optional (b, op->in[1], "scratch (slot 1)", F2_ELEM_I32,
-          f2_channel_attention_scratch_size (p), error)
-      || !check_ref (b, op->out, "output", F2_ELEM_FLOAT,
-          (guint64) p->tokens * p->channels, error))
+  if (!check_in (b, op, 0, (guint64) p->tokens * 3 * p->channels, error)
+      || !check_in (b, op, 1, f2_channel_attention_scratch_size (p), error)
+      || !check_out (b, op, (guint64) p->tokens * p->channels, error))
     return FALSE;
   if (refs_overlap (op->out, (guint64) p->tokens * p->channels, op->in[0],
           (guint64) p->tokens * 3 * p->channels))
@@ -390,63 +439,12 @@ check_channel_attention (const F2Op *op, F2Backend *b, GError **error)
   return TRUE;
 }
 
-static gboolean
-check_conv2d (const F2Op *op, F2Backend *b, GError **error)
+/* ------------------------------------------------------------ elementwise */
+
+static double
+flops_mean_rows (const F2Op *op)
 {
-  const F2Conv2dParams *p = &op->p.conv2d;
-  guint64 ho, wo;
-
-  NONZERO (p->cin);
-  NONZERO (p->h);
-  NONZERO (p->w);
-  NONZERO (p->cout);
-  NONZERO (p->kernel);
-  NONZERO (p->stride);
-  if (p->in_layout != F2_LAYOUT_CHW && p->in_layout != F2_LAYOUT_HWC)
-    return f2_backend_invalid (error, "unknown input layout %d", p->in_layout);
-  if (p->flags & ~(guint32) (F2_EPI_BIAS | F2_EPI_GELU))
-    return f2_backend_invalid (error, "conv2d supports only the bias and GELU epilogues "
-        "(flags 0x%x)", p->flags);
-  if ((guint64) p->h + 2 * p->pad < p->kernel || (guint64) p->w + 2 * p->pad < p->kernel)
-    return f2_backend_invalid (error, "the %ux%u input (padding %u) is smaller than the "
-        "kernel %u", p->w, p->h, p->pad, p->kernel);
-  ho = conv_out_size (p->h, p->pad, p->kernel, p->stride);
-  wo = conv_out_size (p->w, p->pad, p->kernel, p->stride);
-  if ((guint64) p->cin * p->kernel * p->kernel > G_MAXUINT32)
-    return f2_backend_invalid (error, "cin * kernel^2 is too large");
-  if (!check_ref (b, op->in[0], "input x (slot 0)", F2_ELEM_FLOAT,
-          (guint64) p->cin * p->h * p->w, error)
-      || !check_ref (b, op->in[1], "weight (slot 1)", F2_ELEM_FLOAT,
-          f2_backend_linear_size (b, p->cout, p->cin * p->kernel * p->kernel), error)
-      || !check_ref (b, op->out, "output", F2_ELEM_FLOAT, ho * wo * p->cout, error))
-    return FALSE;
-  if (refs_overlap (op->out, ho * wo * p->cout, op->in[0], (guint64) p->cin * p->h * p->w))
-    return f2_backend_invalid (error, "the output overlaps input x; use another buffer");
-  if (p->flags & F2_EPI_BIAS)
-    return check_ref (b, op->in[2], "bias (slot 2, F2_EPI_BIAS)", F2_ELEM_FLOAT,
-        p->cout, error);
-  return check_unused (op->in[2], "bias (slot 2) without F2_EPI_BIAS", error);
-}
-
-
-static gboolean
-check_dwconv (const F2Op *op, F2Backend *b, GError **error)
-{
-  const F2DwConvParams *p = &op->p.dwconv;
-  guint64 n = (guint64) p->h * p->w * p->c;
-
-  NONZERO (p->h);
-  NONZERO (p->w);
-  NONZERO (p->c);
-  if (!check_ref (b, op->in[0], "input x (slot 0)", F2_ELEM_FLOAT, n, error)
-      || !check_ref (b, op->in[1], "weight (slot 1)", F2_ELEM_FLOAT,
-          (guint64) p->c * 9, error)
-      || !check_optional (b, op->in[2], "bias (slot 2)", F2_ELEM_FLOAT, p->c, error)
-      || !check_ref (b, op->out, "output", F2_ELEM_FLOAT, n, error))
-    return FALSE;
-  if (refs_overlap (op->out, n, op->in[0], n))
-    return f2_backend_invalid (error, "the output overlaps input x; use another buffer");
-  return TRUE;
+  return (double) op->p.mean_rows.rows * op->p.mean_rows.cols;
 }
 
 static gboolean
@@ -457,9 +455,14 @@ check_mean_rows (const F2Op *op, F2Backend *b, GError **error)
   NONZERO (p->rows);
   NONZERO (p->cols);
   return check_stride (p->ldx, p->cols, "ldx", error)
-      && check_ref (b, op->in[0], "input x (slot 0)", F2_ELEM_FLOAT,
-      span (p->rows, p->cols, PACKED (p->ldx, p->cols)), error)
-      && check_ref (b, op->out, "output", F2_ELEM_FLOAT, p->cols, error);
+      && check_in (b, op, 0, span (p->rows, p->cols, PACKED (p->ldx, p->cols)), error)
+      && check_out (b, op, p->cols, error);
+}
+
+static double
+flops_embedding (const F2Op *op)
+{
+  return 2.0 * op->p.embedding.n * op->p.embedding.dim;
 }
 
 static gboolean
@@ -476,14 +479,17 @@ check_embedding (const F2Op *op, F2Backend *b, GError **error)
     return f2_backend_invalid (error, "pos_ref (slot 3) is set without a position table (slot 2)");
   /* The rows added through pos_ref are checked when the program runs. */
   return check_stride (p->ldo, p->dim, "ldo", error)
-      && check_ref (b, op->in[0], "ids (slot 0)", F2_ELEM_I32, p->n, error)
-      && check_ref (b, op->in[1], "table (slot 1)", F2_ELEM_FLOAT,
-      (guint64) p->vocab * p->dim, error)
-      && check_optional (b, op->in[2], "positions (slot 2)", F2_ELEM_FLOAT,
-      ((guint64) p->pos_offset + p->n) * p->dim, error)
-      && check_optional (b, op->in[3], "pos_ref (slot 3)", F2_ELEM_I32, 1, error)
-      && check_ref (b, op->out, "output", F2_ELEM_FLOAT,
-      span (p->n, p->dim, PACKED (p->ldo, p->dim)), error);
+      && check_in (b, op, 0, p->n, error)
+      && check_in (b, op, 1, (guint64) p->vocab * p->dim, error)
+      && check_in (b, op, 2, ((guint64) p->pos_offset + p->n) * p->dim, error)
+      && check_in (b, op, 3, 1, error)
+      && check_out (b, op, span (p->n, p->dim, PACKED (p->ldo, p->dim)), error);
+}
+
+static double
+flops_add (const F2Op *op)
+{
+  return op->p.add.n;
 }
 
 static gboolean
@@ -494,10 +500,15 @@ check_add (const F2Op *op, F2Backend *b, GError **error)
   NONZERO (p->n);
   if (p->b_period > p->n)
     return f2_backend_invalid (error, "b_period %u is larger than n %u", p->b_period, p->n);
-  return check_ref (b, op->in[0], "input a (slot 0)", F2_ELEM_FLOAT, p->n, error)
-      && check_ref (b, op->in[1], "input b (slot 1)", F2_ELEM_FLOAT,
-      PACKED (p->b_period, p->n), error)
-      && check_ref (b, op->out, "output", F2_ELEM_FLOAT, p->n, error);
+  return check_in (b, op, 0, p->n, error)
+      && check_in (b, op, 1, PACKED (p->b_period, p->n), error)
+      && check_out (b, op, p->n, error);
+}
+
+static double
+flops_copy (const F2Op *op)
+{
+  return 0;
 }
 
 static gboolean
@@ -510,27 +521,29 @@ check_copy (const F2Op *op, F2Backend *b, GError **error)
   NONZERO (p->cols);
   if (!check_stride (p->ldx, p->cols, "ldx", error)
       || !check_stride (p->ldo, p->cols, "ldo", error)
-      || !check_ref (b, op->out, "output", F2_ELEM_FLOAT,
-          span (p->rows, p->cols, PACKED (p->ldo, p->cols)), error))
+      || !check_out (b, op, span (p->rows, p->cols, PACKED (p->ldo, p->cols)), error))
     return FALSE;
   /* With a row index, the rows read are known only at run time. */
   if (f2_ref_is_set (op->in[1]))
-    return check_ref (b, op->in[1], "row index (slot 1)", F2_ELEM_I32, p->rows, error)
-        && check_ref (b, op->in[0], "input x (slot 0)", F2_ELEM_FLOAT, p->cols, error);
-  return check_ref (b, op->in[0], "input x (slot 0)", F2_ELEM_FLOAT,
-      span (p->rows, p->cols, ldx), error);
+    return check_in (b, op, 1, p->rows, error) && check_in (b, op, 0, p->cols, error);
+  return check_in (b, op, 0, span (p->rows, p->cols, ldx), error);
 }
+
+/* ----------------------------------------------------------------- reduce */
 
 static gboolean
 check_banned (const F2Op *op, F2Backend *b, guint32 rows, guint32 max_banned,
     GError **error)
 {
-  if (!f2_ref_is_set (op->in[1]))
-    return TRUE;
-  if (max_banned == 0)
+  if (f2_ref_is_set (op->in[1]) && max_banned == 0)
     return f2_backend_invalid (error, "banned ids (slot 1) are set but max_banned is 0");
-  return check_ref (b, op->in[1], "banned ids (slot 1)", F2_ELEM_I32,
-      (guint64) rows * max_banned, error);
+  return check_in (b, op, 1, (guint64) rows * max_banned, error);
+}
+
+static double
+flops_argmax (const F2Op *op)
+{
+  return (double) op->p.argmax.rows * op->p.argmax.cols;
 }
 
 static gboolean
@@ -543,10 +556,15 @@ check_argmax (const F2Op *op, F2Backend *b, GError **error)
   if (p->cols > G_MAXINT32)
     return f2_backend_invalid (error, "cols %u does not fit an i32 id", p->cols);
   return check_stride (p->ldx, p->cols, "ldx", error)
-      && check_ref (b, op->in[0], "input x (slot 0)", F2_ELEM_FLOAT,
-      span (p->rows, p->cols, PACKED (p->ldx, p->cols)), error)
+      && check_in (b, op, 0, span (p->rows, p->cols, PACKED (p->ldx, p->cols)), error)
       && check_banned (op, b, p->rows, p->max_banned, error)
-      && check_ref (b, op->out, "output ids", F2_ELEM_I32, p->rows, error);
+      && check_out (b, op, p->rows, error);
+}
+
+static double
+flops_topk (const F2Op *op)
+{
+  return 3.0 * op->p.topk.rows * op->p.topk.cols;
 }
 
 static gboolean
@@ -564,14 +582,13 @@ check_topk (const F2Op *op, F2Backend *b, GError **error)
   if (p->cols > G_MAXINT32)
     return f2_backend_invalid (error, "cols %u does not fit an i32 id", p->cols);
   return check_stride (p->ldx, p->cols, "ldx", error)
-      && check_ref (b, op->in[0], "input x (slot 0)", F2_ELEM_FLOAT,
-      span (p->rows, p->cols, PACKED (p->ldx, p->cols)), error)
+      && check_in (b, op, 0, span (p->rows, p->cols, PACKED (p->ldx, p->cols)), error)
       && check_banned (op, b, p->rows, p->max_banned, error)
-      && check_ref (b, op->out, "output ids", F2_ELEM_I32,
-      (guint64) p->rows * p->k, error)
-      && check_ref (b, op->out2, "output values (out2)", F2_ELEM_FLOAT,
-      (guint64) p->rows * p->k, error);
+      && check_out (b, op, (guint64) p->rows * p->k, error)
+      && check_out2 (b, op, (guint64) p->rows * p->k, error);
 }
+
+/* --------------------------------------------------------------- resample */
 
 /* One plane of an image: @rows rows of @row_bytes, @stride apart. */
 static gboolean
@@ -583,6 +600,14 @@ check_plane (const F2ResampleHParams *p, int plane, guint64 rows,
         "(%" G_GUINT64_FORMAT " bytes)", plane, p->stride[plane], row_bytes);
   *end = MAX (*end, p->plane_offset[plane] + span (rows, row_bytes, p->stride[plane]));
   return TRUE;
+}
+
+static double
+flops_resample_h (const F2Op *op)
+{
+  const F2ResampleHParams *p = &op->p.resample_h;
+
+  return 6.0 * p->in_h * p->out_w * p->taps;
 }
 
 static gboolean
@@ -630,12 +655,18 @@ check_resample_h (const F2Op *op, F2Backend *b, GError **error)
     if (!isfinite (p->y_offset))
       return f2_backend_invalid (error, "y_offset is not finite");
   }
-  return check_ref (b, op->in[0], "image (slot 0)", F2_ELEM_U8, end, error)
-      && check_ref (b, op->in[1], "coefficients (slot 1)", F2_ELEM_I32,
-      (guint64) p->out_w * p->taps, error)
-      && check_ref (b, op->in[2], "bounds (slot 2)", F2_ELEM_I32, p->out_w, error)
-      && check_ref (b, op->out, "output", F2_ELEM_U8,
-      (guint64) p->in_h * p->out_w * 3, error);
+  return check_in (b, op, 0, end, error)
+      && check_in (b, op, 1, (guint64) p->out_w * p->taps, error)
+      && check_in (b, op, 2, p->out_w, error)
+      && check_out (b, op, (guint64) p->in_h * p->out_w * 3, error);
+}
+
+static double
+flops_resample_v (const F2Op *op)
+{
+  const F2ResampleVParams *p = &op->p.resample_v;
+
+  return 6.0 * p->out_h * p->w * p->taps;
 }
 
 static gboolean
@@ -654,84 +685,171 @@ check_resample_v (const F2Op *op, F2Backend *b, GError **error)
   }
   if (!isfinite (p->rescale))
     return f2_backend_invalid (error, "rescale must be finite");
-  return check_ref (b, op->in[0], "rows (slot 0)", F2_ELEM_U8,
-      (guint64) p->in_h * p->w * 3, error)
-      && check_ref (b, op->in[1], "coefficients (slot 1)", F2_ELEM_I32,
-      (guint64) p->out_h * p->taps, error)
-      && check_ref (b, op->in[2], "bounds (slot 2)", F2_ELEM_I32, p->out_h, error)
-      && check_ref (b, op->out, "output", F2_ELEM_FLOAT,
-      (guint64) 3 * p->out_h * p->w, error);
+  return check_in (b, op, 0, (guint64) p->in_h * p->w * 3, error)
+      && check_in (b, op, 1, (guint64) p->out_h * p->taps, error)
+      && check_in (b, op, 2, p->out_h, error)
+      && check_out (b, op, (guint64) 3 * p->out_h * p->w, error);
 }
 
-/* Slots each op reads; any other set slot is an error. */
-static const guint8 used_inputs[F2_OP_COUNT] = {
-  [F2_OP_MATMUL] = 4,
-  [F2_OP_LAYER_NORM] = 4,
-  [F2_OP_SOFTMAX] = 1,
-  [F2_OP_ATTENTION] = 5,
-  [F2_OP_CHANNEL_ATTENTION] = 2,
-  [F2_OP_CONV2D] = 3,
-  [F2_OP_DWCONV3X3] = 3,
-  [F2_OP_MEAN_ROWS] = 1,
-  [F2_OP_EMBEDDING] = 4,
-  [F2_OP_ADD] = 2,
-  [F2_OP_COPY] = 2,
-  [F2_OP_ARGMAX] = 2,
-  [F2_OP_TOPK] = 2,
-  [F2_OP_RESAMPLE_H] = 3,
-  [F2_OP_RESAMPLE_V] = 3,
+/* -------------------------------------------------------------- the table */
+
+#define I32 .type = F2_ELEM_I32
+#define U8 .type = F2_ELEM_U8
+#define OPTIONAL .optional = TRUE
+
+static const F2OpInfo op_table[] = {
+  [F2_OP_MATMUL] = {
+    "matmul",
+    .in = { { "input a" }, { "weight" }, { "bias", .flag = "F2_EPI_BIAS" },
+      { "residual", .flag = "F2_EPI_RESIDUAL" } },
+    .out = { "output" },
+    .check = check_matmul, .flops = flops_matmul,
+  },
+  [F2_OP_CONV2D] = {
+    "conv2d",
+    .in = { { "input x" }, { "weight" }, { "bias", .flag = "F2_EPI_BIAS" } },
+    .out = { "output" },
+    .check = check_conv2d, .flops = flops_conv2d,
+  },
+  [F2_OP_DWCONV3X3] = {
+    "dwconv3x3",
+    .in = { { "input x" }, { "weight" }, { "bias", OPTIONAL } },
+    .out = { "output" },
+    .check = check_dwconv, .flops = flops_dwconv,
+  },
+  [F2_OP_LAYER_NORM] = {
+    "layer_norm",
+    .in = { { "input x" }, { "gamma" }, { "beta" }, { "residual", OPTIONAL } },
+    .out = { "output" },
+    .check = check_layer_norm, .flops = flops_layer_norm,
+  },
+  [F2_OP_SOFTMAX] = {
+    "softmax",
+    .in = { { "input x" } },
+    .out = { "output" },
+    .check = check_softmax, .flops = flops_softmax,
+  },
+  [F2_OP_ATTENTION] = {
+    "attention",
+    .in = { { "q" }, { "k" }, { "v" }, { "key mask", I32, .flag = "F2_ATTN_KEY_MASK" },
+      { "kv_len_ref", I32, .flag = "F2_ATTN_DYNAMIC_KV" } },
+    .out = { "output" },
+    .check = check_attention, .flops = flops_attention,
+  },
+  /* the scratch is working memory the Vulkan kernels need (ops.h) */
+  [F2_OP_CHANNEL_ATTENTION] = {
+    "channel_attention",
+    .in = { { "qkv" }, { "scratch", I32, OPTIONAL } },
+    .out = { "output" },
+    .check = check_channel_attention, .flops = flops_channel_attention,
+  },
+  [F2_OP_MEAN_ROWS] = {
+    "mean_rows",
+    .in = { { "input x" } },
+    .out = { "output" },
+    .check = check_mean_rows, .flops = flops_mean_rows,
+  },
+  [F2_OP_EMBEDDING] = {
+    "embedding",
+    .in = { { "ids", I32 }, { "table" }, { "positions", OPTIONAL },
+      { "pos_ref", I32, OPTIONAL } },
+    .out = { "output" },
+    .check = check_embedding, .flops = flops_embedding,
+  },
+  [F2_OP_ADD] = {
+    "add",
+    .in = { { "input a" }, { "input b" } },
+    .out = { "output" },
+    .check = check_add, .flops = flops_add,
+  },
+  [F2_OP_COPY] = {
+    "copy",
+    .in = { { "input x" }, { "row index", I32, OPTIONAL } },
+    .out = { "output" },
+    .check = check_copy, .flops = flops_copy,
+  },
+  [F2_OP_ARGMAX] = {
+    "argmax",
+    .in = { { "input x" }, { "banned ids", I32, OPTIONAL } },
+    .out = { "output ids", I32 },
+    .check = check_argmax, .flops = flops_argmax,
+  },
+  [F2_OP_TOPK] = {
+    "topk",
+    .in = { { "input x" }, { "banned ids", I32, OPTIONAL } },
+    .out = { "output ids", I32 },
+    .out2 = { "output values" },
+    .check = check_topk, .flops = flops_topk,
+  },
+  [F2_OP_RESAMPLE_H] = {
+    "resample_h",
+    .in = { { "image", U8 }, { "coefficients", I32 }, { "bounds", I32 } },
+    .out = { "output", U8 },
+    .check = check_resample_h, .flops = flops_resample_h,
+  },
+  [F2_OP_RESAMPLE_V] = {
+    "resample_v",
+    .in = { { "rows", U8 }, { "coefficients", I32 }, { "bounds", I32 } },
+    .out = { "output" },
+    .check = check_resample_v, .flops = flops_resample_v,
+  },
 };
+
+/* An entry for the last kind and none beyond; tests/test-op-table.c checks
+ * that none is left empty. */
+G_STATIC_ASSERT (G_N_ELEMENTS (op_table) == F2_OP_COUNT);
+
+#undef I32
+#undef U8
+#undef OPTIONAL
+
+const F2OpInfo *
+f2_op_info (F2OpKind kind)
+{
+  if ((guint) kind >= F2_OP_COUNT)
+    return NULL;
+  return &op_table[kind];
+}
+
+const char *
+f2_op_kind_name (F2OpKind kind)
+{
+  const F2OpInfo *info = f2_op_info (kind);
+
+  return info != NULL ? info->name : "unknown";
+}
+
+double
+f2_op_flops (const F2Op *op)
+{
+  const F2OpInfo *info = f2_op_info (op->kind);
+
+  return info != NULL ? info->flops (op) : 0;
+}
 
 gboolean
 f2_op_check (const F2Op *op, F2Backend *backend, GError **error)
 {
+  const F2OpInfo *info;
+  guint n_inputs = 0;
+
   g_return_val_if_fail (op != NULL && backend != NULL, FALSE);
 
-  if ((guint) op->kind >= F2_OP_COUNT)
+  info = f2_op_info (op->kind);
+  if (info == NULL)
     return f2_backend_invalid (error, "unknown op kind %d", op->kind);
-  for (guint i = used_inputs[op->kind]; i < G_N_ELEMENTS (op->in); i++)
+  while (n_inputs < F2_OP_MAX_INPUTS && info->in[n_inputs].name != NULL)
+    n_inputs++;
+  for (guint i = n_inputs; i < F2_OP_MAX_INPUTS; i++)
     if (f2_ref_is_set (op->in[i]))
       return f2_backend_invalid (error, "input slot %u is set but %s has only %u inputs",
-          i, f2_op_kind_name (op->kind), used_inputs[op->kind]);
-  if (op->kind != F2_OP_TOPK && f2_ref_is_set (op->out2))
-    return f2_backend_invalid (error, "out2 is set but only topk writes a second output");
-
-  switch (op->kind) {
-    case F2_OP_MATMUL:
-      return check_matmul (op, backend, error);
-    case F2_OP_LAYER_NORM:
-      return check_layer_norm (op, backend, error);
-    case F2_OP_SOFTMAX:
-      return check_softmax (op, backend, error);
-    case F2_OP_ATTENTION:
-      return check_attention (op, backend, error);
-    case F2_OP_CHANNEL_ATTENTION:
-      return check_channel_attention (op, backend, error);
-    case F2_OP_CONV2D:
-      return check_conv2d (op, backend, error);
-    case F2_OP_DWCONV3X3:
-      return check_dwconv (op, backend, error);
-    case F2_OP_MEAN_ROWS:
-      return check_mean_rows (op, backend, error);
-    case F2_OP_EMBEDDING:
-      return check_embedding (op, backend, error);
-    case F2_OP_ADD:
-      return check_add (op, backend, error);
-    case F2_OP_COPY:
-      return check_copy (op, backend, error);
-    case F2_OP_ARGMAX:
-      return check_argmax (op, backend, error);
-    case F2_OP_TOPK:
-      return check_topk (op, backend, error);
-    case F2_OP_RESAMPLE_H:
-      return check_resample_h (op, backend, error);
-    case F2_OP_RESAMPLE_V:
-      return check_resample_v (op, backend, error);
-    case F2_OP_COUNT:
-      break;
-  }
-  return f2_backend_invalid (error, "unknown op kind %d", op->kind);
+          i, info->name, n_inputs);
+  if (info->out2.name == NULL && f2_ref_is_set (op->out2))
+    return f2_backend_invalid (error, "out2 is set but %s writes no second output", info->name);
+  return info->check (op, backend, error);
 }
+
+/* ------------------------------------------------- checks at run time */
 
 gboolean
 f2_op_check_embedding_base (const F2Op *op, F2Backend *backend, gint32 dynamic,

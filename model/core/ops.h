@@ -1,10 +1,26 @@
 /* The op interface: every compute step of Florence-2 as plain data.
  *
  * The network is built once as a list of F2Op (a program, see backend.h).
- * Each backend runs the same list: the CPU backend interprets it with the
- * plain-C reference ops (cpu-ops.c); the Vulkan backend records it into a
- * command buffer once and replays it. A kernel test builds one op, runs it on
- * both backends and compares.
+ * Three backends run the same list: the plain-C reference (the oracle of
+ * every test), the cpu backend (oneDNN and threaded C) and Vulkan (which
+ * records it into a command buffer once and replays it). A kernel test
+ * builds one op, runs it on the reference and on the backend under test and
+ * compares.
+ *
+ * Every op kind is described once, in the op table of ops.c (F2OpInfo
+ * below: its name, tensor slots, validation and FLOP count); each backend
+ * has one table of kernels indexed by kind (reference-ops.c, cpu-ops.c,
+ * vk-ops.c) whose kernels live in a file per family of ops (matmul, conv,
+ * norm, attention, elementwise, reduce, resample). Adding an op means:
+ * - here, its kind and its parameters (a struct in F2Op's union);
+ * - in ops.c, its description: a table entry with its slots, its check and
+ *   its FLOP count;
+ * - a kernel per backend, entered in that backend's table: the reference
+ *   function in reference-ops.c; a cpu kernel in cpu-op-<family>.c; a
+ *   Vulkan recorder in vk-op-<family>.c with its shader in vulkan-shaders/;
+ * - its test in tests/test-kernels-<family>.c (and the reference's own in
+ *   tests/test-reference-ops.c). tests/test-op-table.c fails while any
+ *   backend lacks a kernel for some kind.
  *
  * Conventions
  * - Tensors live in backend buffers. A buffer holds elements of one type:
@@ -258,12 +274,14 @@ typedef struct {
   float rescale;
 } F2ResampleVParams;
 
+#define F2_OP_MAX_INPUTS 6
+
 typedef struct {
   F2OpKind kind;
   F2Variant variant;
   const char *name;             /* for profiles and errors; static string */
   F2Ref out, out2;              /* out2: TOPK values */
-  F2Ref in[6];                  /* inputs, see per-op table in ops.c */
+  F2Ref in[F2_OP_MAX_INPUTS];   /* inputs: the slots of the kind, see ops.c */
   union {
     F2MatmulParams matmul;
     F2LayerNormParams layer_norm;
@@ -283,24 +301,33 @@ typedef struct {
   } p;
 } F2Op;
 
-/* Input slots per op (F2Op.in[i]):
- *   MATMUL:            0 a, 1 w (linear), 2 bias, 3 residual
- *   LAYER_NORM:        0 x, 1 gamma, 2 beta, 3 residual
- *   SOFTMAX:           0 x (out must equal x)
- *   ATTENTION:         0 q, 1 k, 2 v, 3 key mask (I32), 4 kv_len_ref (I32)
- *   CHANNEL_ATTENTION: 0 qkv, 1 scratch (I32, Vulkan only, see above)
- *   CONV2D:            0 x, 1 w (linear [cout][cin*k*k]), 2 bias
- *   DWCONV3X3:         0 x, 1 w [c][9], 2 bias
- *   MEAN_ROWS:         0 x
- *   EMBEDDING:         0 ids (I32), 1 table [vocab][dim], 2 pos (optional), 3 pos_ref (I32, optional)
- *   ADD:               0 a, 1 b
- *   COPY:              0 x, 1 row index (I32, optional)
- *   ARGMAX:            0 x, 1 banned (I32, optional)       -> out (I32)
- *   TOPK:              0 x, 1 banned (I32, optional)       -> out ids (I32), out2 values
- *   RESAMPLE_H:        0 image (U8), 1 coeffs (I32), 2 bounds (I32)  -> out (U8)
- *   RESAMPLE_V:        0 rows (U8), 1 coeffs (I32), 2 bounds (I32)   -> out
- */
+/* The description of an op kind: one entry of the op table in ops.c. */
 
+typedef struct _F2Backend F2Backend;  /* backend.h */
+
+/* A tensor slot of an op (F2Op.in[i], out or out2) */
+typedef struct {
+  const char *name;             /* for errors; NULL: the kind has no such slot */
+  F2ElemType type;
+  gboolean optional;            /* may be left unset */
+  const char *flag;             /* the flag that asks for it (e.g. "F2_EPI_BIAS"), or NULL */
+} F2OpSlot;
+
+typedef struct {
+  const char *name;             /* "matmul", ... (profiles and errors) */
+  F2OpSlot in[F2_OP_MAX_INPUTS];  /* inputs from slot 0; unnamed past the last */
+  F2OpSlot out, out2;           /* out2: only where the kind has a second output */
+  /* Whether the op's parameters make sense and each slot lies inside its
+   * buffer with the right element type; see f2_op_check(). */
+  gboolean (*check) (const F2Op *op, F2Backend *backend, GError **error);
+  /* Floating-point operations the op performs (for GFLOP/s reports) */
+  double (*flops) (const F2Op *op);
+} F2OpInfo;
+
+/* The description of @kind; NULL for a value that is no kind. */
+const F2OpInfo *f2_op_info (F2OpKind kind);
+
+/* Its name ("unknown" for a value that is no kind) */
 const char *f2_op_kind_name (F2OpKind kind);
 
 /* Floating-point operations one op performs (for GFLOP/s reports). */

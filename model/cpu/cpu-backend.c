@@ -1,10 +1,10 @@
-/* The CPU backend: oneDNN matmuls and threaded C kernels on host memory.
+/* The CPU backend: host memory, and programs run with the kernel of each
+ * op kind from the table of cpu-ops.c (oneDNN matmuls, threaded C).
  *
  * A program is turned into steps when it is finished: tensor addresses
- * resolved, oneDNN primitives created, working memory sized. Running it
- * walks the steps; it allocates nothing. */
-#include "cpu-private.h"
-#include "reference-ops.h"
+ * resolved, each kernel prepared (oneDNN primitives created, working memory
+ * sized). Running it walks the steps; it allocates nothing. */
+#include "cpu-ops.h"
 
 #include <omp.h>
 #include <string.h>
@@ -209,24 +209,21 @@ cpu_program_finish (F2Backend *backend, F2Program *program, GError **error)
 
   for (guint i = 0; i < program->ops->len; i++) {
     const F2Op *op = &g_array_index (program->ops, F2Op, i);
+    const F2CpuKernel *kernel = f2_cpu_op_kernel (op->kind);
     F2CpuStep step = { .op = *op };
+    GError *op_error = NULL;
     gsize end = 0;
 
     step.out = f2_cpu_ptr (self, op->out);
     step.out2 = f2_cpu_ptr (self, op->out2);
     for (guint j = 0; j < G_N_ELEMENTS (op->in); j++)
       step.in[j] = f2_cpu_ptr (self, op->in[j]);
-    if (op->kind == F2_OP_MATMUL || op->kind == F2_OP_CONV2D) {
-      GError *op_error = NULL;
-      if (!f2_cpu_matmul_prepare (self, &step, &end, &op_error)) {
-        f2_cpu_step_clear (&step);
-        g_propagate_prefixed_error (error, op_error, "program '%s', op %u (%s '%s'): ",
-            program->name, i, f2_op_kind_name (op->kind), op->name ? op->name : "");
-        program_clear (prog);
-        return FALSE;
-      }
-    } else {
-      end = f2_cpu_kernel_scratch (op, self->threads);
+    if (kernel->prepare != NULL && !kernel->prepare (self, &step, &end, &op_error)) {
+      f2_cpu_step_clear (&step);
+      g_propagate_prefixed_error (error, op_error, "program '%s', op %u (%s '%s'): ",
+          program->name, i, f2_op_kind_name (op->kind), op->name ? op->name : "");
+      program_clear (prog);
+      return FALSE;
     }
     need = MAX (need, ALIGN64 (end));
     g_array_append_val (prog->steps, step);
@@ -251,85 +248,6 @@ cpu_program_finish (F2Backend *backend, F2Program *program, GError **error)
   self->scratch_need = MAX (self->scratch_need, need);
   program->priv = prog;
   return TRUE;
-}
-
-static gboolean
-run_embedding (F2CpuBackend *self, const F2CpuStep *step, GError **error)
-{
-  guint64 base;
-
-  if (!f2_op_check_embedding_base (&step->op, &self->base,
-          step->in[3] ? *(const gint32 *) step->in[3] : -1, &base, error))
-    return FALSE;
-  f2_reference_embedding (&step->op.p.embedding, step->in[0], step->in[1],
-      step->in[2], base, step->out);
-  return TRUE;
-}
-
-static gboolean
-run_copy (F2CpuBackend *self, const F2CpuStep *step, GError **error)
-{
-  if (!f2_op_check_copy_rows (&step->op, &self->base, step->in[1], error))
-    return FALSE;
-  f2_cpu_copy (&step->op.p.copy, step->in[0], step->in[1], step->out);
-  return TRUE;
-}
-
-static gboolean
-run_step (F2CpuBackend *self, F2CpuRun *run, F2CpuStep *s, GError **error)
-{
-  const F2Op *op = &s->op;
-  float *scratch = (float *) run->scratch;
-
-  switch (op->kind) {
-    case F2_OP_MATMUL:
-    case F2_OP_CONV2D:
-      return f2_cpu_matmul_run (run, s, error);
-    case F2_OP_LAYER_NORM:
-      f2_cpu_layer_norm (&op->p.layer_norm, s->in[0], s->in[1], s->in[2], s->in[3], s->out);
-      return TRUE;
-    case F2_OP_SOFTMAX:
-      f2_cpu_softmax (&op->p.softmax, s->out);
-      return TRUE;
-    case F2_OP_ATTENTION:
-      f2_cpu_attention (&op->p.attention, s->in[0], s->in[1], s->in[2], s->in[3],
-          s->in[4] ? *(const gint32 *) s->in[4] : -1, s->out, scratch, self->threads);
-      return TRUE;
-    case F2_OP_CHANNEL_ATTENTION:
-      f2_cpu_channel_attention (&op->p.channel_attention, s->in[0], s->out,
-          scratch, self->threads);
-      return TRUE;
-    case F2_OP_DWCONV3X3:
-      f2_cpu_dwconv3x3 (&op->p.dwconv, s->in[0], s->in[1], s->in[2], s->out, scratch);
-      return TRUE;
-    case F2_OP_MEAN_ROWS:
-      f2_cpu_mean_rows (&op->p.mean_rows, s->in[0], s->out);
-      return TRUE;
-    case F2_OP_EMBEDDING:
-      return run_embedding (self, s, error);
-    case F2_OP_ADD:
-      f2_cpu_add (&op->p.add, s->in[0], s->in[1], s->out);
-      return TRUE;
-    case F2_OP_COPY:
-      return run_copy (self, s, error);
-    case F2_OP_ARGMAX:
-      f2_cpu_argmax (&op->p.argmax, s->in[0], s->in[1], s->out);
-      return TRUE;
-    case F2_OP_TOPK:
-      f2_cpu_topk (&op->p.topk, s->in[0], s->in[1], s->out, s->out2);
-      return TRUE;
-    case F2_OP_RESAMPLE_H:
-      f2_reference_resample_h (&op->p.resample_h, s->in[0], s->in[1], s->in[2], s->out);
-      return TRUE;
-    case F2_OP_RESAMPLE_V:
-      f2_reference_resample_v (&op->p.resample_v, s->in[0], s->in[1], s->in[2], s->out);
-      return TRUE;
-    case F2_OP_COUNT:
-      break;
-  }
-  g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_UNSUPPORTED,
-      "op kind %d is not supported", op->kind);
-  return FALSE;
 }
 
 static gboolean
@@ -362,7 +280,7 @@ cpu_program_run (F2Backend *backend, F2Program *program, GError **error)
           && g_array_index (program->stages, F2Stage, stage + 1).first_op == i)
         stage++;
     }
-    if (!run_step (self, run, step, &op_error)) {
+    if (!f2_cpu_op_kernel (step->op.kind)->run (self, run, step, &op_error)) {
       g_propagate_prefixed_error (error, op_error, "program '%s', op %u (%s '%s'): ",
           program->name, i, f2_op_kind_name (step->op.kind),
           step->op.name ? step->op.name : "");

@@ -47,7 +47,7 @@ typedef struct {
 /* One op of a finished program, with resolved addresses. */
 typedef struct {
   F2Op op;
-  gpointer out, out2, in[6];
+  gpointer out, out2, in[F2_OP_MAX_INPUTS];
   /* MATMUL and CONV2D: the oneDNN primitive and its arguments */
   dnnl_primitive_t prim;
   dnnl_exec_arg_t args[8];
@@ -77,43 +77,13 @@ f2_cpu_ref_key (F2Ref ref)
   return ((guint64) ref.buffer << 40) | ref.offset;
 }
 
-/* cpu-matmul.c: MATMUL and CONV2D as oneDNN matmul primitives */
+/* cpu-op-matmul.c: linear weights packed for oneDNN's matmul, the steps'
+ * primitives (the kernels are in cpu-ops.h) */
 gboolean f2_cpu_linear_layout (F2CpuBackend *self, guint32 n, guint32 k,
     dnnl_memory_desc_t *md, GError **error);
 gboolean f2_cpu_pack_linear (F2CpuBackend *self, gpointer dst, guint32 n,
     guint32 k, const float *w, dnnl_memory_desc_t *md, GError **error);
-/* Creates the primitive of a MATMUL or CONV2D step; adds the working memory
- * it needs at *scratch_end. */
-gboolean f2_cpu_matmul_prepare (F2CpuBackend *self, F2CpuStep *step,
-    gsize *scratch_end, GError **error);
-gboolean f2_cpu_matmul_run (F2CpuRun *run, F2CpuStep *step, GError **error);
 void f2_cpu_step_clear (F2CpuStep *step);
 gboolean f2_cpu_dnnl_check (dnnl_status_t status, const char *what, GError **error);
-
-/* cpu-kernels.c: the other ops, threaded C. Scratch needs are per thread. */
-gsize f2_cpu_kernel_scratch (const F2Op *op, guint threads);
-void f2_cpu_attention (const F2AttentionParams *p, const float *q,
-    const float *k, const float *v, const gint32 *mask, gint32 kv_len_dynamic,
-    float *out, float *scratch, guint threads);
-void f2_cpu_channel_attention (const F2ChannelAttentionParams *p,
-    const float *qkv, float *out, float *scratch, guint threads);
-void f2_cpu_layer_norm (const F2LayerNormParams *p, const float *x,
-    const float *gamma, const float *beta, const float *residual, float *out);
-void f2_cpu_softmax (const F2SoftmaxParams *p, float *x);
-void f2_cpu_dwconv3x3 (const F2DwConvParams *p, const float *x,
-    const float *w, const float *bias, float *out, float *wt);
-void f2_cpu_add (const F2AddParams *p, const float *a, const float *b,
-    float *out);
-void f2_cpu_copy (const F2CopyParams *p, const float *x,
-    const gint32 *row_index, float *out);
-void f2_cpu_mean_rows (const F2MeanRowsParams *p, const float *x, float *out);
-void f2_cpu_argmax (const F2ArgmaxParams *p, const float *x,
-    const gint32 *banned, gint32 *out);
-void f2_cpu_topk (const F2TopkParams *p, const float *x, const gint32 *banned,
-    gint32 *out_ids, float *out_values);
-void f2_cpu_im2col (const F2Conv2dParams *p, const float *x, void *rows,
-    gboolean bf16);
-void f2_cpu_to_bf16 (const float *x, guint32 rows, guint32 cols, guint32 ldx,
-    guint16 *out);
 
 G_END_DECLS

@@ -1,13 +1,22 @@
-/* Plain-C reference ops; see reference-ops.h. Clarity before speed. */
+/* The plain-C reference of every op kind, and the table of them (at the
+ * end); see reference-ops.h. Clarity before speed. In the families of the
+ * op table: matmul, conv, norm, attention, elementwise, reduce, resample.
+ *
+ * Each kernel names its tensors at the top, in slot order (ops.c); unset
+ * optional slots are NULL. */
 #include "reference-ops.h"
+#include "backend-private.h"
 
 #include <math.h>
 #include <string.h>
 
 #define PACKED(ld, dflt) ((ld) != 0 ? (ld) : (dflt))
 
-double
-f2_reference_gelu (double x)
+/* ----------------------------------------------------------------- matmul */
+
+/* Exact (erf) GELU, as torch.nn.functional.gelu. */
+static double
+gelu (double x)
 {
   return 0.5 * x * (1.0 + erf (x * M_SQRT1_2));
 }
@@ -25,16 +34,20 @@ epilogue (guint32 flags, double acc, const float *bias, guint32 n,
     acc += bias[n];
   y = (float) acc;
   if (flags & F2_EPI_GELU)
-    y = (float) f2_reference_gelu (y);
+    y = (float) gelu (y);
   if ((flags & F2_EPI_RESIDUAL) && residual != NULL)
     y += *residual;
   return y;
 }
 
-void
-f2_reference_matmul (const F2MatmulParams *p, const float *a, const float *w,
-    const float *bias, const float *residual, float *out)
+/* out may equal residual (in-place residual add). */
+static gboolean
+reference_matmul (F2Backend *backend, const F2Op *op, const F2HostTensors *t,
+    GError **error)
 {
+  const F2MatmulParams *p = &op->p.matmul;
+  const float *a = t->in[0], *w = t->in[1], *bias = t->in[2], *residual = t->in[3];
+  float *out = t->out;
   guint32 lda = PACKED (p->lda, p->k);
   guint32 ldo = PACKED (p->ldo, p->n);
   guint32 ldr = PACKED (p->ldr, p->n);
@@ -50,12 +63,19 @@ f2_reference_matmul (const F2MatmulParams *p, const float *a, const float *w,
           residual ? residual + (gsize) m * ldr + n : NULL);
     }
   }
+  return TRUE;
 }
 
-void
-f2_reference_layer_norm (const F2LayerNormParams *p, const float *x,
-    const float *gamma, const float *beta, const float *residual, float *out)
+/* ------------------------------------------------------------------- norm */
+
+/* out may alias x; residual rows use the stride of x (ldx). */
+static gboolean
+reference_layer_norm (F2Backend *backend, const F2Op *op, const F2HostTensors *t,
+    GError **error)
 {
+  const F2LayerNormParams *p = &op->p.layer_norm;
+  const float *x = t->in[0], *gamma = t->in[1], *beta = t->in[2], *residual = t->in[3];
+  float *out = t->out;
   guint32 ldx = PACKED (p->ldx, p->cols);
   guint32 ldo = PACKED (p->ldo, p->cols);
   double *row = g_new (double, MAX (p->cols, 1));
@@ -87,11 +107,17 @@ f2_reference_layer_norm (const F2LayerNormParams *p, const float *x,
     }
   }
   g_free (row);
+  return TRUE;
 }
 
-void
-f2_reference_softmax (const F2SoftmaxParams *p, float *x)
+/* In place: x is the output. */
+static gboolean
+reference_softmax (F2Backend *backend, const F2Op *op, const F2HostTensors *t,
+    GError **error)
 {
+  const F2SoftmaxParams *p = &op->p.softmax;
+  float *x = t->out;
+
   for (guint32 r = 0; r < p->rows; r++) {
     float *xr = x + (gsize) r * p->cols;
     double max = -INFINITY, sum = 0.0;
@@ -103,7 +129,10 @@ f2_reference_softmax (const F2SoftmaxParams *p, float *x)
     for (guint32 c = 0; c < p->cols; c++)
       xr[c] = (float) (exp ((double) xr[c] * p->scale - max) / sum);
   }
+  return TRUE;
 }
+
+/* -------------------------------------------------------------- attention */
 
 /* Row of token @t of batch item @b: for windows, the token's row in the
  * whole grid; otherwise t itself (the batch offset is added separately). */
@@ -117,11 +146,16 @@ window_row (const F2AttentionParams *p, guint32 b, guint32 t)
   return (gsize) (wy * p->window + ly) * p->grid_w + wx * p->window + lx;
 }
 
-void
-f2_reference_attention (const F2AttentionParams *p, const float *q,
-    const float *k, const float *v, const gint32 *mask, gint32 kv_len_dynamic,
-    float *out)
+/* A query that sees no key gets zeros. */
+static gboolean
+reference_attention (F2Backend *backend, const F2Op *op, const F2HostTensors *t,
+    GError **error)
 {
+  const F2AttentionParams *p = &op->p.attention;
+  const float *q = t->in[0], *k = t->in[1], *v = t->in[2];
+  const gint32 *mask = t->in[3], *kv_len_ref = t->in[4];
+  gint32 kv_len_dynamic = kv_len_ref != NULL ? *kv_len_ref : -1;
+  float *out = t->out;
   gboolean window = (p->flags & F2_ATTN_WINDOW) != 0;
   guint32 batch = p->batch;
   guint32 kv_len = p->kv_len;
@@ -202,12 +236,17 @@ f2_reference_attention (const F2AttentionParams *p, const float *q,
   }
   g_free (scores);
   g_free (acc);
+  return TRUE;
 }
 
-void
-f2_reference_channel_attention (const F2ChannelAttentionParams *p,
-    const float *qkv, float *out)
+/* The scratch slot is not used here. */
+static gboolean
+reference_channel_attention (F2Backend *backend, const F2Op *op,
+    const F2HostTensors *t, GError **error)
 {
+  const F2ChannelAttentionParams *p = &op->p.channel_attention;
+  const float *qkv = t->in[0];
+  float *out = t->out;
   guint32 cg = p->channels / p->groups;
   gsize ld = (gsize) 3 * p->channels;
   double *att = g_new (double, (gsize) MAX (cg, 1) * MAX (cg, 1));
@@ -247,12 +286,19 @@ f2_reference_channel_attention (const F2ChannelAttentionParams *p,
     }
   }
   g_free (att);
+  return TRUE;
 }
 
-void
-f2_reference_conv2d (const F2Conv2dParams *p, const float *x, const float *w,
-    const float *bias, float *out)
+/* ------------------------------------------------------------------- conv */
+
+/* w: [cout][cin][kernel][kernel], the linear weight [cout][cin*k*k]. */
+static gboolean
+reference_conv2d (F2Backend *backend, const F2Op *op, const F2HostTensors *t,
+    GError **error)
 {
+  const F2Conv2dParams *p = &op->p.conv2d;
+  const float *x = t->in[0], *w = t->in[1], *bias = t->in[2];
+  float *out = t->out;
   guint32 ho = (p->h + 2 * p->pad - p->kernel) / p->stride + 1;
   guint32 wo = (p->w + 2 * p->pad - p->kernel) / p->stride + 1;
   gsize kk = (gsize) p->kernel * p->kernel;
@@ -284,12 +330,18 @@ f2_reference_conv2d (const F2Conv2dParams *p, const float *x, const float *w,
       }
     }
   }
+  return TRUE;
 }
 
-void
-f2_reference_dwconv3x3 (const F2DwConvParams *p, const float *x,
-    const float *w, const float *bias, float *out)
+/* bias may be NULL. */
+static gboolean
+reference_dwconv3x3 (F2Backend *backend, const F2Op *op, const F2HostTensors *t,
+    GError **error)
 {
+  const F2DwConvParams *p = &op->p.dwconv;
+  const float *x = t->in[0], *w = t->in[1], *bias = t->in[2];
+  float *out = t->out;
+
   for (guint32 y = 0; y < p->h; y++) {
     for (guint32 xx = 0; xx < p->w; xx++) {
       for (guint32 c = 0; c < p->c; c++) {
@@ -316,11 +368,18 @@ f2_reference_dwconv3x3 (const F2DwConvParams *p, const float *x,
       }
     }
   }
+  return TRUE;
 }
 
-void
-f2_reference_mean_rows (const F2MeanRowsParams *p, const float *x, float *out)
+/* ------------------------------------------------------------ elementwise */
+
+static gboolean
+reference_mean_rows (F2Backend *backend, const F2Op *op, const F2HostTensors *t,
+    GError **error)
 {
+  const F2MeanRowsParams *p = &op->p.mean_rows;
+  const float *x = t->in[0];
+  float *out = t->out;
   guint32 ldx = PACKED (p->ldx, p->cols);
 
   for (guint32 c = 0; c < p->cols; c++) {
@@ -329,13 +388,26 @@ f2_reference_mean_rows (const F2MeanRowsParams *p, const float *x, float *out)
       sum += x[(gsize) r * ldx + c];
     out[c] = p->rows > 0 ? (float) (sum / p->rows) : 0.0f;
   }
+  return TRUE;
 }
 
-void
-f2_reference_embedding (const F2EmbeddingParams *p, const gint32 *ids,
-    const float *table, const float *pos, guint64 pos_base, float *out)
+/* The position rows start at pos_offset plus the value at pos_ref, which
+ * must keep them inside the table. An id outside [0, vocab) contributes
+ * zeros (the position row is still added). */
+static gboolean
+reference_embedding (F2Backend *backend, const F2Op *op, const F2HostTensors *t,
+    GError **error)
 {
+  const F2EmbeddingParams *p = &op->p.embedding;
+  const gint32 *ids = t->in[0], *pos_ref = t->in[3];
+  const float *table = t->in[1], *pos = t->in[2];
+  float *out = t->out;
   guint32 ldo = PACKED (p->ldo, p->dim);
+  guint64 pos_base;
+
+  if (!f2_op_check_embedding_base (op, backend, pos_ref != NULL ? *pos_ref : -1,
+          &pos_base, error))
+    return FALSE;
 
   for (guint32 i = 0; i < p->n; i++) {
     gint32 id = ids[i];
@@ -349,29 +421,46 @@ f2_reference_embedding (const F2EmbeddingParams *p, const gint32 *ids,
       o[c] = e;
     }
   }
+  return TRUE;
 }
 
-void
-f2_reference_add (const F2AddParams *p, const float *a, const float *b, float *out)
+/* out may alias a. */
+static gboolean
+reference_add (F2Backend *backend, const F2Op *op, const F2HostTensors *t,
+    GError **error)
 {
+  const F2AddParams *p = &op->p.add;
+  const float *a = t->in[0], *b = t->in[1];
+  float *out = t->out;
   guint32 period = PACKED (p->b_period, p->n);
 
   for (guint32 i = 0; i < p->n; i++)
     out[i] = a[i] + b[i % period];
+  return TRUE;
 }
 
-void
-f2_reference_copy (const F2CopyParams *p, const float *x, const gint32 *row_index,
-    float *out)
+/* The row index, when there is one, must name rows inside x. */
+static gboolean
+reference_copy (F2Backend *backend, const F2Op *op, const F2HostTensors *t,
+    GError **error)
 {
+  const F2CopyParams *p = &op->p.copy;
+  const float *x = t->in[0];
+  const gint32 *row_index = t->in[1];
+  float *out = t->out;
   guint32 ldx = PACKED (p->ldx, p->cols);
   guint32 ldo = PACKED (p->ldo, p->cols);
 
+  if (!f2_op_check_copy_rows (op, backend, row_index, error))
+    return FALSE;
   for (guint32 r = 0; r < p->rows; r++) {
     gsize src = row_index != NULL ? (gsize) row_index[r] : r;
     memmove (out + (gsize) r * ldo, x + src * ldx, sizeof (float) * p->cols);
   }
+  return TRUE;
 }
+
+/* ----------------------------------------------------------------- reduce */
 
 gboolean
 f2_reference_is_banned (const gint32 *banned, guint32 max_banned, guint32 id)
@@ -384,10 +473,15 @@ f2_reference_is_banned (const gint32 *banned, guint32 max_banned, guint32 id)
   return FALSE;
 }
 
-void
-f2_reference_argmax (const F2ArgmaxParams *p, const float *x, const gint32 *banned,
-    gint32 *out)
+/* A row whose every column is banned gives -1. */
+static gboolean
+reference_argmax (F2Backend *backend, const F2Op *op, const F2HostTensors *t,
+    GError **error)
 {
+  const F2ArgmaxParams *p = &op->p.argmax;
+  const float *x = t->in[0];
+  const gint32 *banned = t->in[1];
+  gint32 *out = t->out;
   guint32 ldx = PACKED (p->ldx, p->cols);
 
   for (guint32 r = 0; r < p->rows; r++) {
@@ -404,6 +498,7 @@ f2_reference_argmax (const F2ArgmaxParams *p, const float *x, const gint32 *bann
     }
     out[r] = best;
   }
+  return TRUE;
 }
 
 void
@@ -440,10 +535,16 @@ f2_reference_topk_row (const float *x, guint32 cols, const gint32 *banned,
     vals[i] = (float) ((double) x[ids[i]] - lse);
 }
 
-void
-f2_reference_topk (const F2TopkParams *p, const float *x, const gint32 *banned,
-    gint32 *out_ids, float *out_values)
+/* Slots beyond the number of candidates get id -1 and value -INFINITY. */
+static gboolean
+reference_topk (F2Backend *backend, const F2Op *op, const F2HostTensors *t,
+    GError **error)
 {
+  const F2TopkParams *p = &op->p.topk;
+  const float *x = t->in[0];
+  const gint32 *banned = t->in[1];
+  gint32 *out_ids = t->out;
+  float *out_values = t->out2;
   guint32 ldx = PACKED (p->ldx, p->cols);
 
   for (guint32 r = 0; r < p->rows; r++) {
@@ -458,7 +559,10 @@ f2_reference_topk (const F2TopkParams *p, const float *x, const gint32 *banned,
         p->max_banned, p->k, max + log (sum), out_ids + (gsize) r * p->k,
         out_values + (gsize) r * p->k);
   }
+  return TRUE;
 }
+
+/* --------------------------------------------------------------- resample */
 
 /* Pillow: PRECISION_BITS = 32 - 8 - 2; values start at half a unit so the
  * final shift rounds, then clip to 0..255. */
@@ -523,10 +627,16 @@ unpack_row (const F2ResampleHParams *p, const guint8 *image, guint32 y,
   }
 }
 
-void
-f2_reference_resample_h (const F2ResampleHParams *p, const guint8 *image,
-    const gint32 *coeffs, const gint32 *bounds, guint8 *out)
+/* Pillow's 8-bit horizontal pass. Taps whose column lies outside the image
+ * are skipped (their weight is zero in tables from preprocess.c). */
+static gboolean
+reference_resample_h (F2Backend *backend, const F2Op *op, const F2HostTensors *t,
+    GError **error)
 {
+  const F2ResampleHParams *p = &op->p.resample_h;
+  const guint8 *image = t->in[0];
+  const gint32 *coeffs = t->in[1], *bounds = t->in[2];
+  guint8 *out = t->out;
   guint8 *rgb = g_malloc ((gsize) MAX (p->in_w, 1) * 3);
 
   for (guint32 y = 0; y < p->in_h; y++) {
@@ -538,18 +648,19 @@ f2_reference_resample_h (const F2ResampleHParams *p, const guint8 *image,
       gint64 ss[3] = { 1 << (RESAMPLE_BITS - 1), 1 << (RESAMPLE_BITS - 1),
         1 << (RESAMPLE_BITS - 1) };
 
-      for (guint32 t = 0; t < p->taps; t++) {
-        gint64 ix = (gint64) bounds[x] + t;
+      for (guint32 tap = 0; tap < p->taps; tap++) {
+        gint64 ix = (gint64) bounds[x] + tap;
         if (ix < 0 || ix >= p->in_w)
           continue;
         for (int c = 0; c < 3; c++)
-          ss[c] += (gint64) rgb[ix * 3 + c] * k[t];
+          ss[c] += (gint64) rgb[ix * 3 + c] * k[tap];
       }
       for (int c = 0; c < 3; c++)
         orow[(gsize) x * 3 + c] = clip8 (ss[c]);
     }
   }
   g_free (rgb);
+  return TRUE;
 }
 
 static guint8
@@ -592,10 +703,15 @@ f2_reference_rescale_factor (float rescale)
   return rescale;
 }
 
-void
-f2_reference_resample_v (const F2ResampleVParams *p, const guint8 *rows,
-    const gint32 *coeffs, const gint32 *bounds, float *out)
+/* The vertical pass, rescaled and normalised: out FLOAT [3][out_h][w]. */
+static gboolean
+reference_resample_v (F2Backend *backend, const F2Op *op, const F2HostTensors *t,
+    GError **error)
 {
+  const F2ResampleVParams *p = &op->p.resample_v;
+  const guint8 *rows = t->in[0];
+  const gint32 *coeffs = t->in[1], *bounds = t->in[2];
+  float *out = t->out;
   double rescale = f2_reference_rescale_factor (p->rescale);
   float table[3][256];
 
@@ -613,4 +729,35 @@ f2_reference_resample_v (const F2ResampleVParams *p, const guint8 *rows,
       for (guint32 x = 0; x < p->w; x++)
         out[((gsize) c * p->out_h + y) * p->w + x] =
             table[c][resample_v_pixel (p, rows, coeffs, bounds, y, x, c)];
+  return TRUE;
+}
+
+/* -------------------------------------------------------------- the table */
+
+static const F2ReferenceKernel kernels[] = {
+  [F2_OP_MATMUL] = reference_matmul,
+  [F2_OP_CONV2D] = reference_conv2d,
+  [F2_OP_DWCONV3X3] = reference_dwconv3x3,
+  [F2_OP_LAYER_NORM] = reference_layer_norm,
+  [F2_OP_SOFTMAX] = reference_softmax,
+  [F2_OP_ATTENTION] = reference_attention,
+  [F2_OP_CHANNEL_ATTENTION] = reference_channel_attention,
+  [F2_OP_MEAN_ROWS] = reference_mean_rows,
+  [F2_OP_EMBEDDING] = reference_embedding,
+  [F2_OP_ADD] = reference_add,
+  [F2_OP_COPY] = reference_copy,
+  [F2_OP_ARGMAX] = reference_argmax,
+  [F2_OP_TOPK] = reference_topk,
+  [F2_OP_RESAMPLE_H] = reference_resample_h,
+  [F2_OP_RESAMPLE_V] = reference_resample_v,
+};
+
+G_STATIC_ASSERT (G_N_ELEMENTS (kernels) == F2_OP_COUNT);
+
+F2ReferenceKernel
+f2_reference_kernel (F2OpKind kind)
+{
+  if ((guint) kind >= F2_OP_COUNT)
+    return NULL;
+  return kernels[kind];
 }

@@ -1,6 +1,26 @@
-/* Recorder of the depthwise 3x3 convolution (DaViT's convolutional
- * position encoding). */
+/* Recorders of the conv family: the 2-D convolution (DaViT's patch
+ * embeddings), an implicit GEMM over the matmul kernels (vk-op-matmul.c),
+ * and the depthwise 3x3 convolution (its convolutional position encoding). */
 #include "vk-ops.h"
+
+gboolean
+f2_vk_record_conv2d (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error)
+{
+  const F2Conv2dParams *p = &op->p.conv2d;
+  guint32 ho = (p->h + 2 * p->pad - p->kernel) / p->stride + 1;
+  guint32 wo = (p->w + 2 * p->pad - p->kernel) / p->stride + 1;
+  F2VkGemm g = {
+    .m = ho * wo, .n = p->cout, .k = p->cin * p->kernel * p->kernel,
+    .lda = p->cin * p->kernel * p->kernel, .ldo = p->cout, .ldr = p->cout,
+    .flags = p->flags & (F2_EPI_BIAS | F2_EPI_GELU),
+    .conv = TRUE,
+    .conv_push = { p->cin, p->h, p->w, p->kernel, p->stride, p->pad, wo,
+      p->in_layout == F2_LAYOUT_HWC },
+    .a_extent = (guint64) p->cin * p->h * p->w,
+  };
+
+  return f2_vk_record_gemm (vk, op, &g, out, error);
+}
 
 #define DWCONV_WORKGROUP 64
 /* pixels of a row per invocation (vulkan-shaders/dwconv3x3.glsl) */

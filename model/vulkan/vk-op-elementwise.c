@@ -1,5 +1,5 @@
-/* Recorders of the small memory-bound ops: add, copy, mean over rows,
- * embedding gather. */
+/* Recorders of the elementwise family, the small memory-bound ops: add,
+ * copy, mean over rows, embedding gather. */
 #include "vk-ops.h"
 
 gboolean

@@ -1,5 +1,6 @@
-/* Recorders of the matmul family: F2_OP_MATMUL and F2_OP_CONV2D (an
- * implicit GEMM over the same kernels, see vulkan-shaders/matmul-*.glsl).
+/* Recorder of the matmul family: F2_OP_MATMUL, and the GEMM it records
+ * (f2_vk_record_gemm), which F2_OP_CONV2D uses as an implicit GEMM over the
+ * same kernels (vk-op-conv.c; vulkan-shaders/matmul-*.glsl).
  *
  * Kernels, chosen by f2_vk_matmul_variant() (the driver quirk table, or the
  * op's forced variant):
@@ -24,14 +25,7 @@ enum {
   P_COUNT
 };
 
-typedef struct {
-  guint32 m, n, k;
-  guint32 lda, ldo, ldr;        /* resolved (never 0) */
-  guint32 flags;
-  gboolean conv;
-  guint32 conv_push[8];         /* P_CIN.. for convolutions */
-  guint64 a_extent;             /* elements of a one dispatch reads, conv only */
-} Gemm;
+G_STATIC_ASSERT (P_COUNT - P_CIN == G_N_ELEMENTS (((F2VkGemm *) NULL)->conv_push));
 
 typedef struct {
   const char *shader;
@@ -90,7 +84,7 @@ rb_tuning_override (guint32 *tm, guint32 *tn, guint32 *wg)
 }
 
 static void
-pick_kernel (F2VkBackend *vk, const F2Op *op, const Gemm *g, Kernel *kernel)
+pick_kernel (F2VkBackend *vk, const F2Op *op, const F2VkGemm *g, Kernel *kernel)
 {
   F2VkDevice *dev = vk->dev;
   F2Variant variant = f2_vk_matmul_variant (vk, op);
@@ -137,8 +131,8 @@ pick_kernel (F2VkBackend *vk, const F2Op *op, const Gemm *g, Kernel *kernel)
   }
 }
 
-static gboolean
-record_gemm (F2VkBackend *vk, const F2Op *op, const Gemm *g, GArray *out,
+gboolean
+f2_vk_record_gemm (F2VkBackend *vk, const F2Op *op, const F2VkGemm *g, GArray *out,
     GError **error)
 {
   guint elem = f2_elem_size (F2_ELEM_FLOAT, vk->base.precision);
@@ -231,7 +225,7 @@ gboolean
 f2_vk_record_matmul (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error)
 {
   const F2MatmulParams *p = &op->p.matmul;
-  Gemm g = {
+  F2VkGemm g = {
     .m = p->m, .n = p->n, .k = p->k,
     .lda = p->lda ? p->lda : p->k,
     .ldo = p->ldo ? p->ldo : p->n,
@@ -239,24 +233,5 @@ f2_vk_record_matmul (F2VkBackend *vk, const F2Op *op, GArray *out, GError **erro
     .flags = p->flags,
   };
 
-  return record_gemm (vk, op, &g, out, error);
-}
-
-gboolean
-f2_vk_record_conv2d (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error)
-{
-  const F2Conv2dParams *p = &op->p.conv2d;
-  guint32 ho = (p->h + 2 * p->pad - p->kernel) / p->stride + 1;
-  guint32 wo = (p->w + 2 * p->pad - p->kernel) / p->stride + 1;
-  Gemm g = {
-    .m = ho * wo, .n = p->cout, .k = p->cin * p->kernel * p->kernel,
-    .lda = p->cin * p->kernel * p->kernel, .ldo = p->cout, .ldr = p->cout,
-    .flags = p->flags & (F2_EPI_BIAS | F2_EPI_GELU),
-    .conv = TRUE,
-    .conv_push = { p->cin, p->h, p->w, p->kernel, p->stride, p->pad, wo,
-      p->in_layout == F2_LAYOUT_HWC },
-    .a_extent = (guint64) p->cin * p->h * p->w,
-  };
-
-  return record_gemm (vk, op, &g, out, error);
+  return f2_vk_record_gemm (vk, op, &g, out, error);
 }

@@ -1,5 +1,5 @@
-/* Recorders of the row-wise normalisations: layer norm (with the fused
- * residual add) and softmax.
+/* Recorders of the norm family, the row-wise normalisations: layer norm
+ * (with the fused residual add) and softmax.
  *
  * Both kernels take TPR, the number of invocations that share one row:
  * 1 on CPU drivers (a row per invocation: no shared memory, no barriers),

@@ -1,4 +1,5 @@
-/* Recorders of the Vulkan backend, one per op kind (see vk-private.h). */
+/* Recorders of the Vulkan backend, one per op kind (see vk-private.h), in
+ * a file per family of ops; vk-ops.c holds the table of them. */
 #pragma once
 
 #include "vk-private.h"
@@ -7,15 +8,34 @@ G_BEGIN_DECLS
 
 /* vk-op-matmul.c */
 gboolean f2_vk_record_matmul (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error);
+
+/* A GEMM on the matmul kernels, out[m][n] = epilogue (sum_k a[m][k] w[n][k]),
+ * with a = op->in[0], w = op->in[1] (a linear weight), bias op->in[2] and
+ * residual op->in[3] (vk-op-matmul.c). A convolution gathers the rows of a
+ * from its input patches (the conv2d_* shaders). */
+typedef struct {
+  guint32 m, n, k;
+  guint32 lda, ldo, ldr;        /* resolved (never 0) */
+  guint32 flags;                /* F2_EPI_* */
+  gboolean conv;
+  /* convolutions: cin, h, w, kernel, stride, pad, wo, input in HWC layout
+   * (push constants P_CIN.. of matmul-common.glsl) */
+  guint32 conv_push[8];
+  guint64 a_extent;             /* elements of a one dispatch reads, conv only */
+} F2VkGemm;
+
+gboolean f2_vk_record_gemm (F2VkBackend *vk, const F2Op *op, const F2VkGemm *g,
+    GArray *out, GError **error);
+
+/* vk-op-conv.c */
 gboolean f2_vk_record_conv2d (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error);
+gboolean f2_vk_record_dwconv (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error);
 /* vk-op-norm.c */
 gboolean f2_vk_record_layer_norm (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error);
 gboolean f2_vk_record_softmax (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error);
 /* vk-op-attention.c */
 gboolean f2_vk_record_attention (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error);
 gboolean f2_vk_record_channel_attention (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error);
-/* vk-op-conv.c */
-gboolean f2_vk_record_dwconv (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error);
 /* vk-op-elementwise.c */
 gboolean f2_vk_record_mean_rows (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error);
 gboolean f2_vk_record_embedding (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error);

@@ -1,8 +1,10 @@
-/* MATMUL and CONV2D on the CPU backend: oneDNN matmul primitives with the
- * bias, exact GELU and residual add fused as post-ops. A convolution (the
- * DaViT patch embeddings) gathers its input patches into rows first
- * (im2col), so it shares the packed weights and the matmul kernel. */
-#include "cpu-private.h"
+/* The matmul family on the cpu backend: oneDNN matmul primitives with the
+ * bias, exact GELU and residual add fused as post-ops, on linear weights
+ * packed at upload in the layout the primitive prefers. The GEMM here
+ * (f2_cpu_gemm_*) also serves the convolutions, which gather their input
+ * patches into rows first (cpu-op-conv.c). */
+#include "cpu-ops.h"
+#include "cpu-simd.h"
 
 #define ALIGN64(x) (((x) + 63) & ~(gsize) 63)
 
@@ -168,12 +170,15 @@ add_arg (F2CpuBackend *self, F2CpuStep *step, int arg,
 }
 
 gboolean
-f2_cpu_matmul_prepare (F2CpuBackend *self, F2CpuStep *step, gsize *scratch_end,
-    GError **error)
+f2_cpu_gemm_prepare (F2CpuBackend *self, F2CpuStep *step, const F2CpuGemm *g,
+    gsize *scratch_end, GError **error)
 {
   const F2Op *op = &step->op;
   F2CpuLinear *linear;
-  MatmulShape s = { 0 };
+  MatmulShape s = {
+    .m = g->m, .n = g->n, .k = g->k, .lda = g->lda, .ldo = g->ldo, .ldr = g->ldr,
+    .flags = g->flags,
+  };
   dnnl_primitive_desc_t pd = NULL;
   const dnnl_memory_desc_t *src_md, *pad_md;
   gsize elem = self->base.precision == F2_PRECISION_BF16 ? 2 : 4;
@@ -182,27 +187,11 @@ f2_cpu_matmul_prepare (F2CpuBackend *self, F2CpuStep *step, gsize *scratch_end,
   int post = 0;
 
   linear = g_hash_table_lookup (self->linears, &key);
-  if (op->kind == F2_OP_MATMUL) {
-    const F2MatmulParams *p = &op->p.matmul;
-    s = (MatmulShape) { .m = p->m, .n = p->n, .k = p->k,
-      .lda = p->lda ? p->lda : p->k, .ldo = p->ldo ? p->ldo : p->n,
-      .ldr = p->ldr ? p->ldr : p->n, .flags = p->flags };
-    if (!f2_ref_is_set (op->in[2]))
-      s.flags &= ~F2_EPI_BIAS;
-    if (!f2_ref_is_set (op->in[3]))
-      s.flags &= ~F2_EPI_RESIDUAL;
-    s.residual_in_place = step->in[3] == step->out && s.ldr == s.ldo;
-  } else {
-    const F2Conv2dParams *p = &op->p.conv2d;
-    guint32 ho = (p->h + 2 * p->pad - p->kernel) / p->stride + 1;
-    guint32 wo = (p->w + 2 * p->pad - p->kernel) / p->stride + 1;
-    s = (MatmulShape) { .m = ho * wo, .n = p->cout,
-      .k = p->cin * p->kernel * p->kernel, .ldo = p->cout,
-      .flags = p->flags & F2_EPI_BIAS };
-    s.lda = s.k;
-    if (!f2_ref_is_set (op->in[2]))
-      s.flags &= ~F2_EPI_BIAS;
-  }
+  if (!f2_ref_is_set (op->in[2]))
+    s.flags &= ~F2_EPI_BIAS;
+  if (!f2_ref_is_set (op->in[3]))
+    s.flags &= ~F2_EPI_RESIDUAL;
+  s.residual_in_place = step->in[3] == step->out && s.ldr == s.ldo;
   if (linear == NULL || linear->n != s.n || linear->k != s.k)
     return f2_backend_invalid (error, "the weights of %s '%s' were not uploaded "
         "as a %ux%u linear weight (f2_backend_upload_linear)",
@@ -214,7 +203,7 @@ f2_cpu_matmul_prepare (F2CpuBackend *self, F2CpuStep *step, gsize *scratch_end,
     return TRUE;                /* nothing to compute */
   step->lowp = self->base.precision == F2_PRECISION_BF16;
   /* the primitive reads a packed bf16 copy, or the gathered patches */
-  if (step->lowp || op->kind == F2_OP_CONV2D) {
+  if (step->lowp || g->gathered) {
     s.lda = s.k;
     step->lowp_offset = *scratch_end;
     *scratch_end = ALIGN64 (*scratch_end + (gsize) s.m * s.k * elem);
@@ -229,7 +218,7 @@ f2_cpu_matmul_prepare (F2CpuBackend *self, F2CpuStep *step, gsize *scratch_end,
   *scratch_end = ALIGN64 (*scratch_end + dnnl_memory_desc_get_size (pad_md));
   ok = f2_cpu_dnnl_check (dnnl_primitive_create (&step->prim, pd), "creating a matmul", error)
       && add_arg (self, step, DNNL_ARG_SRC, src_md,
-          (step->lowp || op->kind == F2_OP_CONV2D) ? NULL : step->in[0],
+          (step->lowp || g->gathered) ? NULL : step->in[0],
           &step->src_mem, error)
       && add_arg (self, step, DNNL_ARG_WEIGHTS, &linear->md, step->in[1], NULL, error)
       && add_arg (self, step, DNNL_ARG_DST,
@@ -252,18 +241,12 @@ f2_cpu_matmul_prepare (F2CpuBackend *self, F2CpuStep *step, gsize *scratch_end,
 }
 
 gboolean
-f2_cpu_matmul_run (F2CpuRun *run, F2CpuStep *step, GError **error)
+f2_cpu_gemm_run (F2CpuRun *run, F2CpuStep *step, gpointer a, GError **error)
 {
-  void *lowp = run->scratch + step->lowp_offset;
-
   if (step->prim == NULL)
     return TRUE;
-  if (step->op.kind == F2_OP_CONV2D)
-    f2_cpu_im2col (&step->op.p.conv2d, step->in[0], lowp, step->lowp);
-  else if (step->lowp)
-    f2_cpu_to_bf16 (step->in[0], step->m, step->k, step->lda, lowp);
-  if (step->lowp || step->op.kind == F2_OP_CONV2D)
-    dnnl_memory_set_data_handle (step->src_mem, lowp);
+  if (a != NULL)
+    dnnl_memory_set_data_handle (step->src_mem, a);
   dnnl_memory_set_data_handle (step->scratchpad_mem, run->scratch + step->pad_offset);
   return f2_cpu_dnnl_check (dnnl_primitive_execute (step->prim, run->stream,
           step->n_args, step->args), "running a matmul", error);
@@ -279,3 +262,51 @@ f2_cpu_step_clear (F2CpuStep *step)
     dnnl_primitive_destroy (step->prim);
   step->prim = NULL;
 }
+
+/* ----------------------------------------------------------------- matmul */
+
+/* Round to nearest even bf16. */
+HOT static void
+row_to_bf16 (const float *restrict x, guint32 cols, guint16 *restrict out)
+{
+  const guint32 *u = (const guint32 *) x;
+
+  for (guint32 c = 0; c < cols; c++)
+    out[c] = (u[c] + 0x7fff + ((u[c] >> 16) & 1)) >> 16;
+}
+
+static void
+to_bf16 (const float *x, guint32 rows, guint32 cols, guint32 ldx, guint16 *out)
+{
+#pragma omp parallel for schedule(static) if (PARALLEL_WORTH ((gsize) rows * cols))
+  for (gint64 r = 0; r < rows; r++)
+    row_to_bf16 (x + r * ldx, cols, out + r * cols);
+}
+
+static gboolean
+prepare_matmul (F2CpuBackend *self, F2CpuStep *step, gsize *scratch_end,
+    GError **error)
+{
+  const F2MatmulParams *p = &step->op.p.matmul;
+  F2CpuGemm g = {
+    .m = p->m, .n = p->n, .k = p->k,
+    .lda = PACKED (p->lda, p->k), .ldo = PACKED (p->ldo, p->n),
+    .ldr = PACKED (p->ldr, p->n), .flags = p->flags,
+  };
+
+  return f2_cpu_gemm_prepare (self, step, &g, scratch_end, error);
+}
+
+/* In bf16 the rows of a are rounded into working memory first. */
+static gboolean
+run_matmul (F2CpuBackend *self, F2CpuRun *run, F2CpuStep *step, GError **error)
+{
+  void *lowp = run->scratch + step->lowp_offset;
+
+  if (step->prim == NULL || !step->lowp)
+    return f2_cpu_gemm_run (run, step, NULL, error);
+  to_bf16 (step->in[0], step->m, step->k, step->lda, lowp);
+  return f2_cpu_gemm_run (run, step, lowp, error);
+}
+
+const F2CpuKernel f2_cpu_kernel_matmul = { prepare_matmul, run_matmul };
