@@ -266,12 +266,6 @@ f2_program_flops (F2Program *program)
   return flops;
 }
 
-guint
-f2_program_n_ops (F2Program *program)
-{
-  return program->ops->len;
-}
-
 const F2RunStats *
 f2_program_last_stats (F2Program *program)
 {

@@ -127,7 +127,6 @@ void f2_program_add (F2Program *program, const F2Op *op);
 void f2_program_mark_stage (F2Program *program, const char *stage);
 gboolean f2_program_finish (F2Program *program, GError **error);
 gboolean f2_program_run (F2Program *program, GError **error);
-guint f2_program_n_ops (F2Program *program);
 /* Floating-point operations of one run (sum of f2_op_flops) */
 double f2_program_flops (F2Program *program);
 const F2RunStats *f2_program_last_stats (F2Program *program);

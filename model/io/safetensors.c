@@ -42,8 +42,8 @@ f2_dtype_name (F2DType dtype)
   return dtype_info[dtype].name;
 }
 
-gboolean
-f2_dtype_from_name (const char *name, F2DType *dtype)
+static gboolean
+dtype_from_name (const char *name, F2DType *dtype)
 {
   for (guint i = 0; i < G_N_ELEMENTS (dtype_info); i++) {
     if (g_strcmp0 (name, dtype_info[i].name) == 0) {
@@ -170,7 +170,7 @@ parse_tensor (F2Safetensors *st, const char *name, JsonNode *node,
         "%s: the dtype of tensor '%s' is not a string; the file is damaged, "
         REDOWNLOAD, st->path, name);
   dtype_name = json_node_get_string (dtype_node);
-  if (!f2_dtype_from_name (dtype_name, &t.dtype))
+  if (!dtype_from_name (dtype_name, &t.dtype))
     return fail (error, F2_CHECKPOINT_ERROR_UNSUPPORTED,
         "%s: tensor '%s' has dtype \"%s\", which is not supported (F32, F16, "
         "BF16, I64 and I32 are); convert the checkpoint to float16 or "
@@ -426,12 +426,6 @@ f2_safetensors_close (F2Safetensors *st)
   g_mapped_file_unref (st->file);
   g_free (st->path);
   g_free (st);
-}
-
-const char *
-f2_safetensors_path (F2Safetensors *st)
-{
-  return st->path;
 }
 
 guint

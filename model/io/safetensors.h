@@ -48,11 +48,9 @@ typedef struct {
   guint64 nbytes;
 } F2Tensor;
 
-/* Bytes per element; the safetensors name ("F32"...); parse that name
- * (FALSE for an unknown one). */
+/* Bytes per element; the safetensors name ("F32"...) */
 guint f2_dtype_size (F2DType dtype);
 const char *f2_dtype_name (F2DType dtype);
-gboolean f2_dtype_from_name (const char *name, F2DType *dtype);
 
 /* "[2, 3, 4]" for error messages; g_free() it. */
 char *f2_tensor_shape_string (guint ndim, const guint64 *shape);
@@ -66,7 +64,6 @@ F2Safetensors *f2_safetensors_open (const char *path, GError **error);
 void f2_safetensors_close (F2Safetensors *st);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (F2Safetensors, f2_safetensors_close)
 
-const char *f2_safetensors_path (F2Safetensors *st);
 /* Tensors in header order. */
 guint f2_safetensors_n_tensors (F2Safetensors *st);
 const F2Tensor *f2_safetensors_get_nth (F2Safetensors *st, guint i);

@@ -849,12 +849,6 @@ f2_torch_checkpoint_close (F2TorchCheckpoint *ckpt)
   g_free (ckpt);
 }
 
-const char *
-f2_torch_checkpoint_path (F2TorchCheckpoint *ckpt)
-{
-  return ckpt->path;
-}
-
 guint
 f2_torch_checkpoint_n_tensors (F2TorchCheckpoint *ckpt)
 {

@@ -21,7 +21,6 @@ F2TorchCheckpoint *f2_torch_checkpoint_open (const char *path, GError **error);
 void f2_torch_checkpoint_close (F2TorchCheckpoint *ckpt);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (F2TorchCheckpoint, f2_torch_checkpoint_close)
 
-const char *f2_torch_checkpoint_path (F2TorchCheckpoint *ckpt);
 /* Tensors in state-dict order. */
 guint f2_torch_checkpoint_n_tensors (F2TorchCheckpoint *ckpt);
 const F2Tensor *f2_torch_checkpoint_get_nth (F2TorchCheckpoint *ckpt, guint i);

@@ -212,12 +212,6 @@ f2_zip_archive_free (F2ZipArchive *zip)
   g_free (zip);
 }
 
-const char *
-f2_zip_archive_path (F2ZipArchive *zip)
-{
-  return zip->path;
-}
-
 guint
 f2_zip_archive_n_entries (F2ZipArchive *zip)
 {

@@ -13,7 +13,6 @@ typedef struct _F2ZipArchive F2ZipArchive;
 F2ZipArchive *f2_zip_archive_open (const char *path, GError **error);
 void f2_zip_archive_free (F2ZipArchive *zip);
 
-const char *f2_zip_archive_path (F2ZipArchive *zip);
 guint f2_zip_archive_n_entries (F2ZipArchive *zip);
 const char *f2_zip_archive_entry_name (F2ZipArchive *zip, guint i);
 

@@ -29,13 +29,6 @@ static const char *const grounding_blacklist[] = {
 
 static const char *const specials[] = { "<s>", "</s>", "<pad>", NULL };
 
-/* The names live in the task table (tasks.c) */
-const char *
-f2_postprocess_type_to_string (F2PostProcessType type)
-{
-  return f2_postprocess_type_name (type);
-}
-
 gboolean
 f2_postprocess_type_from_string (const char *name, F2PostProcessType *type)
 {
@@ -589,7 +582,7 @@ static gboolean
 check_arguments (const char *task_token, F2PostProcessType type, int width,
     int height, GError **error)
 {
-  if (f2_postprocess_type_to_string (type) == NULL) {
+  if (f2_postprocess_type_name (type) == NULL) {
     g_set_error (error, F2_POSTPROCESS_ERROR,
         F2_POSTPROCESS_ERROR_INVALID_ARGUMENT,
         "%s: unknown post-processing type %d; take it from the task table",

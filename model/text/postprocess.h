@@ -18,10 +18,9 @@
 
 G_BEGIN_DECLS
 
-/* The reference's name of @type ("pure_text", "description_with_bboxes",
- * ...); NULL for a value out of range. */
-const char *f2_postprocess_type_to_string (F2PostProcessType type);
-/* Parses such a name; FALSE when unknown. */
+/* Parses the reference's name of a type ("pure_text",
+ * "description_with_bboxes", ...; f2_postprocess_type_name() in tasks.h);
+ * FALSE when unknown. */
 gboolean f2_postprocess_type_from_string (const char *name,
     F2PostProcessType *type);
 

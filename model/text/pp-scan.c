@@ -7,8 +7,9 @@
 
 #include <string.h>
 
-gboolean
-f2_pp_is_space (gunichar c)
+/* Python's str.isspace() for one character. */
+static gboolean
+is_space (gunichar c)
 {
   /* The characters Python 3 str.isspace() accepts (bidi class WS, B or S,
    * or category Zs). */
@@ -176,7 +177,7 @@ f2_pp_search_phrase (const char *text, const char *end, gboolean poly)
   /* \s* takes all leading whitespace (giving some back never helps: the
    * stop tokens start with '<'); then .*? grows until a stop token, and
    * cannot cross a newline. The match is anchored at the start. */
-  while (p < end && f2_pp_is_space (g_utf8_get_char (p)))
+  while (p < end && is_space (g_utf8_get_char (p)))
     p = g_utf8_next_char (p);
   for (;;) {
     if (p < end && lookahead_at (p, end, poly))
@@ -192,12 +193,12 @@ f2_pp_strip (const char *text, const char *end)
 {
   const char *start = text;
 
-  while (start < end && f2_pp_is_space (g_utf8_get_char (start)))
+  while (start < end && is_space (g_utf8_get_char (start)))
     start = g_utf8_next_char (start);
   while (end > start) {
     const char *last = g_utf8_prev_char (end);
 
-    if (!f2_pp_is_space (g_utf8_get_char (last)))
+    if (!is_space (g_utf8_get_char (last)))
       break;
     end = last;
   }

@@ -27,9 +27,6 @@ typedef enum {
   F2_PP_TOKENS_POLYGON,   /* <loc_N> | <sep> | <poly> | </poly> */
 } F2PpTokens;
 
-/* Python's str.isspace() for one character. */
-gboolean f2_pp_is_space (gunichar c);
-
 /* TRUE when [p, end) starts with @prefix. */
 gboolean f2_pp_has_prefix (const char *p, const char *end, const char *prefix);
 

@@ -16,12 +16,6 @@ find_shader (const char *name)
   return NULL;
 }
 
-gboolean
-f2_vk_has_shader (const char *name)
-{
-  return find_shader (name) != NULL;
-}
-
 static void
 destroy_pipeline (gpointer data, gpointer user_data)
 {

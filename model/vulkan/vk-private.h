@@ -112,7 +112,5 @@ VkPipeline f2_vk_get_pipeline (F2VkBackend *vk, const char *shader,
     const guint32 *spec, guint n_spec, GError **error);
 gboolean f2_vk_pipelines_init (F2VkBackend *vk, GError **error);
 void f2_vk_pipelines_clear (F2VkBackend *vk);
-/* True when an embedded shader of this exact name exists */
-gboolean f2_vk_has_shader (const char *name);
 
 G_END_DECLS
