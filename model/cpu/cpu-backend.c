@@ -370,13 +370,13 @@ f2_backend_new_cpu (F2Precision precision, guint threads, GError **error)
   F2CpuBackend *self;
 
   if (precision == F2_PRECISION_FP16) {
-    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_UNSUPPORTED,
+    g_set_error (error, F2_SETTINGS_ERROR, F2_SETTINGS_ERROR_UNSUPPORTED,
         "the cpu backend has no fp16 storage (a GPU format): use precision "
         "fp32 or bf16, or auto for the backend's default");
     return NULL;
   }
   if (threads > F2_CPU_MAX_THREADS) {
-    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_INVALID,
+    g_set_error (error, F2_SETTINGS_ERROR, F2_SETTINGS_ERROR_INVALID,
         "%u threads is more than the cpu backend allows (%u); use 0 for one "
         "per core", threads, F2_CPU_MAX_THREADS);
     return NULL;
@@ -399,7 +399,7 @@ f2_backend_new_cpu (F2Precision precision, guint threads, GError **error)
   }
   if (self->base.precision == F2_PRECISION_BF16
       && !isa_has_bf16 (dnnl_get_effective_cpu_isa ())) {
-    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_UNSUPPORTED,
+    g_set_error (error, F2_SETTINGS_ERROR, F2_SETTINGS_ERROR_UNSUPPORTED,
         "precision bf16 needs a CPU with AVX512_BF16 or AMX; this one offers "
         "%s to oneDNN: use precision fp32", isa_name (dnnl_get_effective_cpu_isa ()));
     f2_backend_free (&self->base);

@@ -714,7 +714,7 @@ f2_backend_new_vulkan (const char *device, F2Precision precision, GError **error
   F2VkDevice *dev;
 
   if (precision == F2_PRECISION_BF16) {
-    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_UNSUPPORTED,
+    g_set_error (error, F2_SETTINGS_ERROR, F2_SETTINGS_ERROR_UNSUPPORTED,
         "the Vulkan backend has no bf16 storage: use precision fp16 or fp32 "
         "(bf16 is for the cpu backend)");
     return NULL;
@@ -725,7 +725,7 @@ f2_backend_new_vulkan (const char *device, F2Precision precision, GError **error
   if (precision == F2_PRECISION_AUTO)
     precision = dev->fp16_storage ? F2_PRECISION_FP16 : F2_PRECISION_FP32;
   if (precision == F2_PRECISION_FP16 && !dev->fp16_storage) {
-    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_UNSUPPORTED,
+    g_set_error (error, F2_SETTINGS_ERROR, F2_SETTINGS_ERROR_UNSUPPORTED,
         "Vulkan device '%s' has no 16-bit storage buffers; use precision fp32",
         dev->props.deviceName);
     f2_vk_device_close (dev);
