@@ -27,8 +27,9 @@ f2_net_upload_floats (F2NetModel *model, const float *data, guint64 n, GError **
   return r;
 }
 
-F2Ref
-f2_net_upload (F2NetModel *model, const F2Tensor *t, GError **error)
+/* @t converted to float32, in a new weights buffer */
+static F2Ref
+upload_tensor (F2NetModel *model, const F2Tensor *t, GError **error)
 {
   float *data = f2_tensor_dup_f32 (t);
   F2Ref r = f2_net_upload_floats (model, data, t->numel, error);
@@ -66,7 +67,7 @@ f2_net_upload_named (F2NetModel *model, F2Weights *weights, const char *name,
 {
   const F2Tensor *t = lookup_sized (weights, name, dim0, numel, error);
 
-  return t ? f2_net_upload (model, t, error) : F2_REF_NONE;
+  return t ? upload_tensor (model, t, error) : F2_REF_NONE;
 }
 
 static gboolean
@@ -81,7 +82,7 @@ upload_bias (F2NetModel *model, F2Weights *weights, const char *b_name, guint32 
   t = lookup_sized (weights, b_name, n, n, error);
   if (t == NULL)
     return FALSE;
-  out->b = f2_net_upload (model, t, error);
+  out->b = upload_tensor (model, t, error);
   return f2_ref_is_set (out->b);
 }
 
@@ -164,8 +165,8 @@ f2_net_upload_norm (F2NetModel *model, F2Weights *weights, const char *prefix,
 
   if (tb == NULL)
     return FALSE;
-  out->gamma = f2_net_upload (model, tw, error);
-  out->beta = f2_ref_is_set (out->gamma) ? f2_net_upload (model, tb, error) : F2_REF_NONE;
+  out->gamma = upload_tensor (model, tw, error);
+  out->beta = f2_ref_is_set (out->gamma) ? upload_tensor (model, tb, error) : F2_REF_NONE;
   return f2_ref_is_set (out->beta);
 }
 

@@ -178,8 +178,6 @@ struct _F2Net {
 /* Allocation and upload helpers (net-load.c) */
 F2Ref f2_net_alloc (F2Backend *backend, F2BufferKind kind, F2ElemType type,
     guint64 n, GError **error);
-/* Convert @t to float32 and upload it into a new weights buffer. */
-F2Ref f2_net_upload (F2NetModel *model, const F2Tensor *t, GError **error);
 /* Tensor @name (aliases followed), checked to have @dim0 rows and @numel
  * elements, converted and uploaded. */
 F2Ref f2_net_upload_named (F2NetModel *model, F2Weights *weights, const char *name,

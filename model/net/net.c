@@ -234,12 +234,6 @@ f2_net_model_free (F2NetModel *model)
   g_free (model);
 }
 
-const F2NetLimits *
-f2_net_model_limits (const F2NetModel *model)
-{
-  return &model->limits;
-}
-
 F2Net *
 f2_net_new (F2NetModel *model, GError **error)
 {

@@ -39,7 +39,6 @@ F2NetLimits f2_net_default_limits (void);
 F2NetModel *f2_net_model_new (F2Backend *backend, const F2Config *config,
     F2Weights *weights, const F2NetLimits *limits, GError **error);
 void f2_net_model_free (F2NetModel *model);
-const F2NetLimits *f2_net_model_limits (const F2NetModel *model);
 
 /* A stream's state; the model must outlive it. */
 F2Net *f2_net_new (F2NetModel *model, GError **error);
