@@ -334,10 +334,10 @@ selected () {   # NAME: whether --only lets this part run
 }
 
 # How much of a part's log goes into the report: "tests" keeps the summary
-# and failure lines and the last lines, "all" the whole log (the first 400
-# lines), without the command line it starts with
+# and failure lines and the last lines of a long log, "all" the whole log
+# (the first 400 lines), without the command line it starts with
 excerpt () {   # LOG KIND
-  if [ "$2" = all ]; then
+  if [ "$2" = all ] || [ "$(wc -l < "$1")" -le 40 ]; then
     tail -n +3 "$1" | head -400
   else
     tail -n +3 "$1" | grep -E '^#|FAIL|[Ff]ail|SKIP|[Ss]kip|[Ee]rror|ERROR|[Ww]arning|DIFFER|^diff |identical|worst|disagree|[Vv]alidation|timed out' \
