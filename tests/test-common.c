@@ -258,3 +258,25 @@ f2_test_device (const char *name)
     return name;
   return env != NULL && env[0] != '\0' ? env : "0";
 }
+
+Florence2Model *
+f2_test_load_tiny_model (const char *name, Florence2Precision precision)
+{
+  Florence2ModelParams mp = florence2_model_default_params ();
+  char *dir = f2_test_golden_path ("tiny/model");
+  GError *error = NULL;
+  Florence2Model *model;
+
+  mp.device = f2_test_device (name);
+  mp.precision = precision;
+  model = florence2_model_new (dir, &mp, &error);
+  g_free (dir);
+  if (model != NULL)
+    return model;
+  if (g_error_matches (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_NO_DEVICE)) {
+    g_print ("SKIP: %s\n", error->message);
+    exit (F2_TEST_SKIP);
+  }
+  g_print ("FAIL: %s\n", error->message);
+  exit (1);
+}

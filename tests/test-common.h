@@ -30,6 +30,11 @@ char *f2_test_golden_path (const char *relative);
  * any other name ("cpu", "reference", "auto") is itself. */
 const char *f2_test_device (const char *name);
 
+/* The tiny golden model on the test device @name (see f2_test_device())
+ * in @precision. Where the device is absent it says so and exits with
+ * F2_TEST_SKIP; any other failure fails the test with the message. */
+Florence2Model *f2_test_load_tiny_model (const char *name, Florence2Precision precision);
+
 /* Parse a JSON file into a JsonNode; aborts the test with a message on failure. */
 struct _JsonNode *f2_test_load_json (const char *path);
 

@@ -146,7 +146,6 @@ main (int argc, char **argv)
 {
   const char *device = argc > 1 ? argv[1] : "reference";
   guint n_streams = argc > 2 ? (guint) g_ascii_strtoull (argv[2], NULL, 10) : 3;
-  Florence2ModelParams mp = florence2_model_default_params ();
   Florence2Model *model;
   GError *error = NULL;
   Stream streams[MAX_STREAMS] = { 0 };
@@ -155,25 +154,13 @@ main (int argc, char **argv)
   guint n_cases, failures = 0, peak;
   F2Backend *backend;
   guint64 bytes;
-  char *model_dir;
 
   f2_test_require_golden_dir ();
   if (n_streams < 2 || n_streams > MAX_STREAMS) {
     g_print ("FAIL: 2 to %u streams\n", MAX_STREAMS);
     return 1;
   }
-  mp.device = f2_test_device (device);
-  mp.precision = F2_PRECISION_FP32;
-  model_dir = f2_test_golden_path ("tiny/model");
-  model = florence2_model_new (model_dir, &mp, &error);
-  if (model == NULL) {
-    if (g_error_matches (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_NO_DEVICE)) {
-      g_print ("SKIP: %s\n", error->message);
-      return F2_TEST_SKIP;
-    }
-    g_print ("FAIL: %s\n", error->message);
-    return 1;
-  }
+  model = f2_test_load_tiny_model (device, F2_PRECISION_FP32);
   g_print ("# %s, %u streams on one model\n", florence2_model_device_name (model),
       n_streams);
   cases = load_cases (&n_cases);
@@ -248,7 +235,6 @@ main (int argc, char **argv)
     }
   }
   g_free (cases);
-  g_free (model_dir);
   florence2_model_unref (model);
   g_print ("# %s\n", failures ? "FAIL" : "ok");
   return failures ? 1 : 0;

@@ -107,7 +107,6 @@ main (int argc, char **argv)
 {
   const char *device = argc > 1 ? argv[1] : "reference";
   const char *precision = argc > 2 ? argv[2] : "fp32";
-  Florence2ModelParams mp = florence2_model_default_params ();
   Florence2Model *model;
   GError *error = NULL;
   JsonNode *index;
@@ -115,25 +114,13 @@ main (int argc, char **argv)
   Tally tally = { 0 };
   gboolean strict = strcmp (precision, "fp32") == 0;
   F2Precision wanted;
-  char *model_dir;
 
   f2_test_require_golden_dir ();
-  mp.device = f2_test_device (device);
   if (!f2_precision_parse (precision, &wanted, &error)) {
     g_print ("FAIL: %s\n", error->message);
     return 1;
   }
-  mp.precision = wanted;
-  model_dir = f2_test_golden_path ("tiny/model");
-  model = florence2_model_new (model_dir, &mp, &error);
-  if (model == NULL) {
-    if (g_error_matches (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_NO_DEVICE)) {
-      g_print ("SKIP: %s\n", error->message);
-      return F2_TEST_SKIP;
-    }
-    g_print ("FAIL: %s\n", error->message);
-    return 1;
-  }
+  model = f2_test_load_tiny_model (device, wanted);
   g_print ("# %s, %s\n", florence2_model_device_name (model), precision);
 
   {
@@ -178,7 +165,6 @@ main (int argc, char **argv)
       device, precision, tally.ids_ok, tally.ids_total, tally.text_ok,
       tally.result_ok, tally.failures);
   json_node_unref (index);
-  g_free (model_dir);
   florence2_model_unref (model);
   return tally.failures ? 1 : 0;
 }

@@ -148,6 +148,18 @@ typedef struct {
   guint32 flags;                /* F2_ATTN_* */
 } F2AttentionParams;
 
+/* F2_ATTN_WINDOW: the grid row of token @t of window @b (windows in row-major
+ * order, tokens row-major inside a window). */
+static inline guint64
+f2_attention_window_row (const F2AttentionParams *p, guint32 b, guint32 t)
+{
+  guint32 win_cols = p->grid_w / p->window;
+  guint32 wy = b / win_cols, wx = b % win_cols;
+  guint32 ly = t / p->window, lx = t % p->window;
+
+  return (guint64) (wy * p->window + ly) * p->grid_w + wx * p->window + lx;
+}
+
 /* DaViT channel ("group") attention. qkv: [tokens][3*channels] laid out as
  * (3, groups, channels/groups); for each group g:
  *   A = softmax((q_g * scale)^T k_g)  (Cg x Cg, reduced over the tokens)

@@ -27,16 +27,6 @@ attention_scratch (const F2AttentionParams *p)
   return hdp * kvp + kvp * hdp + QB * hdp + QB * kvp + 16;
 }
 
-static gsize
-window_row (const F2AttentionParams *p, guint32 b, guint32 t)
-{
-  guint32 win_cols = p->grid_w / p->window;
-  guint32 wy = b / win_cols, wx = b % win_cols;
-  guint32 ly = t / p->window, lx = t % p->window;
-
-  return (gsize) (wy * p->window + ly) * p->grid_w + wx * p->window + lx;
-}
-
 /* s[qi][j] = q[qi] . k_j for QB queries (q: [QB][hdp]) and kvp keys (kt:
  * [hdp][kvp]): each key vector loaded once serves QB queries */
 HOT static void
@@ -109,7 +99,7 @@ attention_head (const F2AttentionParams *p, guint32 b, guint32 h,
     memset (vb + j * hdp + (j < kv ? hd : 0), 0,
         sizeof (float) * (j < kv ? hdp - hd : hdp));
   for (guint32 j = 0; j < kv; j++) {
-    gsize row = window ? window_row (p, b, j) : j;
+    gsize row = window ? f2_attention_window_row (p, b, j) : j;
     const float *kj = k + row * p->k_stride + col, *vj = v + row * p->v_stride + col;
     for (guint32 d = 0; d < hd; d++) {
       kt[d * kvp + j] = kj[d];
@@ -121,7 +111,7 @@ attention_head (const F2AttentionParams *p, guint32 b, guint32 h,
 
     memset (qb, 0, sizeof (float) * QB * hdp);
     for (guint32 qi = 0; qi < n; qi++) {
-      gsize row = window ? window_row (p, b, i0 + qi) : i0 + qi;
+      gsize row = window ? f2_attention_window_row (p, b, i0 + qi) : i0 + qi;
       memcpy (qb + qi * hdp, q + row * p->q_stride + col, sizeof (float) * hd);
     }
     attention_scores (qb, kt, hdp, kvp, sb);
@@ -135,7 +125,7 @@ attention_head (const F2AttentionParams *p, guint32 b, guint32 h,
     }
     attention_values (sb, vb, hdp, kv, kvp, qb);    /* the outputs replace the queries */
     for (guint32 qi = 0; qi < n; qi++) {
-      gsize row = window ? window_row (p, b, i0 + qi) : i0 + qi;
+      gsize row = window ? f2_attention_window_row (p, b, i0 + qi) : i0 + qi;
       memcpy (out + row * p->o_stride + col, qb + qi * hdp, sizeof (float) * hd);
     }
   }

@@ -134,18 +134,6 @@ reference_softmax (F2Backend *backend, const F2Op *op, const F2HostTensors *t,
 
 /* -------------------------------------------------------------- attention */
 
-/* Row of token @t of batch item @b: for windows, the token's row in the
- * whole grid; otherwise t itself (the batch offset is added separately). */
-static gsize
-window_row (const F2AttentionParams *p, guint32 b, guint32 t)
-{
-  guint32 win_cols = p->grid_w / p->window;
-  guint32 wy = b / win_cols, wx = b % win_cols;
-  guint32 ly = t / p->window, lx = t % p->window;
-
-  return (gsize) (wy * p->window + ly) * p->grid_w + wx * p->window + lx;
-}
-
 /* A query that sees no key gets zeros. */
 static gboolean
 reference_attention (F2Backend *backend, const F2Op *op, const F2HostTensors *t,
@@ -187,14 +175,14 @@ reference_attention (F2Backend *backend, const F2Op *op, const F2HostTensors *t,
       gsize col = (gsize) h * p->head_dim;
 
       for (guint32 i = 0; i < p->q_len; i++) {
-        gsize qrow = window ? window_row (p, b, i) : i;
+        gsize qrow = window ? f2_attention_window_row (p, b, i) : i;
         const float *qi = qb + qrow * p->q_stride + col;
         float *oi = ob + qrow * p->o_stride + col;
         double max = -INFINITY, sum = 0.0;
         gboolean any = FALSE;
 
         for (guint32 j = 0; j < kv_len; j++) {
-          gsize krow = window ? window_row (p, b, j) : j;
+          gsize krow = window ? f2_attention_window_row (p, b, j) : j;
           const float *kj = kb + krow * p->k_stride + col;
           gboolean visible = TRUE;
           double s = 0.0;
@@ -217,7 +205,7 @@ reference_attention (F2Backend *backend, const F2Op *op, const F2HostTensors *t,
         memset (acc, 0, sizeof (double) * p->head_dim);
         if (any) {
           for (guint32 j = 0; j < kv_len; j++) {
-            gsize vrow = window ? window_row (p, b, j) : j;
+            gsize vrow = window ? f2_attention_window_row (p, b, j) : j;
             const float *vj = vb + vrow * p->v_stride + col;
             double e;
 
