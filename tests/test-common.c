@@ -262,6 +262,13 @@ f2_test_device (const char *name)
 Florence2Model *
 f2_test_load_tiny_model (const char *name, Florence2Precision precision)
 {
+  return f2_test_load_tiny_model_threads (name, precision, 0);
+}
+
+Florence2Model *
+f2_test_load_tiny_model_threads (const char *name, Florence2Precision precision,
+    guint threads)
+{
   Florence2ModelParams mp = florence2_model_default_params ();
   char *dir = f2_test_golden_path ("tiny/model");
   GError *error = NULL;
@@ -269,6 +276,7 @@ f2_test_load_tiny_model (const char *name, Florence2Precision precision)
 
   mp.device = f2_test_device (name);
   mp.precision = precision;
+  mp.threads = threads;
   model = florence2_model_new (dir, &mp, &error);
   g_free (dir);
   if (model != NULL)

@@ -34,6 +34,10 @@ const char *f2_test_device (const char *name);
  * in @precision. Where the device is absent it says so and exits with
  * F2_TEST_SKIP; any other failure fails the test with the message. */
 Florence2Model *f2_test_load_tiny_model (const char *name, Florence2Precision precision);
+/* The same with @threads compute threads per run (0: the backend's
+ * default; see Florence2ModelParams.threads). */
+Florence2Model *f2_test_load_tiny_model_threads (const char *name,
+    Florence2Precision precision, guint threads);
 
 /* Parse a JSON file into a JsonNode; aborts the test with a message on failure. */
 struct _JsonNode *f2_test_load_json (const char *path);

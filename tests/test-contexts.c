@@ -5,7 +5,10 @@
  * of different contexts must really have run at the same time; freeing the
  * contexts and making new ones must reuse their memory.
  *
- * Usage: test-contexts [reference|cpu|vulkan] [STREAMS (default 3)] */
+ * Usage: test-contexts [reference|cpu|vulkan] [STREAMS (default 3)] [THREADS]
+ * THREADS: compute threads per run (Florence2ModelParams.threads; default 0,
+ * the backend's choice); 1 keeps the cpu backend's OpenMP from starting
+ * workers, for ThreadSanitizer, which does not see inside OpenMP. */
 #include "backend.h"
 #include "florence2.h"
 #include "image.h"
@@ -146,6 +149,7 @@ main (int argc, char **argv)
 {
   const char *device = argc > 1 ? argv[1] : "reference";
   guint n_streams = argc > 2 ? (guint) g_ascii_strtoull (argv[2], NULL, 10) : 3;
+  guint n_threads = argc > 3 ? (guint) g_ascii_strtoull (argv[3], NULL, 10) : 0;
   Florence2Model *model;
   GError *error = NULL;
   Stream streams[MAX_STREAMS] = { 0 };
@@ -160,7 +164,7 @@ main (int argc, char **argv)
     g_print ("FAIL: 2 to %u streams\n", MAX_STREAMS);
     return 1;
   }
-  model = f2_test_load_tiny_model (device, F2_PRECISION_FP32);
+  model = f2_test_load_tiny_model_threads (device, F2_PRECISION_FP32, n_threads);
   g_print ("# %s, %u streams on one model\n", florence2_model_device_name (model),
       n_streams);
   cases = load_cases (&n_cases);
