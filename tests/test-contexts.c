@@ -106,7 +106,6 @@ load_cases (guint *n_cases)
     JsonObject *o = json_node_get_object (node);
     Case *c = &cases[i];
     GError *error = NULL;
-    int w, h;
 
     c->case_id = g_strdup (json_object_get_string_member (entry, "case_id"));
     c->task = f2_task_lookup (json_object_get_string_member (o, "task"))->task;
@@ -117,14 +116,8 @@ load_cases (guint *n_cases)
       c->want[b] = json_array_ref (json_object_get_array_member (want, "sequence"));
       c->want_text[b] = g_strdup (json_object_get_string_member (want, "text"));
     }
-    if (!f2_image_load_rgb (png, &c->rgb, &w, &h, &error))
+    if (!f2_image_load (png, &c->image, &c->rgb, &error))
       g_error ("%s", error->message);
-    c->image.format = F2_PIXEL_RGB;
-    c->image.width = (guint32) w;
-    c->image.height = (guint32) h;
-    c->image.stride[0] = (guint32) w * 3;
-    c->image.data = c->rgb;
-    c->image.size = (gsize) w * h * 3;
     json_node_unref (node);
     g_free (png);
     g_free (json_path);

@@ -138,17 +138,10 @@ main (int argc, char **argv)
     JsonObject *c = json_node_get_object (case_node);
     char *png = f2_test_golden_path (png_rel);
     guint8 *rgb = NULL;
-    int w, h;
-    F2Image image = { 0 };
+    F2Image image;
 
-    if (!f2_image_load_rgb (png, &rgb, &w, &h, &error))
+    if (!f2_image_load (png, &image, &rgb, &error))
       g_error ("%s", error->message);
-    image.format = F2_PIXEL_RGB;
-    image.width = (guint32) w;
-    image.height = (guint32) h;
-    image.stride[0] = (guint32) w * 3;
-    image.data = rgb;
-    image.size = (gsize) w * h * 3;
     json_object_set_string_member (c, "case_id",
         json_object_get_string_member (entry, "case_id"));
     run_case (model, c, "greedy", 1, &image, strict, &tally);

@@ -153,16 +153,10 @@ set_image (Ctx *ctx, const char *golden, const char *png, GError **error)
 {
   g_autofree char *path = g_build_filename (golden, png, NULL);
   g_autofree guint8 *rgb = NULL;
-  int w, h;
-  F2Image image = { .format = F2_PIXEL_RGB };
+  F2Image image;
 
-  if (!f2_image_load_rgb (path, &rgb, &w, &h, error))
+  if (!f2_image_load (path, &image, &rgb, error))
     g_error ("cannot load %s: %s", path, (*error)->message);
-  image.width = w;
-  image.height = h;
-  image.stride[0] = 3 * w;
-  image.data = rgb;
-  image.size = (gsize) 3 * w * h;
   return f2_net_set_image (ctx->net, &image, error);
 }
 

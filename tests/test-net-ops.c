@@ -64,7 +64,6 @@ main (int argc, char **argv)
   F2NetModel *cpu_model, *gpu_model;
   char *dir, *png;
   guint8 *rgb;
-  int w, h;
   F2Image image = { 0 };
   GArray *ops;
   guint failures = 0;
@@ -81,14 +80,8 @@ main (int argc, char **argv)
   gpu_net = open_net (gpu, dir, &gpu_model);
 
   png = f2_test_golden_path ("tiny/images/shapes_640x480.png");
-  if (!f2_image_load_rgb (png, &rgb, &w, &h, &error))
+  if (!f2_image_load (png, &image, &rgb, &error))
     g_error ("%s", error->message);
-  image.format = F2_PIXEL_RGB;
-  image.width = (guint32) w;
-  image.height = (guint32) h;
-  image.stride[0] = (guint32) w * 3;
-  image.data = rgb;
-  image.size = (gsize) w * h * 3;
   if (!f2_net_set_image (cpu_net, &image, &error) ||
       !f2_net_set_image (gpu_net, &image, &error))
     g_error ("%s", error->message);

@@ -81,7 +81,6 @@ run_image (Florence2Context *context, const Florence2RunParams *params,
     const char *path, GError **error)
 {
   guint8 *rgb = NULL;
-  int w = 0, h = 0;
   F2Image image = { 0 };
   Florence2Output *out;
   Florence2RunParams run_params = *params;
@@ -89,14 +88,8 @@ run_image (Florence2Context *context, const Florence2RunParams *params,
   JsonNode *json;
   char *text;
 
-  if (!f2_image_load_rgb (path, &rgb, &w, &h, error))
+  if (!f2_image_load (path, &image, &rgb, error))
     return FALSE;
-  image.format = F2_PIXEL_RGB;
-  image.width = (guint32) w;
-  image.height = (guint32) h;
-  image.stride[0] = (guint32) w * 3;
-  image.data = rgb;
-  image.size = (gsize) w * h * 3;
   if (opt_dump != NULL) {
     /* DIR/<image name without extension>.safetensors */
     char *base = g_path_get_basename (path);

@@ -88,3 +88,21 @@ f2_image_load_rgb (const char *path, guint8 **rgb, int *w, int *h,
     *h = height;
   return TRUE;
 }
+
+gboolean
+f2_image_load (const char *path, Florence2Image *image, guint8 **rgb,
+    GError **error)
+{
+  int w, h;
+
+  if (!f2_image_load_rgb (path, rgb, &w, &h, error))
+    return FALSE;
+  memset (image, 0, sizeof *image);
+  image->format = FLORENCE2_PIXEL_RGB;
+  image->width = (guint32) w;
+  image->height = (guint32) h;
+  image->stride[0] = (guint32) w * 3;
+  image->data = *rgb;
+  image->size = (gsize) w * h * 3;
+  return TRUE;
+}

@@ -2,6 +2,8 @@
  * CLI and the tests. */
 #pragma once
 
+#include "florence2.h"
+
 #include <glib.h>
 
 G_BEGIN_DECLS
@@ -16,6 +18,11 @@ G_BEGIN_DECLS
  * or decoded, or when its header declares more than F2_IMAGE_MAX_SIDE
  * pixels a side (refused before anything is decoded). */
 gboolean f2_image_load_rgb (const char *path, guint8 **rgb, int *w, int *h,
+    GError **error);
+
+/* f2_image_load_rgb() into *@rgb, with @image describing it as a frame for
+ * the library (one packed RGB plane). */
+gboolean f2_image_load (const char *path, Florence2Image *image, guint8 **rgb,
     GError **error);
 
 G_END_DECLS

@@ -26,9 +26,8 @@ f2_precision_parse (const char *name, F2Precision *precision, GError **error)
       return TRUE;
     }
   }
-  g_set_error (error, F2_SETTINGS_ERROR, F2_SETTINGS_ERROR_INVALID,
-      "unknown precision '%s': use auto, fp32, fp16 (Vulkan) or bf16 (cpu)", name);
-  return FALSE;
+  return f2_settings_invalid (error, "unknown precision '%s': use auto, fp32, "
+      "fp16 (Vulkan) or bf16 (cpu)", name);
 }
 
 void

@@ -54,6 +54,8 @@ typedef enum {
   F2_SETTINGS_ERROR_INVALID,      /* out of range, or unknown */
   F2_SETTINGS_ERROR_UNSUPPORTED,  /* valid, but not on this device or model */
 } F2SettingsError;
+/* Set an F2_SETTINGS_ERROR_INVALID error from a format; returns FALSE. */
+gboolean f2_settings_invalid (GError **error, const char *format, ...) G_GNUC_PRINTF (2, 3);
 
 /* Per-program statistics of the last run. */
 typedef struct {

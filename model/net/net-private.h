@@ -140,13 +140,7 @@ struct _F2NetModel {
 /* One stream's state over a shared F2NetModel: its working buffers, KV
  * cache and recorded programs, and where its current frame stands. */
 struct _F2Net {
-  const F2NetModel *model;
-  /* the model's, for the program builders (read-only) */
-  F2Backend *backend;
-  F2NetDims dims;
-  F2NetLimits limits;
-  guint32 max_seq, max_k;
-  const F2NetWeights *w;
+  const F2NetModel *model;       /* shared, read-only */
 
   F2NetBuffers buf;
 
@@ -166,7 +160,6 @@ struct _F2Net {
   gint64 last_position;         /* -1 = no step since the last encode */
   guint32 last_rows;
   guint cache_cur;              /* which cache buffer holds the valid rows */
-  guint32 last_step_rows;
   gboolean have_logits;
   gint32 *gather_host;          /* host copies of the per-step index and bans */
   gint32 *banned_host;

@@ -185,29 +185,29 @@ finish (F2Program *p, GError **error)
 F2Program *
 f2_net_encoder_program (F2Net *net, guint32 prompt_len, GError **error)
 {
-  const F2NetDims *d = &net->dims;
+  const F2NetDims *d = &net->model->dims;
   F2NetBuffers *b = &net->buf;
   guint32 dm = d->d_model, n_img = f2_net_image_tokens (d);
   guint32 S = n_img + prompt_len, hd = dm / d->enc_heads;
-  F2Program *p = f2_program_new (net->backend, "encoder");
+  F2Program *p = f2_program_new (net->model->backend, "encoder");
   F2Op emb = { .kind = F2_OP_EMBEDDING, .name = "prompt embedding",
     .out = f2_ref_at (b->embeds, (guint64) n_img * dm) };
 
   f2_program_mark_stage (p, "encoder embedding");
   emb.in[0] = b->ids;
-  emb.in[1] = net->w->embed_tokens;
+  emb.in[1] = net->model->w.embed_tokens;
   emb.p.embedding = (F2EmbeddingParams) {
     .n = prompt_len, .dim = dm, .vocab = d->vocab, .scale = d->embed_scale,
   };
   f2_program_add (p, &emb);
   f2_net_add_add (p, "encoder positions", b->embeds,
-      f2_ref_at (net->w->enc_positions, 2ull * dm), S * dm, 0, b->eh);
-  f2_net_add_layer_norm (p, "embedding norm", &net->w->enc_embed_norm, b->eh,
+      f2_ref_at (net->model->w.enc_positions, 2ull * dm), S * dm, 0, b->eh);
+  f2_net_add_layer_norm (p, "embedding norm", &net->model->w.enc_embed_norm, b->eh,
       S, dm, b->eh, F2_REF_NONE);
 
   f2_program_mark_stage (p, "encoder layers");
   for (guint i = 0; i < d->enc_layers; i++) {
-    const F2NetEncoderLayer *l = &net->w->enc[i];
+    const F2NetEncoderLayer *l = &net->model->w.enc[i];
     F2Op att = { .kind = F2_OP_ATTENTION, .name = "encoder attention",
       .out = b->eattn };
 
@@ -234,7 +234,7 @@ f2_net_encoder_program (F2Net *net, guint32 prompt_len, GError **error)
 
   f2_program_mark_stage (p, "cross-attention keys");
   for (guint i = 0; i < d->dec_layers; i++)
-    f2_net_add_matmul (p, "cross kv", &net->w->dec[i].cross_kv, b->eh, S, 0,
+    f2_net_add_matmul (p, "cross kv", &net->model->w.dec[i].cross_kv, b->eh, S, 0,
         b->cross_kv[i], 0, 0, F2_REF_NONE);
   return finish (p, error);
 }
@@ -259,12 +259,12 @@ F2Program *
 f2_net_step_program (F2Net *net, guint32 rows, guint32 k, guint32 kv_rows,
     guint src, GError **error)
 {
-  const F2NetDims *d = &net->dims;
+  const F2NetDims *d = &net->model->dims;
   F2NetBuffers *b = &net->buf;
   guint32 dm = d->d_model, hd = dm / d->dec_heads, R = rows;
-  guint32 max_banned = net->limits.max_banned;
+  guint32 max_banned = net->model->limits.max_banned;
   float scale = (float) pow ((double) hd, -0.5);
-  F2Program *p = f2_program_new (net->backend, "decoder step");
+  F2Program *p = f2_program_new (net->model->backend, "decoder step");
   F2AttentionParams self = {
     .n_heads = d->dec_heads, .head_dim = hd, .q_len = 1, .kv_len = kv_rows,
     .q_stride = dm, .k_stride = R * 2 * dm, .v_stride = R * 2 * dm,
@@ -273,7 +273,7 @@ f2_net_step_program (F2Net *net, guint32 rows, guint32 k, guint32 kv_rows,
     .flags = F2_ATTN_DYNAMIC_KV,
   };
   F2AttentionParams cross = {
-    .n_heads = d->dec_heads, .head_dim = hd, .q_len = R, .kv_len = net->max_seq,
+    .n_heads = d->dec_heads, .head_dim = hd, .q_len = R, .kv_len = net->model->max_seq,
     .q_stride = dm, .k_stride = 2 * dm, .v_stride = 2 * dm, .o_stride = dm,
     .batch = 1, .scale = scale, .flags = F2_ATTN_DYNAMIC_KV,
   };
@@ -286,8 +286,8 @@ f2_net_step_program (F2Net *net, guint32 rows, guint32 k, guint32 kv_rows,
       .out = f2_ref_at (b->dh, (guint64) r * dm) };
 
     emb.in[0] = f2_ref_at (b->tokens, r);
-    emb.in[1] = net->w->embed_tokens;
-    emb.in[2] = net->w->dec_positions;
+    emb.in[1] = net->model->w.embed_tokens;
+    emb.in[2] = net->model->w.dec_positions;
     emb.in[3] = f2_ref_at (b->control, F2_NET_CTRL_POSITION);
     emb.p.embedding = (F2EmbeddingParams) {
       .n = 1, .dim = dm, .vocab = d->vocab, .scale = d->embed_scale,
@@ -295,12 +295,12 @@ f2_net_step_program (F2Net *net, guint32 rows, guint32 k, guint32 kv_rows,
     };
     f2_program_add (p, &emb);
   }
-  f2_net_add_layer_norm (p, "embedding norm", &net->w->dec_embed_norm, b->dh,
+  f2_net_add_layer_norm (p, "embedding norm", &net->model->w.dec_embed_norm, b->dh,
       R, dm, b->dh, F2_REF_NONE);
 
   f2_program_mark_stage (p, "decoder layers");
   for (guint i = 0; i < d->dec_layers; i++) {
-    const F2NetDecoderLayer *l = &net->w->dec[i];
+    const F2NetDecoderLayer *l = &net->model->w.dec[i];
     F2Ref cache_src = b->cache[src][i], cache_dst = b->cache[src ^ 1][i];
 
     /* self-attention over the cache plus this step's keys */
@@ -333,7 +333,7 @@ f2_net_step_program (F2Net *net, guint32 rows, guint32 k, guint32 kv_rows,
   }
 
   f2_program_mark_stage (p, "lm head");
-  f2_net_add_matmul (p, "lm head", &net->w->lm_head, b->dh, R, 0, b->logits, 0,
+  f2_net_add_matmul (p, "lm head", &net->model->w.lm_head, b->dh, R, 0, b->logits, 0,
       0, F2_REF_NONE);
   red.in[0] = b->logits;
   if (max_banned > 0)

@@ -249,7 +249,7 @@ static void
 add_block (F2Net *net, F2Program *p, guint s, const F2NetVisionBlock *blk,
     gboolean spatial)
 {
-  const F2NetDims *d = &net->dims;
+  const F2NetDims *d = &net->model->dims;
   F2NetBuffers *b = &net->buf;
   guint32 c = d->dim[s], side = d->grid[s];
   guint32 tokens = (guint32) stage_tokens (d, s);
@@ -302,7 +302,7 @@ add_block (F2Net *net, F2Program *p, guint s, const F2NetVisionBlock *blk,
 static void
 add_image_projection (F2Net *net, F2Program *p)
 {
-  const F2NetDims *d = &net->dims;
+  const F2NetDims *d = &net->model->dims;
   F2NetBuffers *b = &net->buf;
   guint32 c4 = d->dim[F2_NET_STAGES - 1], g = d->grid[F2_NET_STAGES - 1];
   guint32 n_grid = g * g, n_img = f2_net_image_tokens (d);
@@ -310,16 +310,16 @@ add_image_projection (F2Net *net, F2Program *p)
   F2Op mean = { .kind = F2_OP_MEAN_ROWS, .name = "mean token", .out = b->vfeat };
 
   f2_net_add_copy (p, "grid tokens", b->vx, n_grid, c4, 0, grid, 0, F2_REF_NONE);
-  f2_net_add_add (p, "position embedding", grid, net->w->pos_embed,
+  f2_net_add_add (p, "position embedding", grid, net->model->w.pos_embed,
       n_grid * c4, 0, grid);
-  f2_net_add_add (p, "temporal embedding", grid, net->w->temporal,
+  f2_net_add_add (p, "temporal embedding", grid, net->model->w.temporal,
       n_grid * c4, c4, grid);
   mean.in[0] = grid;
   mean.p.mean_rows = (F2MeanRowsParams) { .rows = n_grid, .cols = c4 };
   f2_program_add (p, &mean);
-  f2_net_add_matmul (p, "image projection", &net->w->image_proj, b->vfeat,
+  f2_net_add_matmul (p, "image projection", &net->model->w.image_proj, b->vfeat,
       n_img, 0, b->embeds, 0, 0, F2_REF_NONE);
-  f2_net_add_layer_norm (p, "image projection norm", &net->w->image_proj_norm,
+  f2_net_add_layer_norm (p, "image projection norm", &net->model->w.image_proj_norm,
       b->embeds, n_img, d->d_model, b->embeds, F2_REF_NONE);
 }
 
@@ -330,12 +330,12 @@ static const char *const stage_names[F2_NET_STAGES] = {
 gboolean
 f2_net_vision_build (F2Net *net, F2Program *p, GError **error)
 {
-  const F2NetDims *d = &net->dims;
+  const F2NetDims *d = &net->model->dims;
   F2NetBuffers *b = &net->buf;
   guint32 cin = 3, side = d->image_size;
 
   for (guint s = 0; s < F2_NET_STAGES; s++) {
-    const F2NetVisionStage *st = &net->w->stage[s];
+    const F2NetVisionStage *st = &net->model->w.stage[s];
     guint32 tokens = (guint32) stage_tokens (d, s);
     guint32 c = d->dim[s];
 
@@ -379,18 +379,18 @@ f2_net_vision_build (F2Net *net, F2Program *p, GError **error)
 gboolean
 f2_net_keep_vision_stages (F2Net *net, GError **error)
 {
-  const F2NetDims *d = &net->dims;
+  const F2NetDims *d = &net->model->dims;
 
   if (net->keep_stages)
     return TRUE;
   for (guint s = 0; s < F2_NET_STAGES; s++) {
     guint64 n = stage_tokens (d, s) * d->dim[s];
 
-    net->buf.vstage_conv[s] = f2_net_alloc (net->backend, F2_BUFFER_ACTIVATIONS,
+    net->buf.vstage_conv[s] = f2_net_alloc (net->model->backend, F2_BUFFER_ACTIVATIONS,
         F2_ELEM_FLOAT, n, error);
     if (!f2_ref_is_set (net->buf.vstage_conv[s]))
       return FALSE;
-    net->buf.vstage_out[s] = f2_net_alloc (net->backend, F2_BUFFER_ACTIVATIONS,
+    net->buf.vstage_out[s] = f2_net_alloc (net->model->backend, F2_BUFFER_ACTIVATIONS,
         F2_ELEM_FLOAT, n, error);
     if (!f2_ref_is_set (net->buf.vstage_out[s]))
       return FALSE;
@@ -410,10 +410,10 @@ f2_net_vision_stage_size (F2Net *net, guint stage, guint32 *grid,
   if (stage >= F2_NET_STAGES)
     return 0;
   if (grid != NULL)
-    *grid = net->dims.grid[stage];
+    *grid = net->model->dims.grid[stage];
   if (channels != NULL)
-    *channels = net->dims.dim[stage];
-  return stage_tokens (&net->dims, stage) * net->dims.dim[stage];
+    *channels = net->model->dims.dim[stage];
+  return stage_tokens (&net->model->dims, stage) * net->model->dims.dim[stage];
 }
 
 gboolean
@@ -426,7 +426,7 @@ f2_net_read_vision_stage (F2Net *net, guint stage, gboolean after_blocks,
         "before f2_net_set_image()", stage);
     return FALSE;
   }
-  return f2_backend_read (net->backend,
+  return f2_backend_read (net->model->backend,
       after_blocks ? net->buf.vstage_out[stage] : net->buf.vstage_conv[stage],
       out, f2_net_vision_stage_size (net, stage, NULL, NULL), error);
 }

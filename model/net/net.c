@@ -73,9 +73,6 @@ dims_from_config (F2NetDims *d, const F2Config *c)
 }
 
 /* The caller's limits against the model: settings, not the model's fault. */
-#define limits_error(error, ...) \
-  (g_set_error (error, F2_SETTINGS_ERROR, F2_SETTINGS_ERROR_INVALID, __VA_ARGS__), FALSE)
-
 static gboolean
 check_limits (F2NetModel *model, GError **error)
 {
@@ -85,22 +82,22 @@ check_limits (F2NetModel *model, GError **error)
 
   if (l->max_prompt_tokens == 0 || l->max_decoder_tokens == 0
       || l->max_beams == 0 || l->max_image_width == 0 || l->max_image_height == 0)
-    return limits_error (error, "network limits must not be 0");
+    return f2_settings_invalid (error, "network limits must not be 0");
   if ((guint64) image_tokens + l->max_prompt_tokens > d->max_positions)
-    return limits_error (error, "%u image tokens plus %u prompt tokens exceed the "
+    return f2_settings_invalid (error, "%u image tokens plus %u prompt tokens exceed the "
         "model's %u positions; lower max_prompt_tokens", image_tokens,
         l->max_prompt_tokens, d->max_positions);
   /* the last token of a sequence is never fed back */
   if (l->max_decoder_tokens > d->max_positions + 1)
-    return limits_error (error, "max_decoder_tokens %u exceeds the model's %u "
+    return f2_settings_invalid (error, "max_decoder_tokens %u exceeds the model's %u "
         "positions (plus the last token)", l->max_decoder_tokens,
         d->max_positions);
   /* beam search takes the top 2 * beams of each step: top-k keeps 32 */
   if (l->max_beams > 16)
-    return limits_error (error, "max_beams %u is too large (at most 16)", l->max_beams);
+    return f2_settings_invalid (error, "max_beams %u is too large (at most 16)", l->max_beams);
   if (l->max_image_width > F2_RESAMPLE_MAX_SIZE
       || l->max_image_height > F2_RESAMPLE_MAX_SIZE)
-    return limits_error (error, "the largest image %ux%u exceeds %u pixels a side",
+    return f2_settings_invalid (error, "the largest image %ux%u exceeds %u pixels a side",
         l->max_image_width, l->max_image_height, F2_RESAMPLE_MAX_SIZE);
   return TRUE;
 }
@@ -117,16 +114,16 @@ max_taps (guint32 in, guint32 out)
 static gboolean
 alloc_buffers (F2Net *net, GError **error)
 {
-  const F2NetDims *d = &net->dims;
-  const F2NetLimits *l = &net->limits;
+  const F2NetDims *d = &net->model->dims;
+  const F2NetLimits *l = &net->model->limits;
   F2NetBuffers *b = &net->buf;
-  guint32 dm = d->d_model, S = net->max_seq, R = l->max_beams;
+  guint32 dm = d->d_model, S = net->model->max_seq, R = l->max_beams;
   guint64 act, hid, scratch, cache_rows;
   guint32 side = d->image_size;
   guint32 ffn = MAX (d->enc_ffn, d->dec_ffn);
   GError *e = NULL;
 
-#define ALLOC(kind, type, n) f2_net_alloc (net->backend, kind, type, n, &e)
+#define ALLOC(kind, type, n) f2_net_alloc (net->model->backend, kind, type, n, &e)
 #define ACT(n) ALLOC (F2_BUFFER_ACTIVATIONS, F2_ELEM_FLOAT, n)
 #define HOST(type, n) ALLOC (F2_BUFFER_HOST, type, n)
   /* preprocessing: the frame, the coefficient tables, the two passes */
@@ -174,8 +171,8 @@ alloc_buffers (F2Net *net, GError **error)
   if (e == NULL) b->dattn = ACT ((guint64) R * dm);
   if (e == NULL) b->dhid = ACT ((guint64) R * ffn);
   if (e == NULL) b->logits = ACT ((guint64) R * d->vocab);
-  if (e == NULL) b->out_ids = HOST (F2_ELEM_I32, (guint64) R * net->max_k);
-  if (e == NULL) b->out_scores = HOST (F2_ELEM_FLOAT, (guint64) R * net->max_k);
+  if (e == NULL) b->out_ids = HOST (F2_ELEM_I32, (guint64) R * net->model->max_k);
+  if (e == NULL) b->out_scores = HOST (F2_ELEM_FLOAT, (guint64) R * net->model->max_k);
   b->cache_staging = (guint64) l->max_decoder_tokens * R;
   cache_rows = b->cache_staging + R;
   for (guint c = 0; c < 2; c++) {
@@ -243,12 +240,6 @@ f2_net_new (F2NetModel *model, GError **error)
 
   net = g_new0 (F2Net, 1);
   net->model = model;
-  net->backend = model->backend;
-  net->dims = model->dims;
-  net->limits = model->limits;
-  net->max_seq = model->max_seq;
-  net->max_k = model->max_k;
-  net->w = &model->w;
   net->last_position = -1;
   net->encoder_programs = g_hash_table_new_full (g_direct_hash,
       g_direct_equal, NULL, (GDestroyNotify) f2_program_free);
@@ -284,7 +275,7 @@ f2_net_free (F2Net *net)
 F2Backend *
 f2_net_backend (F2Net *net)
 {
-  return net->backend;
+  return net->model->backend;
 }
 
 /* ------------------------------------------------------------ running */
@@ -350,7 +341,7 @@ prepare_preprocess (F2Net *net, const F2ImageLayout *layout,
     F2YuvMatrix matrix, GError **error)
 {
   F2NetBuffers *b = &net->buf;
-  guint32 side = net->dims.image_size;
+  guint32 side = net->model->dims.image_size;
   F2Resampler *rs;
   F2Program *p;
 
@@ -369,12 +360,12 @@ prepare_preprocess (F2Net *net, const F2ImageLayout *layout,
       || f2_resampler_rows_size (rs) > b->rows_bytes)
     return f2_backend_invalid (error, "a %ux%u frame exceeds the network's image limits "
         "%ux%u; raise max_image_width/height", layout->width, layout->height,
-        net->limits.max_image_width, net->limits.max_image_height);
-  if (!f2_resampler_upload (rs, net->backend, &b->pre, error))
+        net->model->limits.max_image_width, net->model->limits.max_image_height);
+  if (!f2_resampler_upload (rs, net->model->backend, &b->pre, error))
     return FALSE;
-  p = f2_program_new (net->backend, "preprocess");
+  p = f2_program_new (net->model->backend, "preprocess");
   f2_program_mark_stage (p, "preprocess");
-  if (!f2_preprocess_add_ops (p, rs, layout, matrix, &net->dims.norm, &b->pre, error)) {
+  if (!f2_preprocess_add_ops (p, rs, layout, matrix, &net->model->dims.norm, &b->pre, error)) {
     f2_program_free (p);
     return FALSE;
   }
@@ -402,11 +393,11 @@ f2_net_set_image (F2Net *net, const F2Image *image, GError **error)
   net->prompt_len = 0;
   net->last_position = -1;
   if (image->width == 0 || image->height == 0
-      || image->width > net->limits.max_image_width
-      || image->height > net->limits.max_image_height)
+      || image->width > net->model->limits.max_image_width
+      || image->height > net->model->limits.max_image_height)
     return f2_backend_invalid (error, "frame size %ux%u is outside 1x1 .. %ux%u (the "
         "network's image limits)", image->width, image->height,
-        net->limits.max_image_width, net->limits.max_image_height);
+        net->model->limits.max_image_width, net->model->limits.max_image_height);
   if (!image_layout (image, &layout, error))
     return FALSE;
   need = f2_image_layout_size (&layout);
@@ -422,7 +413,7 @@ f2_net_set_image (F2Net *net, const F2Image *image, GError **error)
   if (!prepare_preprocess (net, &layout, matrix, error))
     return FALSE;
   if (net->vision_program == NULL) {
-    F2Program *p = f2_program_new (net->backend, "vision");
+    F2Program *p = f2_program_new (net->model->backend, "vision");
 
     if (!f2_net_vision_build (net, p, error) || !f2_program_finish (p, error)) {
       f2_program_free (p);
@@ -430,7 +421,7 @@ f2_net_set_image (F2Net *net, const F2Image *image, GError **error)
     }
     net->vision_program = p;
   }
-  if (!f2_backend_write (net->backend, net->buf.pre.image, image->data, need, error)
+  if (!f2_backend_write (net->model->backend, net->buf.pre.image, image->data, need, error)
       || !f2_program_run (net->pre_program, error))
     return FALSE;
   net->profile.preprocess_ms += program_ms (net->pre_program);
@@ -457,10 +448,10 @@ f2_net_encode (F2Net *net, const gint32 *ids, guint n_ids, GError **error)
     return f2_backend_invalid (error, "no image: call f2_net_set_image() before encoding a prompt");
   if (n_ids == 0 || ids == NULL)
     return f2_backend_invalid (error, "the prompt has no tokens");
-  if (n_ids > net->limits.max_prompt_tokens)
+  if (n_ids > net->model->limits.max_prompt_tokens)
     return f2_backend_invalid (error, "the prompt has %u tokens, more than the %u the "
         "network was set up for; shorten the text or raise max_prompt_tokens",
-        n_ids, net->limits.max_prompt_tokens);
+        n_ids, net->model->limits.max_prompt_tokens);
   p = g_hash_table_lookup (net->encoder_programs, GUINT_TO_POINTER (n_ids));
   if (p == NULL) {
     p = f2_net_encoder_program (net, n_ids, error);
@@ -468,7 +459,7 @@ f2_net_encode (F2Net *net, const gint32 *ids, guint n_ids, GError **error)
       return FALSE;
     g_hash_table_insert (net->encoder_programs, GUINT_TO_POINTER (n_ids), p);
   }
-  if (!f2_backend_write (net->backend, net->buf.ids, ids, n_ids, error)
+  if (!f2_backend_write (net->model->backend, net->buf.ids, ids, n_ids, error)
       || !f2_program_run (p, error))
     return FALSE;
   net->profile.encoder_ms += program_ms (p);
@@ -483,28 +474,28 @@ check_step (F2Net *net, const F2Step *step, GError **error)
   if (net->prompt_len == 0)
     return f2_backend_invalid (error, "no encoded prompt: call f2_net_encode() before "
         "decoding");
-  if (step->rows == 0 || step->rows > net->limits.max_beams)
+  if (step->rows == 0 || step->rows > net->model->limits.max_beams)
     return f2_backend_invalid (error, "%u decoder rows requested; the network was set up "
-        "for 1 to %u (max_beams)", step->rows, net->limits.max_beams);
-  if (step->k > net->max_k)
+        "for 1 to %u (max_beams)", step->rows, net->model->limits.max_beams);
+  if (step->k > net->model->max_k)
     return f2_backend_invalid (error, "top-%u requested; at most %u (2 * max_beams)",
-        step->k, net->max_k);
+        step->k, net->model->max_k);
   if (step->tokens == NULL || step->out_ids == NULL
       || (step->k > 0 && step->out_scores == NULL))
     return f2_backend_invalid (error, "a decoder step needs tokens and outputs");
-  if (step->position >= net->limits.max_decoder_tokens
-      || step->position >= net->dims.max_positions)
+  if (step->position >= net->model->limits.max_decoder_tokens
+      || step->position >= net->model->dims.max_positions)
     return f2_backend_invalid (error, "decoder position %u is past the %u tokens the "
         "network was set up for (max_decoder_tokens)", step->position,
-        net->limits.max_decoder_tokens);
+        net->model->limits.max_decoder_tokens);
   if (step->position != 0 && (gint64) step->position != net->last_position + 1)
     return f2_backend_invalid (error, "decoder position %u does not follow the last "
         "step (%" G_GINT64_FORMAT "); steps run in order from position 0",
         step->position, net->last_position);
   for (guint r = 0; r < step->rows; r++) {
-    if (step->tokens[r] < 0 || (guint32) step->tokens[r] >= net->dims.vocab)
+    if (step->tokens[r] < 0 || (guint32) step->tokens[r] >= net->model->dims.vocab)
       return f2_backend_invalid (error, "token %d of row %u is outside the vocabulary "
-          "(%u)", step->tokens[r], r, net->dims.vocab);
+          "(%u)", step->tokens[r], r, net->model->dims.vocab);
     if (step->parents != NULL && step->position > 0
         && (step->parents[r] < 0 || (guint32) step->parents[r] >= net->last_rows))
       return f2_backend_invalid (error, "parent %d of row %u is not a row of the last "
@@ -554,7 +545,7 @@ f2_net_step (F2Net *net, const F2Step *step, GError **error)
     return FALSE;
 
   kv_rows = MIN (((step->position / F2_NET_KV_BUCKET) + 1) * F2_NET_KV_BUCKET,
-      net->limits.max_decoder_tokens);
+      net->model->limits.max_decoder_tokens);
   key = ((((kv_rows / F2_NET_KV_BUCKET) * 256 + step->k) * 128 + step->rows) * 2
       + net->cache_cur) + 1;
   p = g_hash_table_lookup (net->step_programs, GUINT_TO_POINTER (key));
@@ -568,19 +559,19 @@ f2_net_step (F2Net *net, const F2Step *step, GError **error)
 
   control[F2_NET_CTRL_POSITION] = (gint32) step->position;
   control[F2_NET_CTRL_SELF_KV] = (gint32) step->position + 1;
-  control[F2_NET_CTRL_CROSS_KV] = (gint32) (f2_net_image_tokens (&net->dims)
+  control[F2_NET_CTRL_CROSS_KV] = (gint32) (f2_net_image_tokens (&net->model->dims)
       + net->prompt_len);
   fill_gather (net, step, kv_rows);
-  n_banned = (gsize) step->rows * MAX (net->limits.max_banned, 1);
-  if (step->banned != NULL && net->limits.max_banned > 0)
+  n_banned = (gsize) step->rows * MAX (net->model->limits.max_banned, 1);
+  if (step->banned != NULL && net->model->limits.max_banned > 0)
     memcpy (net->banned_host, step->banned, n_banned * sizeof (gint32));
   else
     for (gsize i = 0; i < n_banned; i++)
       net->banned_host[i] = -1;
-  if (!f2_backend_write (net->backend, b->banned, net->banned_host, n_banned, error)
-      || !f2_backend_write (net->backend, b->control, control, F2_NET_CTRL_COUNT, error)
-      || !f2_backend_write (net->backend, b->tokens, step->tokens, step->rows, error)
-      || !f2_backend_write (net->backend, b->gather, net->gather_host,
+  if (!f2_backend_write (net->model->backend, b->banned, net->banned_host, n_banned, error)
+      || !f2_backend_write (net->model->backend, b->control, control, F2_NET_CTRL_COUNT, error)
+      || !f2_backend_write (net->model->backend, b->tokens, step->tokens, step->rows, error)
+      || !f2_backend_write (net->model->backend, b->gather, net->gather_host,
           (guint64) kv_rows * step->rows, error)
       || !f2_program_run (p, error))
     return FALSE;
@@ -593,10 +584,10 @@ f2_net_step (F2Net *net, const F2Step *step, GError **error)
   net->have_logits = TRUE;
 
   if (step->k == 0)
-    return f2_backend_read (net->backend, b->out_ids, step->out_ids, step->rows, error);
-  return f2_backend_read (net->backend, b->out_ids, step->out_ids,
+    return f2_backend_read (net->model->backend, b->out_ids, step->out_ids, step->rows, error);
+  return f2_backend_read (net->model->backend, b->out_ids, step->out_ids,
       (guint64) step->rows * step->k, error)
-      && f2_backend_read (net->backend, b->out_scores, step->out_scores,
+      && f2_backend_read (net->model->backend, b->out_scores, step->out_scores,
       (guint64) step->rows * step->k, error);
 }
 
@@ -619,7 +610,7 @@ f2_net_tensor_name (F2NetTensor which)
 static F2Ref
 tensor_ref (F2Net *net, F2NetTensor which, guint64 *n)
 {
-  const F2NetDims *d = &net->dims;
+  const F2NetDims *d = &net->model->dims;
   guint32 c4 = d->dim[F2_NET_STAGES - 1], g = d->grid[F2_NET_STAGES - 1];
   guint64 seq = f2_net_image_tokens (d) + (guint64) net->prompt_len;
 
@@ -671,7 +662,7 @@ f2_net_read_tensor (F2Net *net, F2NetTensor which, float *out, GError **error)
   if (n == 0)
     return f2_backend_invalid (error, "tensor %s has not been computed for this frame",
         f2_net_tensor_name (which));
-  return f2_backend_read (net->backend, r, out, n, error);
+  return f2_backend_read (net->model->backend, r, out, n, error);
 }
 
 void
