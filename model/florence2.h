@@ -222,6 +222,48 @@ Florence2Output *florence2_context_run (Florence2Context *context,
     const Florence2Image *image, const Florence2RunParams *params, GError **error);
 void florence2_output_free (Florence2Output *output);
 
+/* Batching: several frames in one run. Each frame has its own image, task,
+ * prompt, beams and length. The vision tower and the encoder run frame by
+ * frame; decoding advances every frame's sequences (times their beams) in
+ * one decoder step per position, so each decoder weight is read once per
+ * step for the whole batch. A frame whose sequence ends leaves the batch.
+ * In fp32 a frame's ids, text and result are the same as in a single run. */
+#define FLORENCE2_MAX_BATCH 16
+
+/* A context for batches of up to @max_batch frames (1..FLORENCE2_MAX_BATCH).
+ * Its decoder memory grows with @max_batch * max_beams rows. */
+Florence2Context *florence2_context_new_batch (Florence2Model *model,
+    guint max_batch, GError **error);
+guint florence2_context_max_batch (Florence2Context *context);
+
+/* Runs @n_frames frames (images[i] with params[i]) as one batch. Frame i's
+ * output goes to outputs[i], or its error to errors[i] (both arrays of
+ * @n_frames, set to NULL first); a frame's bad input fails that frame
+ * only. Returns FALSE with @error when the batch cannot run at all (more
+ * frames than the context takes, or the device failed: then every frame
+ * failed). */
+gboolean florence2_context_run_batch (Florence2Context *context,
+    guint n_frames, const Florence2Image *images,
+    const Florence2RunParams *params, Florence2Output **outputs,
+    GError **errors, GError **error);
+
+/* How florence2_model_run_batched() gathers frames. */
+typedef struct {
+  guint batch_size;             /* frames per batch, 1..FLORENCE2_MAX_BATCH (1 = no batching) */
+  guint64 batch_timeout_ns;     /* how long a frame waits for the batch to fill */
+} Florence2BatchParams;
+
+/* Runs one frame through the model's batch scheduler and waits for its
+ * output; call it from any number of threads (one per camera). Frames of
+ * all callers are gathered FIFO into batches: a batch starts when it holds
+ * as many frames as the largest batch_size among them, or when its oldest
+ * frame has waited its batch_timeout_ns. Each caller gets its output as
+ * soon as its own sequence ends. The scheduler's decoder memory is sized
+ * for the largest batch_size ever asked of the model. */
+Florence2Output *florence2_model_run_batched (Florence2Model *model,
+    const Florence2Image *image, const Florence2RunParams *params,
+    const Florence2BatchParams *batch, GError **error);
+
 /* The JSON object florence2-cli prints for one image: task, prompt,
  * input_ids, generated_ids, text, result, image_size, timings_ms, ... */
 JsonNode *florence2_output_to_json (const Florence2Output *output,
