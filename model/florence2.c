@@ -202,6 +202,12 @@ florence2_model_device_name (Florence2Model *model)
   return f2_backend_name (model->backend);
 }
 
+F2Backend *
+florence2_model_backend (Florence2Model *model)
+{
+  return model->backend;
+}
+
 F2Precision
 florence2_model_precision (Florence2Model *model)
 {

@@ -4,13 +4,15 @@
  * dispatches and submits per frame, and the device memory allocated per
  * frame after the warm-up frame (which must be zero). With --streams N, N
  * threads share the model, each with a context of its own, and it prints
- * the wall time, throughput, latency and memory of the N streams instead.
+ * the wall time, throughput, latency and memory of the N streams instead;
+ * with --batch B as well, the streams go through the model's batch
+ * scheduler (florence2_model_run_batched) in batches of up to B frames.
  * It prints; it never fails on speed.
  *
  *   bench-florence2 [--config DIR] [--device auto|cpu|reference|DEV]
  *                   [--precision auto|fp32|bf16|fp16] [--threads N]
  *                   [--tokens N] [--beams N] [--frames N] [--ops]
- *                   [--streams N] */
+ *                   [--streams N [--batch B] [--batch-timeout-ms MS]] */
 #include "config.h"
 #include "florence2.h"
 #include "random-checkpoint.h"
@@ -30,6 +32,8 @@ static int opt_frames = 2;
 static gboolean opt_ops = FALSE;
 static int opt_threads = 0;
 static int opt_streams = 0;       /* 0: not given, the per-stage report */
+static int opt_batch = 1;
+static int opt_batch_timeout_ms = 20;
 
 static GOptionEntry entries[] = {
   { "config", 'c', 0, G_OPTION_ARG_FILENAME, &opt_config,
@@ -46,6 +50,10 @@ static GOptionEntry entries[] = {
   { "ops", 'o', 0, G_OPTION_ARG_NONE, &opt_ops, "Device time per op kind instead of per stage", NULL },
   { "streams", 's', 0, G_OPTION_ARG_INT, &opt_streams,
       "Run N concurrent streams on the shared model, each on its own context, and report their throughput, latency and memory", "N" },
+  { "batch", 0, 0, G_OPTION_ARG_INT, &opt_batch,
+      "With --streams: gather the streams' frames into batches of up to B (default 1: no batching)", "B" },
+  { "batch-timeout-ms", 0, 0, G_OPTION_ARG_INT, &opt_batch_timeout_ms,
+      "With --batch: how long a frame waits for its batch to fill (default 20)", "MS" },
   { NULL }
 };
 
@@ -139,13 +147,29 @@ typedef struct {
 } Gate;
 
 typedef struct {
-  Florence2Context *ctx;
+  Florence2Model *model;
+  Florence2Context *ctx;        /* NULL: through the batch scheduler */
   const F2Image *image;
   const Florence2RunParams *params;
   Gate *gate;
   double latency_sum, latency_max;
+  double decoder_ms;            /* of its frames' decoder steps */
+  guint decoder_steps;
   GError *error;
 } Stream;
+
+/* One frame on the stream's context, or through the batch scheduler */
+static Florence2Output *
+stream_run (Stream *st)
+{
+  Florence2BatchParams batch = { (guint) opt_batch,
+    (guint64) opt_batch_timeout_ms * 1000000 };
+
+  if (st->ctx != NULL)
+    return florence2_context_run (st->ctx, st->image, st->params, &st->error);
+  return florence2_model_run_batched (st->model, st->image, st->params, &batch,
+      &st->error);
+}
 
 static void
 gate_pass (Gate *gate)
@@ -176,15 +200,19 @@ stream_thread (gpointer data)
   Florence2Output *out;
 
   /* the warm-up frame records this context's programs */
-  out = florence2_context_run (st->ctx, st->image, st->params, &st->error);
+  out = stream_run (st);
   florence2_output_free (out);
   gate_pass (st->gate);
   for (int frame = 0; frame < opt_frames && st->error == NULL; frame++) {
     gint64 t0 = g_get_monotonic_time ();
     double ms;
 
-    out = florence2_context_run (st->ctx, st->image, st->params, &st->error);
+    out = stream_run (st);
     ms = (g_get_monotonic_time () - t0) / 1000.0;
+    if (out != NULL) {
+      st->decoder_ms += out->timings.decoder_ms;
+      st->decoder_steps += out->decoder_steps;
+    }
     florence2_output_free (out);
     st->latency_sum += ms;
     st->latency_max = MAX (st->latency_max, ms);
@@ -204,7 +232,9 @@ run_streams (Florence2Model *model, const F2Image *image,
   F2Backend *b = NULL;
   guint64 weights, working_one = 0, working;
   gint64 t0 = 0, t1;
-  double lat_sum = 0, lat_max = 0, wall_s;
+  double lat_sum = 0, lat_max = 0, wall_s, step_ms = 0;
+  guint steps = 0;
+  guint64 batches, batched;
   guint frames = n * (guint) opt_frames;
   int rc = 0;
 
@@ -212,15 +242,18 @@ run_streams (Florence2Model *model, const F2Image *image,
   g_cond_init (&gate.cond);
   for (guint i = 0; i < n; i++) {
     GError *error = NULL;
+    streams[i].model = model;
+    streams[i].image = image;
+    streams[i].params = rp;
+    streams[i].gate = &gate;
+    b = florence2_model_backend (model);
+    if (opt_batch > 1)
+      continue;
     streams[i].ctx = florence2_context_new (model, &error);
     if (streams[i].ctx == NULL) {
       g_printerr ("stream %u: %s\n", i, error->message);
       return 1;
     }
-    streams[i].image = image;
-    streams[i].params = rp;
-    streams[i].gate = &gate;
-    b = f2_net_backend (florence2_context_net (streams[i].ctx));
     if (i == 0)
       working_one = f2_backend_allocated_bytes (b, F2_BUFFER_ACTIVATIONS)
           + f2_backend_allocated_bytes (b, F2_BUFFER_HOST);
@@ -240,7 +273,10 @@ run_streams (Florence2Model *model, const F2Image *image,
     }
     lat_sum += streams[i].latency_sum;
     lat_max = MAX (lat_max, streams[i].latency_max);
+    step_ms += streams[i].decoder_ms;
+    steps += streams[i].decoder_steps;
   }
+  florence2_model_batch_counts (model, &batches, &batched);
   wall_s = (t1 - t0) / 1e6;
   weights = f2_backend_allocated_bytes (b, F2_BUFFER_WEIGHTS);
   /* measured after the warm-up: the working memory grows with the programs
@@ -253,6 +289,13 @@ run_streams (Florence2Model *model, const F2Image *image,
   printf ("throughput                  %10.3f inferences/s\n", frames / MAX (wall_s, 1e-9));
   printf ("latency mean / worst        %10.1f / %.1f ms\n", lat_sum / MAX (frames, 1), lat_max);
   printf ("programs running at once    %10u  (at most)\n", f2_backend_peak_runs (b));
+  /* in a batch every frame's decoder time is the batch's */
+  printf ("decoder step                %10.2f ms  (mean, for %s)\n",
+      step_ms / MAX (steps, 1), opt_batch > 1 ? "a whole batch" : "one frame");
+  if (opt_batch > 1)
+    printf ("batches                     %10.2f frames per batch  (%" G_GUINT64_FORMAT
+        " frames, warm-up included; batch size %d, timeout %d ms)\n",
+        (double) batched / MAX (batches, 1), batched, opt_batch, opt_batch_timeout_ms);
   printf ("weights (shared)            %10.1f MB\n", weights / 1e6);
   printf ("working memory, all streams %10.1f MB  (%.1f MB per stream; %.1f MB at the first context's creation)\n",
       working / 1e6, working / 1e6 / n, working_one / 1e6);
@@ -346,8 +389,11 @@ main (int argc, char **argv)
   rp.num_beams = (guint) opt_beams;
   rp.forced_length = (guint) opt_tokens;
 
-  if (opt_streams < 0 || opt_streams > 64 || opt_frames < 1) {
-    g_printerr ("--streams must be 1 to 64 and --frames at least 1\n");
+  if (opt_streams < 0 || opt_streams > 64 || opt_frames < 1 || opt_batch < 1
+      || opt_batch > FLORENCE2_MAX_BATCH || opt_batch_timeout_ms < 0
+      || opt_batch_timeout_ms > 10000 || (opt_batch > 1 && opt_streams == 0)) {
+    g_printerr ("--streams must be 1 to 64, --frames at least 1, --batch 1 to %d "
+        "(with --streams) and --batch-timeout-ms 0 to 10000\n", FLORENCE2_MAX_BATCH);
     return 2;
   }
   if (opt_streams > 0) {

@@ -6,7 +6,8 @@ input_ids, generated_ids, text and the post-processed result exactly
 first case of each image writes its intermediate tensors: each must have the
 golden name and shape and lie within DUMP_TOL of the golden values (largest
 absolute error relative to the largest golden magnitude, as in
-test-golden-stages).
+test-golden-stages). With --batch 2, each case's image runs in a batch
+beside another image and its JSON line must again be the reference's.
 
 Usage: test-golden-cli.py CLI [DEVICE] [PRECISION]
 Exits 77 (skipped) without golden data."""
@@ -99,6 +100,39 @@ def same(got, want, path="$"):
     return None if got == want else f"{path}: {got!r} != {want!r}"
 
 
+def check_batches(cli, tiny, index, device, precision):
+    """(failures, checks) of --batch 2 runs: each case's image first, with
+    another image of the set beside it in the batch, greedy and beam search
+    in turn; the first JSON line must be the reference's."""
+    images = sorted({entry["image"] for entry in index["cases"]})
+    failures = checks = 0
+    for n, entry in enumerate(index["cases"]):
+        case = json.load(open(os.path.join(tiny, entry["json"])))
+        which, beams = (("greedy", 1), ("beam", 3))[n % 2]
+        other = next(image for image in images if image != entry["image"])
+        cmd = [cli, "--model", os.path.join(tiny, "model"), "--task", case["task"],
+               "--num-beams", str(beams), "--max-new-tokens", "40",
+               "--precision", precision, "--batch", "2",
+               "--device", os.environ.get("F2_VULKAN_DEVICE") or "0"
+               if device == "vulkan" else device]
+        if case["text_input"] is not None:
+            cmd += ["--prompt", case["text_input"]]
+        cmd += [os.path.join(tiny, entry["image"]), os.path.join(tiny, other)]
+        run = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        lines = run.stdout.splitlines()
+        out = json.loads(lines[0]) if len(lines) == 2 else {}
+        want = case[which]
+        ok = (run.returncode == 0 and out.get("generated_ids") == want["sequence"]
+              and out.get("text") == want["text"]
+              and out.get("image") == os.path.join(tiny, entry["image"])
+              and not same(out.get("result"), want["post_process"]["ok"]))
+        checks += 1
+        print(f"{'ok  ' if ok else 'FAIL'} --batch 2 {entry['case_id']} {which}"
+              + ("" if ok else f": exit {run.returncode} {run.stderr.strip()}"))
+        failures += not ok
+    return failures, checks
+
+
 def main():
     cli = sys.argv[1]
     device = sys.argv[2] if len(sys.argv) > 2 else "cpu"
@@ -170,6 +204,9 @@ def main():
             failures += bool(problems)
     print(f"# florence2-cli {device} {precision}: {checks - failures}/{checks} cases identical"
           f" ({len(dumped_images)} with --dump checked against the golden tensors)")
+    batch_failures, batch_checks = check_batches(cli, tiny, index, device, precision)
+    failures += batch_failures
+    print(f"# florence2-cli --batch 2: {batch_checks - batch_failures}/{batch_checks} cases identical")
     dump_root.cleanup()
     return 1 if failures else 0
 

@@ -4,7 +4,11 @@
  *   florence2-cli --model DIR --task '<OD>' [--prompt TEXT] [--num-beams N]
  *       [--max-new-tokens N] [--precision auto|fp32|bf16|fp16]
  *       [--device auto|cpu|reference|INDEX|NAME] [--threads N]
- *       [--dump DIR] [--profile] IMAGE...
+ *       [--batch N] [--dump DIR] [--profile] IMAGE...
+ *
+ * With --batch N the images run N at a time as one batch (the outputs are
+ * the same as one at a time; the decoder steps are shared); the JSON lines
+ * stay in the order of the images.
  */
 #include "florence2.h"
 #include "model-net.h"
@@ -27,6 +31,7 @@ static int opt_threads = 0;
 static char *opt_dump = NULL;
 static gboolean opt_profile = FALSE;
 static gboolean opt_pretty = FALSE;
+static int opt_batch = 1;
 static char **opt_images = NULL;
 
 static GOptionEntry entries[] = {
@@ -47,6 +52,8 @@ static GOptionEntry entries[] = {
       "(plain C), or a Vulkan device index or name", "DEV" },
   { "threads", 0, 0, G_OPTION_ARG_INT, &opt_threads,
       "Threads of the cpu backend (default 0: one per core)", "N" },
+  { "batch", 0, 0, G_OPTION_ARG_INT, &opt_batch,
+      "Run the images N at a time as one batch (default 1)", "N" },
   { "dump", 0, 0, G_OPTION_ARG_FILENAME, &opt_dump,
       "Write intermediate tensors as safetensors into DIR", "DIR" },
   { "profile", 0, 0, G_OPTION_ARG_NONE, &opt_profile,
@@ -76,6 +83,25 @@ print_profile (Florence2Context *context, const char *image, const Florence2Outp
   g_array_unref (stages);
 }
 
+/* One JSON line for an image's output (and its profile on stderr) */
+static void
+print_output (Florence2Context *context, const char *path, const Florence2Output *out)
+{
+  JsonNode *json;
+  char *text;
+
+  json = florence2_output_to_json (out, florence2_context_model (context));
+  json_object_set_string_member (json_node_get_object (json), "image", path);
+  text = json_to_string (json, opt_pretty);
+  printf ("%s\n", text);
+  fflush (stdout);
+  g_free (text);
+  json_node_unref (json);
+
+  if (opt_profile)
+    print_profile (context, path, out);
+}
+
 static gboolean
 run_image (Florence2Context *context, const Florence2RunParams *params,
     const char *path, GError **error)
@@ -85,9 +111,6 @@ run_image (Florence2Context *context, const Florence2RunParams *params,
   Florence2Output *out;
   Florence2RunParams run_params = *params;
   char *dump_path = NULL;
-  JsonNode *json;
-  char *text;
-
   if (!f2_image_load (path, &image, &rgb, error))
     return FALSE;
   if (opt_dump != NULL) {
@@ -110,19 +133,51 @@ run_image (Florence2Context *context, const Florence2RunParams *params,
     g_prefix_error (error, "%s: ", path);
     return FALSE;
   }
-
-  json = florence2_output_to_json (out, florence2_context_model (context));
-  json_object_set_string_member (json_node_get_object (json), "image", path);
-  text = json_to_string (json, opt_pretty);
-  printf ("%s\n", text);
-  fflush (stdout);
-  g_free (text);
-  json_node_unref (json);
-
-  if (opt_profile)
-    print_profile (context, path, out);
+  print_output (context, path, out);
   florence2_output_free (out);
   return TRUE;
+}
+
+/* Images @paths[0..n-1] as one batch; an image that cannot be read or run
+ * fails alone. FALSE when any failed (each one said on stderr). */
+static gboolean
+run_batch (Florence2Context *context, const Florence2RunParams *params,
+    char **paths, guint n)
+{
+  F2Image images[FLORENCE2_MAX_BATCH];
+  Florence2RunParams run_params[FLORENCE2_MAX_BATCH];
+  Florence2Output *outputs[FLORENCE2_MAX_BATCH];
+  GError *errors[FLORENCE2_MAX_BATCH], *error = NULL;
+  guint8 *rgb[FLORENCE2_MAX_BATCH] = { NULL };
+  guint index[FLORENCE2_MAX_BATCH], n_ok = 0;
+  gboolean ok = TRUE;
+
+  for (guint i = 0; i < n; i++) {
+    if (!f2_image_load (paths[i], &images[n_ok], &rgb[n_ok], &error)) {
+      g_printerr ("florence2-cli: %s\n", error->message);
+      g_clear_error (&error);
+      ok = FALSE;
+      continue;
+    }
+    run_params[n_ok] = *params;
+    index[n_ok++] = i;
+  }
+  if (n_ok > 0 && !florence2_context_run_batch (context, n_ok, images,
+          run_params, outputs, errors, &error)) {
+    g_clear_error (&error);     /* every frame has it */
+  }
+  for (guint i = 0; i < n_ok; i++) {
+    if (outputs[i] != NULL) {
+      print_output (context, paths[index[i]], outputs[i]);
+    } else {
+      g_printerr ("florence2-cli: %s: %s\n", paths[index[i]], errors[i]->message);
+      g_clear_error (&errors[i]);
+      ok = FALSE;
+    }
+    florence2_output_free (outputs[i]);
+    g_free (rgb[i]);
+  }
+  return ok;
 }
 
 int
@@ -183,6 +238,16 @@ main (int argc, char **argv)
         "--max-new-tokens must be 1..1024, not %d", opt_max_new_tokens);
     goto fail;
   }
+  if (opt_batch < 1 || opt_batch > FLORENCE2_MAX_BATCH) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--batch must be 1..%d, not %d", FLORENCE2_MAX_BATCH, opt_batch);
+    goto fail;
+  }
+  if (opt_batch > 1 && opt_dump != NULL) {
+    g_set_error (&error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+        "--dump writes one image's tensors at a time: leave out --batch");
+    goto fail;
+  }
   mp.device = opt_device;
   if (opt_num_beams > 0)
     rp.num_beams = (guint) opt_num_beams;
@@ -204,11 +269,19 @@ main (int argc, char **argv)
   if (model == NULL)
     goto fail;
   /* one context for every image: its programs are recorded once */
-  run_context = florence2_context_new (model, &error);
+  run_context = florence2_context_new_batch (model, (guint) opt_batch, &error);
   florence2_model_unref (model);
   if (run_context == NULL)
     goto fail;
-  for (guint i = 0; opt_images[i] != NULL; i++) {
+  for (guint i = 0; opt_images[i] != NULL && opt_batch > 1;) {
+    guint n = 0;
+    while (n < (guint) opt_batch && opt_images[i + n] != NULL)
+      n++;
+    if (!run_batch (run_context, &rp, opt_images + i, n))
+      status = 1;
+    i += n;
+  }
+  for (guint i = 0; opt_images[i] != NULL && opt_batch == 1; i++) {
     if (!run_image (run_context, &rp, opt_images[i], &error)) {
       g_printerr ("florence2-cli: %s\n", error->message);
       g_clear_error (&error);
