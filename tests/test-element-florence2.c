@@ -1022,6 +1022,25 @@ push_batch_round (BatchStream * streams, guint n, guint index)
   return longest;
 }
 
+/* How long one frame takes alone on the test device. */
+static GstClockTime
+time_one_inference (void)
+{
+  GstHarness *h = harness_new (NULL);
+  GstVideoInfo info;
+  GstBuffer *in = make_frame (GST_VIDEO_FORMAT_RGB, image_w, image_h, &info);
+  GstBuffer *out;
+  GstClockTime t;
+
+  set_caps (h, &info);
+  out = gst_harness_push_and_pull (h, stamp (in, 0));
+  fail_unless (out != NULL && gst_buffer_get_florence2_meta (out) != NULL);
+  t = gst_buffer_get_florence2_meta (out)->inference_time;
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+  return t;
+}
+
 /* Three elements on one model with batch-size 3, fed at once from three
  * threads: their frames (different tasks, formats and sizes) run as one
  * batch, which starts when it is full (long before the 10 s timeout), and
@@ -1029,9 +1048,21 @@ push_batch_round (BatchStream * streams, guint n, guint index)
 GST_START_TEST (test_batched_streams)
 {
   const GstClockTime timeout = 10 * GST_SECOND;
+  gboolean timed;
   BatchStream st[3];
 
   load_fixtures ();
+  /* the timing check needs a batch to run well within the timeout: true
+   * of the cpu backend and GPUs, not of the reference backend */
+  {
+    GstClockTime alone = time_one_inference ();
+
+    timed = 3 * alone + 2 * GST_SECOND < timeout;
+    if (!timed)
+      g_printerr ("one frame takes %" GST_TIME_FORMAT " here: too slow to "
+          "tell a full batch from a timed-out one; only the results are "
+          "checked\n", GST_TIME_ARGS (alone));
+  }
   batch_stream_init (&st[0], 3, timeout, F2_TASK_OD, GST_VIDEO_FORMAT_RGB,
       image_w, image_h);
   batch_stream_init (&st[1], 3, timeout, F2_TASK_CAPTION,
@@ -1043,7 +1074,7 @@ GST_START_TEST (test_batched_streams)
   for (guint round = 0; round < 2; round++) {
     GstClockTime longest = push_batch_round (st, 3, round);
 
-    fail_unless (longest < timeout, "round %u: a frame waited %"
+    fail_unless (!timed || longest < timeout, "round %u: a frame waited %"
         GST_TIME_FORMAT ": the batch did not start when it was full", round,
         GST_TIME_ARGS (longest));
   }
