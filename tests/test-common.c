@@ -1,4 +1,5 @@
 #include "test-common.h"
+#include "image.h"
 
 #include <glib/gstdio.h>
 #include <json-glib/json-glib.h>
@@ -287,4 +288,73 @@ f2_test_load_tiny_model_threads (const char *name, Florence2Precision precision,
   }
   g_print ("FAIL: %s\n", error->message);
   exit (1);
+}
+
+gboolean
+f2_test_ids_equal (const GArray *got, JsonArray *want)
+{
+  if (got->len != json_array_get_length (want))
+    return FALSE;
+  for (guint i = 0; i < got->len; i++)
+    if (g_array_index (got, gint32, i) != json_array_get_int_element (want, i))
+      return FALSE;
+  return TRUE;
+}
+
+F2TestCase *
+f2_test_load_cases (guint *n_cases)
+{
+  char *path = f2_test_golden_path ("tiny/index.json");
+  JsonNode *index = f2_test_load_json (path);
+  JsonArray *entries = json_object_get_array_member (json_node_get_object (index), "cases");
+  guint n = json_array_get_length (entries);
+  F2TestCase *cases = g_new0 (F2TestCase, n);
+
+  for (guint i = 0; i < n; i++) {
+    JsonObject *entry = json_array_get_object_element (entries, i);
+    char *json_rel = g_build_filename ("tiny", json_object_get_string_member (entry, "json"), NULL);
+    char *png_rel = g_build_filename ("tiny", json_object_get_string_member (entry, "image"), NULL);
+    char *json_path = f2_test_golden_path (json_rel);
+    char *png = f2_test_golden_path (png_rel);
+    JsonNode *node = f2_test_load_json (json_path);
+    JsonObject *o = json_node_get_object (node);
+    F2TestCase *c = &cases[i];
+    GError *error = NULL;
+
+    c->case_id = g_strdup (json_object_get_string_member (entry, "case_id"));
+    c->task = f2_task_lookup (json_object_get_string_member (o, "task"))->task;
+    c->text_input = json_object_get_null_member (o, "text_input") ? NULL :
+        g_strdup (json_object_get_string_member (o, "text_input"));
+    for (guint b = 0; b < 2; b++) {
+      JsonObject *want = json_object_get_object_member (o, b ? "beam" : "greedy");
+      c->want[b] = json_array_ref (json_object_get_array_member (want, "sequence"));
+      c->want_text[b] = g_strdup (json_object_get_string_member (want, "text"));
+    }
+    if (!f2_image_load (png, &c->image, &c->rgb, &error))
+      g_error ("%s", error->message);
+    json_node_unref (node);
+    g_free (png);
+    g_free (json_path);
+    g_free (png_rel);
+    g_free (json_rel);
+  }
+  json_node_unref (index);
+  g_free (path);
+  *n_cases = n;
+  return cases;
+}
+
+void
+f2_test_free_cases (F2TestCase *cases, guint n_cases)
+{
+  for (guint i = 0; i < n_cases; i++) {
+    g_free (cases[i].case_id);
+    g_free (cases[i].text_input);
+    g_free (cases[i].rgb);
+    for (guint b = 0; b < 2; b++) {
+      json_array_unref (cases[i].want[b]);
+      g_free (cases[i].want_text[b]);
+    }
+  }
+  g_free (cases);
 }

@@ -54,5 +54,23 @@ gboolean f2_test_read_tensor (const char *file, const char *name,
 gboolean f2_test_json_equal (struct _JsonNode *got, struct _JsonNode *want,
     const char *path, gboolean exact_doubles, GString *why);
 
+/* A golden case of the tiny model: its image (packed RGB) and the
+ * reference's ids and text, greedy ([0]) and with 3 beams ([1]). */
+typedef struct {
+  char *case_id;
+  Florence2Task task;
+  char *text_input;
+  Florence2Image image;
+  guint8 *rgb;
+  struct _JsonArray *want[2];
+  char *want_text[2];
+} F2TestCase;
+
+/* Every case of the tiny golden set; aborts the test on a read error. */
+F2TestCase *f2_test_load_cases (guint *n_cases);
+void f2_test_free_cases (F2TestCase *cases, guint n_cases);
+/* Are @got's ids those of @want (a JSON array of ints)? */
+gboolean f2_test_ids_equal (const GArray *got, struct _JsonArray *want);
+
 /* Delete @path and everything below it. */
 void f2_test_remove_tree (const char *path);

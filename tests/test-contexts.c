@@ -11,7 +11,6 @@
  * workers, for ThreadSanitizer, which does not see inside OpenMP. */
 #include "backend.h"
 #include "florence2.h"
-#include "image.h"
 #include "model-net.h"
 #include "tasks.h"
 #include "test-common.h"
@@ -21,15 +20,7 @@
 
 #define MAX_STREAMS 8
 
-typedef struct {
-  char *case_id;
-  F2Task task;
-  char *text_input;
-  F2Image image;
-  guint8 *rgb;
-  JsonArray *want[2];           /* greedy, 3 beams */
-  char *want_text[2];
-} Case;
+typedef F2TestCase Case;
 
 typedef struct {
   guint index;
@@ -38,17 +29,6 @@ typedef struct {
   guint n_cases;
   guint failures;
 } Stream;
-
-static gboolean
-ids_equal (const GArray *got, JsonArray *want)
-{
-  if (got->len != json_array_get_length (want))
-    return FALSE;
-  for (guint i = 0; i < got->len; i++)
-    if (g_array_index (got, gint32, i) != json_array_get_int_element (want, i))
-      return FALSE;
-  return TRUE;
-}
 
 static gpointer
 stream_thread (gpointer data)
@@ -76,7 +56,7 @@ stream_thread (gpointer data)
       st->failures++;
       continue;
     }
-    if (!ids_equal (out->generated_ids, c->want[beam])
+    if (!f2_test_ids_equal (out->generated_ids, c->want[beam])
         || g_strcmp0 (out->text, c->want_text[beam]) != 0) {
       g_print ("FAIL stream %u %s %s: ids or text differ from the reference\n",
           st->index, c->case_id, beam ? "beam" : "greedy");
@@ -85,49 +65,6 @@ stream_thread (gpointer data)
     florence2_output_free (out);
   }
   return NULL;
-}
-
-static Case *
-load_cases (guint *n_cases)
-{
-  char *path = f2_test_golden_path ("tiny/index.json");
-  JsonNode *index = f2_test_load_json (path);
-  JsonArray *entries = json_object_get_array_member (json_node_get_object (index), "cases");
-  guint n = json_array_get_length (entries);
-  Case *cases = g_new0 (Case, n);
-
-  for (guint i = 0; i < n; i++) {
-    JsonObject *entry = json_array_get_object_element (entries, i);
-    char *json_rel = g_build_filename ("tiny", json_object_get_string_member (entry, "json"), NULL);
-    char *png_rel = g_build_filename ("tiny", json_object_get_string_member (entry, "image"), NULL);
-    char *json_path = f2_test_golden_path (json_rel);
-    char *png = f2_test_golden_path (png_rel);
-    JsonNode *node = f2_test_load_json (json_path);
-    JsonObject *o = json_node_get_object (node);
-    Case *c = &cases[i];
-    GError *error = NULL;
-
-    c->case_id = g_strdup (json_object_get_string_member (entry, "case_id"));
-    c->task = f2_task_lookup (json_object_get_string_member (o, "task"))->task;
-    c->text_input = json_object_get_null_member (o, "text_input") ? NULL :
-        g_strdup (json_object_get_string_member (o, "text_input"));
-    for (guint b = 0; b < 2; b++) {
-      JsonObject *want = json_object_get_object_member (o, b ? "beam" : "greedy");
-      c->want[b] = json_array_ref (json_object_get_array_member (want, "sequence"));
-      c->want_text[b] = g_strdup (json_object_get_string_member (want, "text"));
-    }
-    if (!f2_image_load (png, &c->image, &c->rgb, &error))
-      g_error ("%s", error->message);
-    json_node_unref (node);
-    g_free (png);
-    g_free (json_path);
-    g_free (png_rel);
-    g_free (json_rel);
-  }
-  json_node_unref (index);
-  g_free (path);
-  *n_cases = n;
-  return cases;
 }
 
 static guint64
@@ -160,7 +97,7 @@ main (int argc, char **argv)
   model = f2_test_load_tiny_model_threads (device, F2_PRECISION_FP32, n_threads);
   g_print ("# %s, %u streams on one model\n", florence2_model_device_name (model),
       n_streams);
-  cases = load_cases (&n_cases);
+  cases = f2_test_load_cases (&n_cases);
 
   for (guint i = 0; i < n_streams; i++) {
     streams[i].index = i;
@@ -211,7 +148,7 @@ main (int argc, char **argv)
     params.num_beams = 1;
     params.max_new_tokens = 40;
     out = florence2_model_run (model, &cases[0].image, &params, &error);
-    if (out == NULL || !ids_equal (out->generated_ids, cases[0].want[0])) {
+    if (out == NULL || !f2_test_ids_equal (out->generated_ids, cases[0].want[0])) {
       g_print ("FAIL: florence2_model_run: %s\n", out ? "ids differ" : error->message);
       failures++;
     }
@@ -222,16 +159,7 @@ main (int argc, char **argv)
     }
   }
 
-  for (guint i = 0; i < n_cases; i++) {
-    g_free (cases[i].case_id);
-    g_free (cases[i].text_input);
-    g_free (cases[i].rgb);
-    for (guint b = 0; b < 2; b++) {
-      json_array_unref (cases[i].want[b]);
-      g_free (cases[i].want_text[b]);
-    }
-  }
-  g_free (cases);
+  f2_test_free_cases (cases, n_cases);
   florence2_model_unref (model);
   g_print ("# %s\n", failures ? "FAIL" : "ok");
   return failures ? 1 : 0;

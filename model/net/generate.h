@@ -48,4 +48,32 @@ F2Generation *f2_generate (const F2GenerateParams *params, guint max_banned,
     F2StepFunc step, gpointer user_data, GError **error);
 void f2_generation_free (F2Generation *generation);
 
+/* One sequence's generation a position at a time, for drivers that
+ * advance several sequences together (f2_generate() is the loop for one):
+ *
+ *   while (!f2_generator_finished (g)) {
+ *     f2_generator_prepare (g, &step, &needs_step, error);
+ *     if (needs_step) run the decoder on step (it writes step.out_ids ..);
+ *     f2_generator_advance (g, error);
+ *   }
+ *   generation = f2_generator_finish (g);
+ *
+ * Every generator advances one position per round, so sequences that start
+ * together stay at the same decoder position. */
+typedef struct _F2Generator F2Generator;
+
+F2Generator *f2_generator_new (const F2GenerateParams *params, guint max_banned,
+    GError **error);
+void f2_generator_free (F2Generator *generator);
+/* The next step: rows, tokens, parents, position, banned ids and k, and
+ * out_ids/out_scores pointing at the generator's own arrays. @needs_step is
+ * FALSE where the position's token is forced and no decoder run is needed. */
+gboolean f2_generator_prepare (F2Generator *generator, F2Step *step,
+    gboolean *needs_step, GError **error);
+/* Takes the step's outputs (if it ran) and moves one position on. */
+gboolean f2_generator_advance (F2Generator *generator, GError **error);
+gboolean f2_generator_finished (const F2Generator *generator);
+/* The generated sequence, once finished; frees @generator. */
+F2Generation *f2_generator_finish (F2Generator *generator);
+
 G_END_DECLS

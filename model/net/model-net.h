@@ -8,5 +8,8 @@
 G_BEGIN_DECLS
 
 F2Net *florence2_context_net (Florence2Context *context);
+/* Batches the model's scheduler has run, and the frames in them */
+void florence2_model_batch_counts (Florence2Model *model, guint64 *batches,
+    guint64 *frames);
 
 G_END_DECLS

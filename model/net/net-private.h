@@ -98,9 +98,9 @@ typedef struct {
 enum {
   F2_NET_CTRL_POSITION,         /* decoder position of this step */
   F2_NET_CTRL_SELF_KV,          /* keys in the self-attention cache: position + 1 */
-  F2_NET_CTRL_CROSS_KV,         /* encoder tokens: image tokens + prompt length */
-  F2_NET_CTRL_COUNT
+  F2_NET_CTRL_CROSS_KV,         /* per slot: encoder tokens (image tokens + prompt length) */
 };
+#define F2_NET_CTRL_COUNT(slots) (F2_NET_CTRL_CROSS_KV + (slots))
 
 typedef struct {
   /* preprocessing (sized for the largest frame) */
@@ -114,15 +114,17 @@ typedef struct {
   F2Ref ids;                    /* I32 host [max prompt] */
   F2Ref embeds;                 /* [max_seq][d] image features then prompt */
   F2Ref eh, eqkv, eattn, ehid;
-  F2Ref *cross_kv;              /* per decoder layer [max_seq][2d] */
+  F2Ref *cross_kv;              /* per slot, per decoder layer [max_seq][2d]:
+                                 * slot s, layer i at s * layers + i */
   /* decoder */
-  F2Ref tokens;                 /* I32 host [max_beams] */
-  F2Ref gather;                 /* I32 host [max_dec * max_beams]: cache row index */
-  F2Ref banned;                 /* I32 host [max_beams][max_banned] */
-  F2Ref control;                /* I32 host [F2_NET_CTRL_COUNT] */
+  /* R = slots * max_beams decoder rows */
+  F2Ref tokens;                 /* I32 host [R] */
+  F2Ref gather;                 /* I32 host [max_dec * R]: cache row index */
+  F2Ref banned;                 /* I32 host [R][max_banned] */
+  F2Ref control;                /* I32 host [F2_NET_CTRL_COUNT (slots)] */
   F2Ref dh, dq, dattn, dhid, logits;
-  F2Ref out_ids, out_scores;    /* host [max_beams][max_k] */
-  F2Ref *cache[2];              /* per layer, ping-pong: [max_dec*max_beams + max_beams][2d] */
+  F2Ref out_ids, out_scores;    /* host [R][max_k] */
+  F2Ref *cache[2];              /* per layer, ping-pong: [max_dec*R + R][2d] */
   guint64 cache_staging;        /* first staging row (new keys of a step) */
 } F2NetBuffers;
 
@@ -152,17 +154,25 @@ struct _F2Net {
   F2Program *vision_program;
   gboolean keep_stages;
   GHashTable *encoder_programs; /* prompt length -> F2Program */
-  GHashTable *step_programs;    /* step key -> F2Program */
+  GHashTable *step_programs;    /* step shape (string) -> F2Program */
 
-  /* state of the current frame */
+  /* frames decoded together: one slot each (encoder output, cross keys) */
+  guint32 n_slots;
+  guint32 max_rows;             /* n_slots * max_beams */
+  guint32 *slot_prompt;         /* per slot: prompt length, 0 = not encoded */
+  guint32 *last_offset, *last_rows;     /* per slot: its rows in the last step */
+  guint32 last_total_rows;
+
+  /* state of the current frames */
   gboolean have_image;
-  guint32 prompt_len;           /* 0 = not encoded */
+  guint32 prompt_len;           /* of the last encoded frame (its tensors) */
   gint64 last_position;         /* -1 = no step since the last encode */
-  guint32 last_rows;
   guint cache_cur;              /* which cache buffer holds the valid rows */
   gboolean have_logits;
-  gint32 *gather_host;          /* host copies of the per-step index and bans */
-  gint32 *banned_host;
+  gint32 *gather_host;          /* host copies of the per-step inputs */
+  gint32 *banned_host, *tokens_host, *control_host;
+  gint32 *out_ids_host;         /* [R][max_k] */
+  float *out_scores_host;
 
   F2NetProfile profile;
   GHashTable *stage_times;      /* stage name -> F2NetStageTime, since the last reset */
@@ -217,12 +227,20 @@ gboolean f2_net_vision_build (F2Net *net, F2Program *program, GError **error);
 /* net-text.c */
 gboolean f2_net_text_load (F2NetModel *model, F2Weights *weights, GError **error);
 void f2_net_text_free (F2NetModel *model);
-F2Program *f2_net_encoder_program (F2Net *net, guint32 prompt_len,
+/* The encoder for a prompt of @prompt_len tokens, writing the cross
+ * attention keys of @slot. */
+F2Program *f2_net_encoder_program (F2Net *net, guint32 prompt_len, guint slot,
     GError **error);
-/* A decoder step for @rows rows reducing with @k (0 = argmax), covering
- * cache rows 0..@kv_rows-1, reading cache buffer @src of the ping-pong
- * pair and writing the other. */
-F2Program *f2_net_step_program (F2Net *net, guint32 rows, guint32 k,
-    guint32 kv_rows, guint src, GError **error);
+/* One frame's part of a decoder step: its slot, its rows (beams) and its
+ * reduction (k = 0: argmax, else top-k of the log-softmax). */
+typedef struct {
+  guint32 slot, rows, k;
+} F2NetStepShape;
+
+/* A decoder step for the rows of @n_groups frames, in order, covering cache
+ * rows 0..@kv_rows-1 of every row, reading cache buffer @src of the
+ * ping-pong pair and writing the other. */
+F2Program *f2_net_step_program (F2Net *net, const F2NetStepShape *groups,
+    guint n_groups, guint32 kv_rows, guint src, GError **error);
 
 G_END_DECLS

@@ -183,7 +183,7 @@ finish (F2Program *p, GError **error)
 }
 
 F2Program *
-f2_net_encoder_program (F2Net *net, guint32 prompt_len, GError **error)
+f2_net_encoder_program (F2Net *net, guint32 prompt_len, guint slot, GError **error)
 {
   const F2NetDims *d = &net->model->dims;
   F2NetBuffers *b = &net->buf;
@@ -235,7 +235,7 @@ f2_net_encoder_program (F2Net *net, guint32 prompt_len, GError **error)
   f2_program_mark_stage (p, "cross-attention keys");
   for (guint i = 0; i < d->dec_layers; i++)
     f2_net_add_matmul (p, "cross kv", &net->model->w.dec[i].cross_kv, b->eh, S, 0,
-        b->cross_kv[i], 0, 0, F2_REF_NONE);
+        b->cross_kv[slot * d->dec_layers + i], 0, 0, F2_REF_NONE);
   return finish (p, error);
 }
 
@@ -255,29 +255,66 @@ add_attention (F2Program *p, const char *name, F2Ref q, F2Ref kv, F2Ref out,
   f2_program_add (p, &op);
 }
 
+/* The reductions of each frame's rows: argmax (greedy) or the top k of
+ * the log-softmax (beam search), writing from row offset * max_k on. */
+static void
+add_reductions (F2Net *net, F2Program *p, const F2NetStepShape *groups,
+    guint n_groups)
+{
+  const F2NetBuffers *b = &net->buf;
+  guint32 max_banned = net->model->limits.max_banned, vocab = net->model->dims.vocab;
+  guint32 row = 0;
+
+  for (guint g = 0; g < n_groups; g++) {
+    F2Op red = { .name = "logits reduction" };
+    guint32 R = groups[g].rows, k = groups[g].k;
+    guint64 out_at = (guint64) row * net->model->max_k;
+
+    red.in[0] = f2_ref_at (b->logits, (guint64) row * vocab);
+    if (max_banned > 0)
+      red.in[1] = f2_ref_at (b->banned, (guint64) row * max_banned);
+    red.out = f2_ref_at (b->out_ids, out_at);
+    if (k == 0) {
+      red.kind = F2_OP_ARGMAX;
+      red.p.argmax = (F2ArgmaxParams) {
+        .rows = R, .cols = vocab, .max_banned = max_banned,
+      };
+    } else {
+      red.kind = F2_OP_TOPK;
+      red.out2 = f2_ref_at (b->out_scores, out_at);
+      red.p.topk = (F2TopkParams) {
+        .rows = R, .cols = vocab, .k = k, .max_banned = max_banned,
+      };
+    }
+    f2_program_add (p, &red);
+    row += R;
+  }
+}
+
 F2Program *
-f2_net_step_program (F2Net *net, guint32 rows, guint32 k, guint32 kv_rows,
-    guint src, GError **error)
+f2_net_step_program (F2Net *net, const F2NetStepShape *groups, guint n_groups,
+    guint32 kv_rows, guint src, GError **error)
 {
   const F2NetDims *d = &net->model->dims;
   F2NetBuffers *b = &net->buf;
-  guint32 dm = d->d_model, hd = dm / d->dec_heads, R = rows;
-  guint32 max_banned = net->model->limits.max_banned;
+  guint32 dm = d->d_model, hd = dm / d->dec_heads, R = 0;
   float scale = (float) pow ((double) hd, -0.5);
   F2Program *p = f2_program_new (net->model->backend, "decoder step");
-  F2AttentionParams self = {
+  F2AttentionParams self, cross = {
+    .n_heads = d->dec_heads, .head_dim = hd, .kv_len = net->model->max_seq,
+    .q_stride = dm, .k_stride = 2 * dm, .v_stride = 2 * dm, .o_stride = dm,
+    .batch = 1, .scale = scale, .flags = F2_ATTN_DYNAMIC_KV,
+  };
+
+  for (guint g = 0; g < n_groups; g++)
+    R += groups[g].rows;
+  self = (F2AttentionParams) {
     .n_heads = d->dec_heads, .head_dim = hd, .q_len = 1, .kv_len = kv_rows,
     .q_stride = dm, .k_stride = R * 2 * dm, .v_stride = R * 2 * dm,
     .o_stride = dm, .batch = R, .q_batch = dm, .k_batch = 2 * dm,
     .v_batch = 2 * dm, .o_batch = dm, .scale = scale,
     .flags = F2_ATTN_DYNAMIC_KV,
   };
-  F2AttentionParams cross = {
-    .n_heads = d->dec_heads, .head_dim = hd, .q_len = R, .kv_len = net->model->max_seq,
-    .q_stride = dm, .k_stride = 2 * dm, .v_stride = 2 * dm, .o_stride = dm,
-    .batch = 1, .scale = scale, .flags = F2_ATTN_DYNAMIC_KV,
-  };
-  F2Op red = { .name = "logits reduction", .out = b->out_ids };
 
   f2_program_mark_stage (p, "decoder embedding");
   /* one op per row: every row is at the same position */
@@ -302,6 +339,7 @@ f2_net_step_program (F2Net *net, guint32 rows, guint32 k, guint32 kv_rows,
   for (guint i = 0; i < d->dec_layers; i++) {
     const F2NetDecoderLayer *l = &net->model->w.dec[i];
     F2Ref cache_src = b->cache[src][i], cache_dst = b->cache[src ^ 1][i];
+    guint32 row = 0;
 
     /* self-attention over the cache plus this step's keys */
     f2_net_add_matmul (p, "self q", &l->self_q, b->dh, R, 0, b->dq, 0, 0, F2_REF_NONE);
@@ -316,10 +354,18 @@ f2_net_step_program (F2Net *net, guint32 rows, guint32 k, guint32 kv_rows,
     f2_net_add_layer_norm (p, "self norm", &l->self_norm, b->dh, R, dm, b->dh,
         F2_REF_NONE);
 
-    /* cross-attention over the encoder output */
+    /* cross-attention: each frame's rows over its own encoder output */
     f2_net_add_matmul (p, "cross q", &l->cross_q, b->dh, R, 0, b->dq, 0, 0, F2_REF_NONE);
-    add_attention (p, "cross attention", b->dq, b->cross_kv[i], b->dattn,
-        &cross, f2_ref_at (b->control, F2_NET_CTRL_CROSS_KV), dm);
+    for (guint g = 0; g < n_groups; g++) {
+      guint64 at = (guint64) row * dm;
+
+      cross.q_len = groups[g].rows;
+      add_attention (p, "cross attention", f2_ref_at (b->dq, at),
+          b->cross_kv[groups[g].slot * d->dec_layers + i],
+          f2_ref_at (b->dattn, at), &cross,
+          f2_ref_at (b->control, F2_NET_CTRL_CROSS_KV + groups[g].slot), dm);
+      row += groups[g].rows;
+    }
     f2_net_add_matmul (p, "cross out", &l->cross_out, b->dattn, R, 0, b->dh,
         0, 0, b->dh);
     f2_net_add_layer_norm (p, "cross norm", &l->cross_norm, b->dh, R, dm,
@@ -335,21 +381,6 @@ f2_net_step_program (F2Net *net, guint32 rows, guint32 k, guint32 kv_rows,
   f2_program_mark_stage (p, "lm head");
   f2_net_add_matmul (p, "lm head", &net->model->w.lm_head, b->dh, R, 0, b->logits, 0,
       0, F2_REF_NONE);
-  red.in[0] = b->logits;
-  if (max_banned > 0)
-    red.in[1] = b->banned;
-  if (k == 0) {
-    red.kind = F2_OP_ARGMAX;
-    red.p.argmax = (F2ArgmaxParams) {
-      .rows = R, .cols = d->vocab, .max_banned = max_banned,
-    };
-  } else {
-    red.kind = F2_OP_TOPK;
-    red.out2 = b->out_scores;
-    red.p.topk = (F2TopkParams) {
-      .rows = R, .cols = d->vocab, .k = k, .max_banned = max_banned,
-    };
-  }
-  f2_program_add (p, &red);
+  add_reductions (net, p, groups, n_groups);
   return finish (p, error);
 }

@@ -117,7 +117,7 @@ alloc_buffers (F2Net *net, GError **error)
   const F2NetDims *d = &net->model->dims;
   const F2NetLimits *l = &net->model->limits;
   F2NetBuffers *b = &net->buf;
-  guint32 dm = d->d_model, S = net->model->max_seq, R = l->max_beams;
+  guint32 dm = d->d_model, S = net->model->max_seq, R = net->max_rows;
   guint64 act, hid, scratch, cache_rows;
   guint32 side = d->image_size;
   guint32 ffn = MAX (d->enc_ffn, d->dec_ffn);
@@ -157,15 +157,15 @@ alloc_buffers (F2Net *net, GError **error)
   if (e == NULL) b->eqkv = ACT ((guint64) S * 3 * dm);
   if (e == NULL) b->eattn = ACT ((guint64) S * dm);
   if (e == NULL) b->ehid = ACT ((guint64) S * d->enc_ffn);
-  b->cross_kv = g_new0 (F2Ref, MAX (d->dec_layers, 1));
-  for (guint i = 0; i < d->dec_layers && e == NULL; i++)
+  b->cross_kv = g_new0 (F2Ref, (gsize) net->n_slots * MAX (d->dec_layers, 1));
+  for (guint i = 0; i < net->n_slots * d->dec_layers && e == NULL; i++)
     b->cross_kv[i] = ACT ((guint64) S * 2 * dm);
 
   /* decoder */
   if (e == NULL) b->tokens = HOST (F2_ELEM_I32, R);
   if (e == NULL) b->gather = HOST (F2_ELEM_I32, (guint64) l->max_decoder_tokens * R);
   if (e == NULL) b->banned = HOST (F2_ELEM_I32, (guint64) R * MAX (l->max_banned, 1));
-  if (e == NULL) b->control = HOST (F2_ELEM_I32, F2_NET_CTRL_COUNT);
+  if (e == NULL) b->control = HOST (F2_ELEM_I32, F2_NET_CTRL_COUNT (net->n_slots));
   if (e == NULL) b->dh = ACT ((guint64) R * dm);
   if (e == NULL) b->dq = ACT ((guint64) R * dm);
   if (e == NULL) b->dattn = ACT ((guint64) R * dm);
@@ -191,6 +191,10 @@ alloc_buffers (F2Net *net, GError **error)
   }
   net->gather_host = g_new0 (gint32, (gsize) l->max_decoder_tokens * R);
   net->banned_host = g_new0 (gint32, (gsize) R * MAX (l->max_banned, 1));
+  net->tokens_host = g_new0 (gint32, R);
+  net->control_host = g_new0 (gint32, F2_NET_CTRL_COUNT (net->n_slots));
+  net->out_ids_host = g_new0 (gint32, (gsize) R * net->model->max_k);
+  net->out_scores_host = g_new0 (float, (gsize) R * net->model->max_k);
   return TRUE;
 }
 
@@ -234,17 +238,33 @@ f2_net_model_free (F2NetModel *model)
 F2Net *
 f2_net_new (F2NetModel *model, GError **error)
 {
+  return f2_net_new_batch (model, 1, error);
+}
+
+F2Net *
+f2_net_new_batch (F2NetModel *model, guint slots, GError **error)
+{
   F2Net *net;
 
   g_return_val_if_fail (model != NULL, NULL);
 
+  if (slots == 0 || slots > F2_NET_MAX_SLOTS) {
+    f2_settings_invalid (error, "a batch of %u frames was asked; 1 to %u can be "
+        "decoded together", slots, F2_NET_MAX_SLOTS);
+    return NULL;
+  }
   net = g_new0 (F2Net, 1);
   net->model = model;
+  net->n_slots = slots;
+  net->max_rows = slots * model->limits.max_beams;
+  net->slot_prompt = g_new0 (guint32, slots);
+  net->last_offset = g_new0 (guint32, slots);
+  net->last_rows = g_new0 (guint32, slots);
   net->last_position = -1;
   net->encoder_programs = g_hash_table_new_full (g_direct_hash,
       g_direct_equal, NULL, (GDestroyNotify) f2_program_free);
-  net->step_programs = g_hash_table_new_full (g_direct_hash, g_direct_equal,
-      NULL, (GDestroyNotify) f2_program_free);
+  net->step_programs = g_hash_table_new_full (g_str_hash, g_str_equal,
+      g_free, (GDestroyNotify) f2_program_free);
   net->stage_times = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   if (!alloc_buffers (net, error)) {
     f2_net_free (net);
@@ -269,7 +289,20 @@ f2_net_free (F2Net *net)
   g_free (net->buf.cache[1]);
   g_free (net->gather_host);
   g_free (net->banned_host);
+  g_free (net->tokens_host);
+  g_free (net->control_host);
+  g_free (net->out_ids_host);
+  g_free (net->out_scores_host);
+  g_free (net->slot_prompt);
+  g_free (net->last_offset);
+  g_free (net->last_rows);
   g_free (net);
+}
+
+guint
+f2_net_slots (F2Net *net)
+{
+  return net->n_slots;
 }
 
 F2Backend *
@@ -437,13 +470,26 @@ f2_net_set_image (F2Net *net, const F2Image *image, GError **error)
 gboolean
 f2_net_encode (F2Net *net, const gint32 *ids, guint n_ids, GError **error)
 {
+  return f2_net_encode_slot (net, 0, ids, n_ids, error);
+}
+
+gboolean
+f2_net_encode_slot (F2Net *net, guint slot, const gint32 *ids, guint n_ids,
+    GError **error)
+{
   F2Program *p;
+  guint key;
 
   g_return_val_if_fail (net != NULL, FALSE);
 
-  net->prompt_len = 0;
+  /* a new frame: decoding starts again from position 0 */
   net->have_logits = FALSE;
   net->last_position = -1;
+  if (slot >= net->n_slots)
+    return f2_backend_invalid (error, "slot %u of a batch of %u frames", slot,
+        net->n_slots);
+  net->slot_prompt[slot] = 0;
+  net->prompt_len = 0;
   if (!net->have_image)
     return f2_backend_invalid (error, "no image: call f2_net_set_image() before encoding a prompt");
   if (n_ids == 0 || ids == NULL)
@@ -452,26 +498,39 @@ f2_net_encode (F2Net *net, const gint32 *ids, guint n_ids, GError **error)
     return f2_backend_invalid (error, "the prompt has %u tokens, more than the %u the "
         "network was set up for; shorten the text or raise max_prompt_tokens",
         n_ids, net->model->limits.max_prompt_tokens);
-  p = g_hash_table_lookup (net->encoder_programs, GUINT_TO_POINTER (n_ids));
+  key = (n_ids - 1) * net->n_slots + slot + 1;
+  p = g_hash_table_lookup (net->encoder_programs, GUINT_TO_POINTER (key));
   if (p == NULL) {
-    p = f2_net_encoder_program (net, n_ids, error);
+    p = f2_net_encoder_program (net, n_ids, slot, error);
     if (p == NULL)
       return FALSE;
-    g_hash_table_insert (net->encoder_programs, GUINT_TO_POINTER (n_ids), p);
+    g_hash_table_insert (net->encoder_programs, GUINT_TO_POINTER (key), p);
   }
   if (!f2_backend_write (net->model->backend, net->buf.ids, ids, n_ids, error)
       || !f2_program_run (p, error))
     return FALSE;
   net->profile.encoder_ms += program_ms (p);
   count_run (net, p);
+  net->slot_prompt[slot] = n_ids;
   net->prompt_len = n_ids;
   return TRUE;
 }
 
 static gboolean
-check_step (F2Net *net, const F2Step *step, GError **error)
+check_group (F2Net *net, const F2StepGroup *group, guint position,
+    const gboolean *seen, GError **error)
 {
-  if (net->prompt_len == 0)
+  const F2Step *step = &group->step;
+  guint slot = group->slot;
+  guint32 last_rows;
+
+  if (slot >= net->n_slots)
+    return f2_backend_invalid (error, "slot %u of a batch of %u frames", slot,
+        net->n_slots);
+  if (seen[slot])
+    return f2_backend_invalid (error, "slot %u appears twice in one decoder step",
+        slot);
+  if (net->slot_prompt[slot] == 0)
     return f2_backend_invalid (error, "no encoded prompt: call f2_net_encode() before "
         "decoding");
   if (step->rows == 0 || step->rows > net->model->limits.max_beams)
@@ -483,112 +542,242 @@ check_step (F2Net *net, const F2Step *step, GError **error)
   if (step->tokens == NULL || step->out_ids == NULL
       || (step->k > 0 && step->out_scores == NULL))
     return f2_backend_invalid (error, "a decoder step needs tokens and outputs");
-  if (step->position >= net->model->limits.max_decoder_tokens
-      || step->position >= net->model->dims.max_positions)
-    return f2_backend_invalid (error, "decoder position %u is past the %u tokens the "
-        "network was set up for (max_decoder_tokens)", step->position,
-        net->model->limits.max_decoder_tokens);
-  if (step->position != 0 && (gint64) step->position != net->last_position + 1)
-    return f2_backend_invalid (error, "decoder position %u does not follow the last "
-        "step (%" G_GINT64_FORMAT "); steps run in order from position 0",
-        step->position, net->last_position);
+  if (step->position != position)
+    return f2_backend_invalid (error, "the frames of one decoder step are at "
+        "positions %u and %u; a batch decodes one position at a time", position,
+        step->position);
+  last_rows = net->last_rows[slot];
+  if (position > 0 && last_rows == 0)
+    return f2_backend_invalid (error, "slot %u was not in the last decoder step; a "
+        "frame that left a batch cannot come back", slot);
   for (guint r = 0; r < step->rows; r++) {
     if (step->tokens[r] < 0 || (guint32) step->tokens[r] >= net->model->dims.vocab)
       return f2_backend_invalid (error, "token %d of row %u is outside the vocabulary "
           "(%u)", step->tokens[r], r, net->model->dims.vocab);
-    if (step->parents != NULL && step->position > 0
-        && (step->parents[r] < 0 || (guint32) step->parents[r] >= net->last_rows))
+    if (step->parents != NULL && position > 0
+        && (step->parents[r] < 0 || (guint32) step->parents[r] >= last_rows))
       return f2_backend_invalid (error, "parent %d of row %u is not a row of the last "
-          "step (%u rows)", step->parents[r], r, net->last_rows);
-    if (step->parents == NULL && step->position > 0 && r >= net->last_rows)
+          "step (%u rows)", step->parents[r], r, last_rows);
+    if (step->parents == NULL && position > 0 && r >= last_rows)
       return f2_backend_invalid (error, "row %u has no parent: the last step had %u "
-          "rows; pass parents", r, net->last_rows);
+          "rows; pass parents", r, last_rows);
+  }
+  return TRUE;
+}
+
+static gboolean
+check_step (F2Net *net, guint n_groups, const F2StepGroup *groups, GError **error)
+{
+  guint position;
+  gboolean seen[F2_NET_MAX_SLOTS] = { FALSE };
+
+  if (n_groups == 0 || groups == NULL)
+    return f2_backend_invalid (error, "a decoder step needs at least one frame");
+  position = groups[0].step.position;
+  if (position >= net->model->limits.max_decoder_tokens
+      || position >= net->model->dims.max_positions)
+    return f2_backend_invalid (error, "decoder position %u is past the %u tokens the "
+        "network was set up for (max_decoder_tokens)", position,
+        net->model->limits.max_decoder_tokens);
+  if (position != 0 && (gint64) position != net->last_position + 1)
+    return f2_backend_invalid (error, "decoder position %u does not follow the last "
+        "step (%" G_GINT64_FORMAT "); steps run in order from position 0",
+        position, net->last_position);
+  for (guint g = 0; g < n_groups; g++) {
+    if (!check_group (net, &groups[g], position, seen, error))
+      return FALSE;
+    seen[groups[g].slot] = TRUE;
   }
   return TRUE;
 }
 
 /* Which source row of the cache each row of the new cache comes from. The
- * cache keeps row (t, beam) at t * rows + beam; the step's new keys are in
- * the staging rows. */
+ * cache keeps row (t, r) at t * rows + r, rows in group order; a group's
+ * rows continue their parents among that frame's rows of the last step.
+ * The step's new keys are in the staging rows. */
 static void
-fill_gather (F2Net *net, const F2Step *step, guint32 kv_rows)
+fill_gather (F2Net *net, guint n_groups, const F2StepGroup *groups,
+    guint32 rows, guint32 kv_rows)
 {
-  guint32 R = step->rows, Rp = net->last_rows;
+  guint32 Rp = net->last_total_rows, position = groups[0].step.position;
   gint32 *g = net->gather_host;
 
   for (guint32 t = 0; t < kv_rows; t++) {
-    for (guint32 b = 0; b < R; b++) {
-      gint64 src;
+    guint32 row = 0;
+    for (guint i = 0; i < n_groups; i++) {
+      const F2Step *step = &groups[i].step;
+      for (guint32 b = 0; b < step->rows; b++, row++) {
+        gint64 src;
 
-      if (t < step->position) {
-        guint32 parent = step->parents ? (guint32) step->parents[b] : b;
-        src = (gint64) t * Rp + parent;
-      } else {
-        src = (gint64) net->buf.cache_staging + b;
+        if (t < position) {
+          guint32 parent = step->parents ? (guint32) step->parents[b] : b;
+          src = (gint64) t * Rp + net->last_offset[groups[i].slot] + parent;
+        } else {
+          src = (gint64) net->buf.cache_staging + row;
+        }
+        g[(gsize) t * rows + row] = (gint32) src;
       }
-      g[(gsize) t * R + b] = (gint32) src;
     }
   }
 }
 
-gboolean
-f2_net_step (F2Net *net, const F2Step *step, GError **error)
+/* The recorded program for this step's shape */
+static F2Program *
+step_program (F2Net *net, guint n_groups, const F2StepGroup *groups,
+    guint32 kv_rows, GError **error)
+{
+  F2NetStepShape shape[F2_NET_MAX_SLOTS];
+  GString *key = g_string_new (NULL);
+  F2Program *p;
+
+  g_string_printf (key, "%u/%u", kv_rows, net->cache_cur);
+  for (guint i = 0; i < n_groups; i++) {
+    shape[i] = (F2NetStepShape) { groups[i].slot, groups[i].step.rows, groups[i].step.k };
+    g_string_append_printf (key, " %u:%u:%u", shape[i].slot, shape[i].rows, shape[i].k);
+  }
+  p = g_hash_table_lookup (net->step_programs, key->str);
+  if (p == NULL) {
+    p = f2_net_step_program (net, shape, n_groups, kv_rows, net->cache_cur, error);
+    if (p == NULL) {
+      g_string_free (key, TRUE);
+      return NULL;
+    }
+    g_hash_table_insert (net->step_programs, g_string_free (key, FALSE), p);
+    return p;
+  }
+  g_string_free (key, TRUE);
+  return p;
+}
+
+/* The host inputs of a step: tokens, bans and control values, by row */
+static gboolean
+write_step_inputs (F2Net *net, guint n_groups, const F2StepGroup *groups,
+    guint32 rows, guint32 kv_rows, GError **error)
 {
   F2NetBuffers *b = &net->buf;
-  guint32 kv_rows, key;
-  gint32 control[F2_NET_CTRL_COUNT];
-  F2Program *p;
-  gsize n_banned;
+  guint32 max_banned = MAX (net->model->limits.max_banned, 1);
+  guint32 position = groups[0].step.position, row = 0;
+  gint32 *control = net->control_host;
 
-  g_return_val_if_fail (net != NULL && step != NULL, FALSE);
-  if (!check_step (net, step, error))
+  control[F2_NET_CTRL_POSITION] = (gint32) position;
+  control[F2_NET_CTRL_SELF_KV] = (gint32) position + 1;
+  for (guint s = 0; s < net->n_slots; s++)
+    control[F2_NET_CTRL_CROSS_KV + s] = (gint32) (f2_net_image_tokens
+        (&net->model->dims) + net->slot_prompt[s]);
+  for (guint i = 0; i < n_groups; i++) {
+    const F2Step *step = &groups[i].step;
+    gint32 *banned = net->banned_host + (gsize) row * max_banned;
+
+    memcpy (net->tokens_host + row, step->tokens, step->rows * sizeof (gint32));
+    if (step->banned != NULL && net->model->limits.max_banned > 0)
+      memcpy (banned, step->banned, (gsize) step->rows * max_banned * sizeof (gint32));
+    else
+      for (gsize j = 0; j < (gsize) step->rows * max_banned; j++)
+        banned[j] = -1;
+    row += step->rows;
+  }
+  fill_gather (net, n_groups, groups, rows, kv_rows);
+  return f2_backend_write (net->model->backend, b->banned, net->banned_host,
+      (guint64) rows * max_banned, error)
+      && f2_backend_write (net->model->backend, b->control, control,
+      F2_NET_CTRL_COUNT (net->n_slots), error)
+      && f2_backend_write (net->model->backend, b->tokens, net->tokens_host, rows, error)
+      && f2_backend_write (net->model->backend, b->gather, net->gather_host,
+      (guint64) kv_rows * rows, error);
+}
+
+/* Each group's ids (and scores) from row offset * max_k on */
+static gboolean
+read_step_outputs (F2Net *net, guint n_groups, const F2StepGroup *groups,
+    guint32 rows, GError **error)
+{
+  F2NetBuffers *b = &net->buf;
+  guint32 max_k = net->model->max_k, row = 0;
+  gboolean any_topk = FALSE;
+
+  for (guint i = 0; i < n_groups; i++)
+    any_topk |= groups[i].step.k > 0;
+  if (n_groups == 1) {
+    /* one frame: straight into its outputs */
+    const F2Step *step = &groups[0].step;
+    guint64 n = (guint64) step->rows * MAX (step->k, 1);
+    return f2_backend_read (net->model->backend, b->out_ids, step->out_ids, n, error)
+        && (step->k == 0 || f2_backend_read (net->model->backend, b->out_scores,
+            step->out_scores, n, error));
+  }
+  if (!f2_backend_read (net->model->backend, b->out_ids, net->out_ids_host,
+          (guint64) rows * max_k, error)
+      || (any_topk && !f2_backend_read (net->model->backend, b->out_scores,
+              net->out_scores_host, (guint64) rows * max_k, error)))
+    return FALSE;
+  for (guint i = 0; i < n_groups; i++) {
+    const F2Step *step = &groups[i].step;
+    gsize at = (gsize) row * max_k, n = (gsize) step->rows * MAX (step->k, 1);
+
+    memcpy (step->out_ids, net->out_ids_host + at, n * sizeof (gint32));
+    if (step->k > 0)
+      memcpy (step->out_scores, net->out_scores_host + at, n * sizeof (float));
+    row += step->rows;
+  }
+  return TRUE;
+}
+
+gboolean
+f2_net_step_batch (F2Net *net, guint n_groups, const F2StepGroup *groups,
+    GError **error)
+{
+  guint32 kv_rows, rows = 0, position;
+  F2Program *p;
+
+  g_return_val_if_fail (net != NULL, FALSE);
+  if (!check_step (net, n_groups, groups, error))
     return FALSE;
 
-  kv_rows = MIN (((step->position / F2_NET_KV_BUCKET) + 1) * F2_NET_KV_BUCKET,
+  position = groups[0].step.position;
+  for (guint i = 0; i < n_groups; i++)
+    rows += groups[i].step.rows;
+  kv_rows = MIN (((position / F2_NET_KV_BUCKET) + 1) * F2_NET_KV_BUCKET,
       net->model->limits.max_decoder_tokens);
-  key = ((((kv_rows / F2_NET_KV_BUCKET) * 256 + step->k) * 128 + step->rows) * 2
-      + net->cache_cur) + 1;
-  p = g_hash_table_lookup (net->step_programs, GUINT_TO_POINTER (key));
-  if (p == NULL) {
-    p = f2_net_step_program (net, step->rows, step->k, kv_rows,
-        net->cache_cur, error);
-    if (p == NULL)
-      return FALSE;
-    g_hash_table_insert (net->step_programs, GUINT_TO_POINTER (key), p);
-  }
-
-  control[F2_NET_CTRL_POSITION] = (gint32) step->position;
-  control[F2_NET_CTRL_SELF_KV] = (gint32) step->position + 1;
-  control[F2_NET_CTRL_CROSS_KV] = (gint32) (f2_net_image_tokens (&net->model->dims)
-      + net->prompt_len);
-  fill_gather (net, step, kv_rows);
-  n_banned = (gsize) step->rows * MAX (net->model->limits.max_banned, 1);
-  if (step->banned != NULL && net->model->limits.max_banned > 0)
-    memcpy (net->banned_host, step->banned, n_banned * sizeof (gint32));
-  else
-    for (gsize i = 0; i < n_banned; i++)
-      net->banned_host[i] = -1;
-  if (!f2_backend_write (net->model->backend, b->banned, net->banned_host, n_banned, error)
-      || !f2_backend_write (net->model->backend, b->control, control, F2_NET_CTRL_COUNT, error)
-      || !f2_backend_write (net->model->backend, b->tokens, step->tokens, step->rows, error)
-      || !f2_backend_write (net->model->backend, b->gather, net->gather_host,
-          (guint64) kv_rows * step->rows, error)
+  p = step_program (net, n_groups, groups, kv_rows, error);
+  if (p == NULL
+      || !write_step_inputs (net, n_groups, groups, rows, kv_rows, error)
       || !f2_program_run (p, error))
     return FALSE;
   net->profile.decoder_ms += program_ms (p);
   net->profile.decoder_steps++;
   count_run (net, p);
   net->cache_cur ^= 1;
-  net->last_position = step->position;
-  net->last_rows = step->rows;
+  net->last_position = position;
+  net->last_total_rows = rows;
+  memset (net->last_rows, 0, net->n_slots * sizeof (guint32));
+  rows = 0;
+  for (guint i = 0; i < n_groups; i++) {
+    net->last_offset[groups[i].slot] = rows;
+    net->last_rows[groups[i].slot] = groups[i].step.rows;
+    rows += groups[i].step.rows;
+  }
   net->have_logits = TRUE;
+  return read_step_outputs (net, n_groups, groups, rows, error);
+}
 
-  if (step->k == 0)
-    return f2_backend_read (net->model->backend, b->out_ids, step->out_ids, step->rows, error);
-  return f2_backend_read (net->model->backend, b->out_ids, step->out_ids,
-      (guint64) step->rows * step->k, error)
-      && f2_backend_read (net->model->backend, b->out_scores, step->out_scores,
-      (guint64) step->rows * step->k, error);
+gboolean
+f2_net_step (F2Net *net, const F2Step *step, GError **error)
+{
+  F2StepGroup group = { 0, *step };
+
+  g_return_val_if_fail (net != NULL && step != NULL, FALSE);
+  return f2_net_step_batch (net, 1, &group, error);
+}
+
+gboolean
+f2_net_read_logits (F2Net *net, guint row, float *out, GError **error)
+{
+  guint32 vocab = net->model->dims.vocab;
+
+  if (!net->have_logits || row >= net->last_total_rows)
+    return f2_backend_invalid (error, "no logits for decoder row %u", row);
+  return f2_backend_read (net->model->backend,
+      f2_ref_at (net->buf.logits, (guint64) row * vocab), out, vocab, error);
 }
 
 /* ------------------------------------------------------------ tensors */

@@ -26,6 +26,9 @@
 
 G_BEGIN_DECLS
 
+/* The most frames one F2Net decodes together */
+#define F2_NET_MAX_SLOTS FLORENCE2_MAX_BATCH
+
 typedef struct _F2NetModel F2NetModel;
 typedef struct _F2Net F2Net;
 
@@ -42,6 +45,10 @@ void f2_net_model_free (F2NetModel *model);
 
 /* A stream's state; the model must outlive it. */
 F2Net *f2_net_new (F2NetModel *model, GError **error);
+/* State for @slots frames decoded together (f2_net_step_batch()); f2_net_new
+ * is one slot. */
+F2Net *f2_net_new_batch (F2NetModel *model, guint slots, GError **error);
+guint f2_net_slots (F2Net *net);
 void f2_net_free (F2Net *net);
 
 F2Backend *f2_net_backend (F2Net *net);
@@ -52,8 +59,11 @@ typedef Florence2Image F2Image;
 
 gboolean f2_net_set_image (F2Net *net, const F2Image *image, GError **error);
 
-/* Encode the prompt (token ids incl. <s> ... </s>) with the current image. */
+/* Encode the prompt (token ids incl. <s> ... </s>) with the current image
+ * (into slot 0, or into @slot for a batch). */
 gboolean f2_net_encode (F2Net *net, const gint32 *ids, guint n_ids, GError **error);
+gboolean f2_net_encode_slot (F2Net *net, guint slot, const gint32 *ids,
+    guint n_ids, GError **error);
 
 /* One decoder step.
  * rows: beams being decoded (1 for greedy); tokens[r]: the token fed to row r
@@ -75,6 +85,20 @@ typedef struct {
 } F2Step;
 
 gboolean f2_net_step (F2Net *net, const F2Step *step, GError **error);
+
+/* One decoder step for several encoded frames at the same position: each
+ * group is a frame's slot and its step, with parents among that frame's
+ * rows of the last step. A frame may leave (be absent from later steps);
+ * it may not come back until its slot is encoded again. */
+typedef struct {
+  guint slot;
+  F2Step step;
+} F2StepGroup;
+
+gboolean f2_net_step_batch (F2Net *net, guint n_groups, const F2StepGroup *groups,
+    GError **error);
+/* The logits of decoder row @row (0.. rows of the last step) [V]. */
+gboolean f2_net_read_logits (F2Net *net, guint row, float *out, GError **error);
 
 /* Intermediate tensors of the last frame, for --dump and the golden tests
  * (names as in the golden files). Row counts depend on the prompt. */

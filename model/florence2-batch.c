@@ -1,0 +1,209 @@
+/* The model's batch scheduler: frames from every caller of
+ * florence2_model_run_batched() (one thread per camera, typically one per
+ * element) wait in one FIFO queue; a worker thread takes them in batches
+ * and runs each batch on a network with one slot per frame. A batch starts
+ * when the queue holds as many frames as the largest batch size among
+ * them, or when its oldest frame has waited its timeout. Callers block
+ * until their own frame is done, so each has at most one frame queued and
+ * FIFO order serves every stream in turn. */
+#include "florence2-private.h"
+#include "model-net.h"
+
+#define MAX_TIMEOUT_NS (10 * G_GUINT64_CONSTANT (1000000000))
+
+typedef struct {
+  const F2Image *image;
+  const Florence2RunParams *params;
+  guint batch_size;
+  gint64 deadline;              /* monotonic, us: runs by then, full or not */
+  Florence2Output *output;
+  GError *error;
+  gboolean done;
+} Request;
+
+struct _F2BatchScheduler {
+  Florence2Model *model;        /* not a reference: the model owns the scheduler */
+  GMutex lock;
+  GCond wake;                   /* for the worker: a frame came, or quit */
+  GCond frame_done;             /* for the callers */
+  GQueue pending;               /* Request *, oldest first */
+  gboolean quit;
+  GThread *thread;
+  F2Net *net;                   /* as many slots as the largest batch so far */
+  guint64 batches, frames;      /* run so far */
+};
+
+/* A frame of the running batch is done: hand it to its caller */
+static void
+request_done (guint index, Florence2Output *output, GError *error, gpointer user_data)
+{
+  F2BatchScheduler *s = ((gpointer *) user_data)[0];
+  Request **batch = ((gpointer *) user_data)[1];
+
+  g_mutex_lock (&s->lock);
+  batch[index]->output = output;
+  batch[index]->error = error;
+  batch[index]->done = TRUE;
+  g_cond_broadcast (&s->frame_done);
+  g_mutex_unlock (&s->lock);
+}
+
+/* Worker, lock not held: runs @n requests as one batch */
+static void
+run_batch (F2BatchScheduler *s, Request **batch, guint n, guint slots)
+{
+  F2Image *images = g_new (F2Image, n);
+  Florence2RunParams *params = g_new (Florence2RunParams, n);
+  gpointer data[2] = { s, batch };
+  GError *error = NULL;
+
+  if (s->net == NULL || f2_net_slots (s->net) < slots) {
+    /* memory for the largest batch asked so far, kept for the next ones */
+    g_clear_pointer (&s->net, f2_net_free);
+    s->net = f2_net_new_batch (s->model->net_model, slots, &error);
+  }
+  if (s->net == NULL) {
+    g_prefix_error (&error, "cannot set up batches of %u frames: ", slots);
+    for (guint i = 0; i < n; i++)
+      request_done (i, NULL, g_error_copy (error), data);
+    g_error_free (error);
+  } else {
+    for (guint i = 0; i < n; i++) {
+      images[i] = *batch[i]->image;
+      params[i] = *batch[i]->params;
+    }
+    /* on failure every frame got the error already */
+    if (!f2_run_frames (s->model, s->net, n, images, params, request_done, data,
+            &error))
+      g_error_free (error);
+  }
+  g_free (images);
+  g_free (params);
+}
+
+static gpointer
+worker (gpointer data)
+{
+  F2BatchScheduler *s = data;
+
+  g_mutex_lock (&s->lock);
+  while (!s->quit) {
+    Request *head = g_queue_peek_head (&s->pending);
+    Request *batch[FLORENCE2_MAX_BATCH];
+    guint target = 1, n;
+
+    if (head == NULL) {
+      g_cond_wait (&s->wake, &s->lock);
+      continue;
+    }
+    for (GList *l = s->pending.head; l != NULL; l = l->next)
+      target = MAX (target, ((Request *) l->data)->batch_size);
+    if (s->pending.length < target && g_get_monotonic_time () < head->deadline) {
+      g_cond_wait_until (&s->wake, &s->lock, head->deadline);
+      continue;
+    }
+    n = MIN (target, s->pending.length);
+    for (guint i = 0; i < n; i++)
+      batch[i] = g_queue_pop_head (&s->pending);
+    s->batches++;
+    s->frames += n;
+    g_mutex_unlock (&s->lock);
+    run_batch (s, batch, n, target);
+    g_mutex_lock (&s->lock);
+  }
+  g_mutex_unlock (&s->lock);
+  return NULL;
+}
+
+static F2BatchScheduler *
+scheduler_new (Florence2Model *model)
+{
+  F2BatchScheduler *s = g_new0 (F2BatchScheduler, 1);
+
+  s->model = model;
+  g_mutex_init (&s->lock);
+  g_cond_init (&s->wake);
+  g_cond_init (&s->frame_done);
+  g_queue_init (&s->pending);
+  s->thread = g_thread_new ("florence2-batch", worker, s);
+  return s;
+}
+
+void
+f2_batch_scheduler_free (F2BatchScheduler *s)
+{
+  if (s == NULL)
+    return;
+  g_mutex_lock (&s->lock);
+  s->quit = TRUE;
+  g_cond_signal (&s->wake);
+  g_mutex_unlock (&s->lock);
+  g_thread_join (s->thread);
+  f2_net_free (s->net);
+  g_cond_clear (&s->wake);
+  g_cond_clear (&s->frame_done);
+  g_mutex_clear (&s->lock);
+  g_free (s);
+}
+
+Florence2Output *
+florence2_model_run_batched (Florence2Model *model, const F2Image *image,
+    const Florence2RunParams *params, const Florence2BatchParams *batch,
+    GError **error)
+{
+  F2BatchScheduler *s;
+  Request r = { image, params, 0, 0, NULL, NULL, FALSE };
+
+  g_return_val_if_fail (model != NULL && image != NULL && params != NULL
+      && batch != NULL, NULL);
+
+  if (batch->batch_size == 0 || batch->batch_size > FLORENCE2_MAX_BATCH) {
+    g_set_error (error, F2_SETTINGS_ERROR, F2_SETTINGS_ERROR_INVALID,
+        "batch size %u: frames are batched 1 to %u at a time",
+        batch->batch_size, FLORENCE2_MAX_BATCH);
+    return NULL;
+  }
+  if (batch->batch_timeout_ns > MAX_TIMEOUT_NS) {
+    g_set_error (error, F2_SETTINGS_ERROR, F2_SETTINGS_ERROR_INVALID,
+        "batch timeout %" G_GUINT64_FORMAT " ns: a frame waits at most 10 s "
+        "for its batch to fill", batch->batch_timeout_ns);
+    return NULL;
+  }
+  if (batch->batch_size == 1)
+    return florence2_model_run (model, image, params, error);
+
+  g_mutex_lock (&model->scheduler_lock);
+  if (model->scheduler == NULL)
+    model->scheduler = scheduler_new (model);
+  s = model->scheduler;
+  g_mutex_unlock (&model->scheduler_lock);
+
+  r.batch_size = batch->batch_size;
+  r.deadline = g_get_monotonic_time () + (gint64) (batch->batch_timeout_ns / 1000);
+  g_mutex_lock (&s->lock);
+  g_queue_push_tail (&s->pending, &r);
+  g_cond_signal (&s->wake);
+  while (!r.done)
+    g_cond_wait (&s->frame_done, &s->lock);
+  g_mutex_unlock (&s->lock);
+  if (r.error != NULL)
+    g_propagate_error (error, r.error);
+  return r.output;
+}
+
+void
+florence2_model_batch_counts (Florence2Model *model, guint64 *batches, guint64 *frames)
+{
+  F2BatchScheduler *s;
+
+  *batches = *frames = 0;
+  g_mutex_lock (&model->scheduler_lock);
+  s = model->scheduler;
+  if (s != NULL) {
+    g_mutex_lock (&s->lock);
+    *batches = s->batches;
+    *frames = s->frames;
+    g_mutex_unlock (&s->lock);
+  }
+  g_mutex_unlock (&model->scheduler_lock);
+}

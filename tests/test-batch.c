@@ -1,0 +1,332 @@
+/* Batches: every golden case, greedy and with 3 beams, some with a shorter
+ * max-new-tokens, one as BGRx instead of RGB, shuffled into mixed batches
+ * (different tasks, prompts, beams, lengths and image sizes side by side).
+ * In fp32 each frame's ids, text, scores and result must be those of the
+ * same frame run alone, bit for bit; the single runs must give the
+ * reference's ids. A frame with bad input fails alone, and the model's
+ * scheduler, fed from several threads at once, must really form batches
+ * and give the same outputs.
+ *
+ * Usage: test-batch [reference|cpu|vulkan] [BATCH (default 4)] */
+#include "florence2.h"
+#include "test-common.h"
+
+#include <json-glib/json-glib.h>
+#include <string.h>
+
+typedef struct {
+  F2TestCase *c;
+  guint beam;                   /* 0 greedy, 1: 3 beams */
+  Florence2Image image;         /* the case's, or a BGRx copy */
+  guint8 *bgrx;
+  Florence2RunParams params;
+  Florence2Output *single;      /* the frame run alone */
+} Job;
+
+static guint failures;
+
+static void
+fail (const char *format, ...) G_GNUC_PRINTF (1, 2);
+
+static void
+fail (const char *format, ...)
+{
+  va_list args;
+  char *message;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_print ("FAIL %s\n", message);
+  g_free (message);
+  failures++;
+}
+
+static gboolean
+floats_identical (const GArray *a, const GArray *b)
+{
+  return a->len == b->len && memcmp (a->data, b->data, a->len * sizeof (float)) == 0;
+}
+
+/* Same ids, text, token scores, sequence score and result as the single run */
+static void
+check_same (const Job *job, const Florence2Output *got, const char *how)
+{
+  const Florence2Output *want = job->single;
+  char *got_json, *want_json;
+
+  if (got == NULL)
+    return;
+  if (got->generated_ids->len != want->generated_ids->len
+      || memcmp (got->generated_ids->data, want->generated_ids->data,
+          got->generated_ids->len * sizeof (gint32)) != 0
+      || g_strcmp0 (got->text, want->text) != 0) {
+    fail ("%s %s %s: ids or text differ from the single run", how,
+        job->c->case_id, job->beam ? "beam" : "greedy");
+    return;
+  }
+  if (!floats_identical (got->token_scores, want->token_scores)
+      || memcmp (&got->sequence_score, &want->sequence_score, sizeof (float)) != 0)
+    fail ("%s %s %s: scores differ from the single run", how, job->c->case_id,
+        job->beam ? "beam" : "greedy");
+  got_json = f2_result_to_json_string (got->result, FALSE);
+  want_json = f2_result_to_json_string (want->result, FALSE);
+  if (g_strcmp0 (got_json, want_json) != 0)
+    fail ("%s %s: result %s, alone %s", how, job->c->case_id, got_json, want_json);
+  g_free (got_json);
+  g_free (want_json);
+}
+
+/* A BGRx copy of a packed RGB image: the same pixels in another format */
+static guint8 *
+to_bgrx (const Florence2Image *rgb, Florence2Image *out)
+{
+  guint8 *data = g_malloc ((gsize) rgb->width * rgb->height * 4);
+
+  for (guint32 y = 0; y < rgb->height; y++)
+    for (guint32 x = 0; x < rgb->width; x++) {
+      const guint8 *s = rgb->data + (gsize) y * rgb->stride[0] + x * 3;
+      guint8 *d = data + ((gsize) y * rgb->width + x) * 4;
+      d[0] = s[2];
+      d[1] = s[1];
+      d[2] = s[0];
+      d[3] = 255;
+    }
+  *out = *rgb;
+  out->format = FLORENCE2_PIXEL_BGRX;
+  out->stride[0] = rgb->width * 4;
+  out->data = data;
+  out->size = (gsize) rgb->width * rgb->height * 4;
+  return data;
+}
+
+static Job *
+make_jobs (F2TestCase *cases, guint n_cases, guint *n_jobs)
+{
+  guint n = 2 * n_cases;
+  Job *jobs = g_new0 (Job, n);
+  GRand *rand = g_rand_new_with_seed (20261204);
+
+  for (guint i = 0; i < n; i++) {
+    Job *j = &jobs[i];
+    j->c = &cases[i / 2];
+    j->beam = i % 2;
+    j->image = j->c->image;
+    j->params = florence2_run_default_params ();
+    j->params.task = j->c->task;
+    j->params.text = j->c->text_input;
+    j->params.num_beams = j->beam ? 3 : 1;
+    /* every third frame stops earlier: frames leave a batch at different steps */
+    j->params.max_new_tokens = i % 3 == 2 ? 7 : 40;
+  }
+  jobs[1].bgrx = to_bgrx (&jobs[1].c->image, &jobs[1].image);
+  /* mix tasks, beams and lengths */
+  for (guint i = n - 1; i > 0; i--) {
+    guint k = g_rand_int_range (rand, 0, i + 1);
+    Job tmp = jobs[i];
+    jobs[i] = jobs[k];
+    jobs[k] = tmp;
+  }
+  g_rand_free (rand);
+  *n_jobs = n;
+  return jobs;
+}
+
+static void
+run_singles (Florence2Model *model, Job *jobs, guint n_jobs)
+{
+  Florence2Context *context = florence2_context_new (model, NULL);
+
+  for (guint i = 0; i < n_jobs; i++) {
+    Job *j = &jobs[i];
+    GError *error = NULL;
+
+    j->single = florence2_context_run (context, &j->image, &j->params, &error);
+    if (j->single == NULL)
+      g_error ("single run of %s: %s", j->c->case_id, error->message);
+    if (j->params.max_new_tokens == 40
+        && (!f2_test_ids_equal (j->single->generated_ids, j->c->want[j->beam])
+            || g_strcmp0 (j->single->text, j->c->want_text[j->beam]) != 0))
+      fail ("single %s %s: not the reference's ids", j->c->case_id,
+          j->beam ? "beam" : "greedy");
+  }
+  florence2_context_free (context);
+}
+
+static void
+run_batches (Florence2Model *model, Job *jobs, guint n_jobs, guint batch)
+{
+  Florence2Context *context = florence2_context_new_batch (model, batch, NULL);
+  Florence2Image images[FLORENCE2_MAX_BATCH];
+  Florence2RunParams params[FLORENCE2_MAX_BATCH];
+  Florence2Output *outputs[FLORENCE2_MAX_BATCH];
+  GError *errors[FLORENCE2_MAX_BATCH], *error = NULL;
+
+  g_assert_nonnull (context);
+  g_assert_cmpuint (florence2_context_max_batch (context), ==, batch);
+  for (guint first = 0; first < n_jobs; first += batch) {
+    guint n = MIN (batch, n_jobs - first);
+
+    for (guint i = 0; i < n; i++) {
+      images[i] = jobs[first + i].image;
+      params[i] = jobs[first + i].params;
+    }
+    if (!florence2_context_run_batch (context, n, images, params, outputs,
+            errors, &error))
+      g_error ("batch at %u: %s", first, error->message);
+    for (guint i = 0; i < n; i++) {
+      if (errors[i] != NULL) {
+        fail ("batch %s: %s", jobs[first + i].c->case_id, errors[i]->message);
+        g_clear_error (&errors[i]);
+      }
+      check_same (&jobs[first + i], outputs[i], "batch");
+      florence2_output_free (outputs[i]);
+    }
+  }
+
+  /* more frames than the context takes */
+  if (florence2_context_run_batch (context, batch + 1, images, params, outputs,
+          errors, &error))
+    fail ("a batch of %u frames ran on a context for %u", batch + 1, batch);
+  else
+    g_print ("# ok: %s\n", error->message);
+  g_clear_error (&error);
+  florence2_context_free (context);
+}
+
+/* A prompt that cannot be built and a frame too short for its size sit
+ * between good frames: they fail alone. */
+static void
+run_bad_frames (Florence2Model *model, Job *jobs, guint batch)
+{
+  Florence2Context *context = florence2_context_new_batch (model, batch, NULL);
+  Florence2Image images[3] = { jobs[0].image, jobs[1].image, jobs[2].image };
+  Florence2RunParams params[3] = { jobs[0].params, jobs[1].params, jobs[2].params };
+  Florence2Output *outputs[3];
+  GError *errors[3], *error = NULL;
+  char *long_text = g_strnfill (4000, 'a');
+
+  g_assert_cmpuint (batch, >=, 3);
+  params[1].task = FLORENCE2_TASK_CAPTION_TO_PHRASE_GROUNDING;
+  params[1].text = long_text;
+  images[2].size = 16;          /* far fewer bytes than the frame needs */
+  if (!florence2_context_run_batch (context, 3, images, params, outputs, errors,
+          &error))
+    g_error ("batch with bad frames: %s", error->message);
+  for (guint i = 1; i < 3; i++) {
+    if (errors[i] == NULL)
+      fail ("bad frame %u of a batch ran", i);
+    else
+      g_print ("# ok: frame %u: %s\n", i, errors[i]->message);
+    g_clear_error (&errors[i]);
+    florence2_output_free (outputs[i]);
+  }
+  if (errors[0] != NULL)
+    fail ("a good frame failed beside bad ones: %s", errors[0]->message);
+  g_clear_error (&errors[0]);
+  check_same (&jobs[0], outputs[0], "beside bad frames");
+  florence2_output_free (outputs[0]);
+  g_free (long_text);
+  florence2_context_free (context);
+}
+
+typedef struct {
+  Florence2Model *model;
+  Job *jobs;
+  guint first, n, stride, batch;
+} Feeder;
+
+static gpointer
+feed (gpointer data)
+{
+  Feeder *f = data;
+  Florence2BatchParams batch = { f->batch, 5 * G_GUINT64_CONSTANT (1000000000) };
+
+  for (guint i = f->first; i < f->n; i += f->stride) {
+    GError *error = NULL;
+    Florence2Output *out = florence2_model_run_batched (f->model, &f->jobs[i].image,
+        &f->jobs[i].params, &batch, &error);
+
+    if (out == NULL) {
+      fail ("scheduler %s: %s", f->jobs[i].c->case_id, error->message);
+      g_clear_error (&error);
+    }
+    check_same (&f->jobs[i], out, "scheduler");
+    florence2_output_free (out);
+  }
+  return NULL;
+}
+
+/* @batch threads at once through the model's scheduler */
+static void
+run_scheduler (Florence2Model *model, Job *jobs, guint n_jobs, guint batch)
+{
+  Feeder feeders[FLORENCE2_MAX_BATCH];
+  GThread *threads[FLORENCE2_MAX_BATCH];
+  guint n = MIN (n_jobs, 3 * batch);
+  guint64 batches, frames;
+  Florence2BatchParams bad[] = { { 0, 0 }, { FLORENCE2_MAX_BATCH + 1, 0 },
+    { 2, 11 * G_GUINT64_CONSTANT (1000000000) } };
+
+  for (guint t = 0; t < batch; t++) {
+    feeders[t] = (Feeder) { model, jobs, t, n, batch, batch };
+    threads[t] = g_thread_new ("feeder", feed, &feeders[t]);
+  }
+  for (guint t = 0; t < batch; t++)
+    g_thread_join (threads[t]);
+  florence2_model_batch_counts (model, &batches, &frames);
+  g_print ("# scheduler: %" G_GUINT64_FORMAT " frames in %" G_GUINT64_FORMAT
+      " batches\n", frames, batches);
+  if (frames != n || batches == 0 || frames < batches * 3 / 2)
+    fail ("the scheduler ran %" G_GUINT64_FORMAT " frames in %" G_GUINT64_FORMAT
+        " batches: no real batching", frames, batches);
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    GError *error = NULL;
+    Florence2Output *out = florence2_model_run_batched (model, &jobs[0].image,
+        &jobs[0].params, &bad[i], &error);
+    if (out != NULL || florence2_error_kind (error) != FLORENCE2_ERROR_KIND_SETTINGS)
+      fail ("batch size %u, timeout %" G_GUINT64_FORMAT " ns was accepted",
+          bad[i].batch_size, bad[i].batch_timeout_ns);
+    else
+      g_print ("# ok: %s\n", error->message);
+    florence2_output_free (out);
+    g_clear_error (&error);
+  }
+}
+
+int
+main (int argc, char **argv)
+{
+  const char *device = argc > 1 ? argv[1] : "reference";
+  guint batch = argc > 2 ? (guint) g_ascii_strtoull (argv[2], NULL, 10) : 4;
+  Florence2Model *model;
+  F2TestCase *cases;
+  Job *jobs;
+  guint n_cases, n_jobs;
+
+  f2_test_require_golden_dir ();
+  if (batch < 3 || batch > FLORENCE2_MAX_BATCH) {
+    g_print ("FAIL: a batch of 3 to %u frames\n", FLORENCE2_MAX_BATCH);
+    return 1;
+  }
+  model = f2_test_load_tiny_model (device, FLORENCE2_PRECISION_FP32);
+  g_print ("# %s, batches of %u\n", florence2_model_device_name (model), batch);
+  cases = f2_test_load_cases (&n_cases);
+  jobs = make_jobs (cases, n_cases, &n_jobs);
+
+  run_singles (model, jobs, n_jobs);
+  run_batches (model, jobs, n_jobs, batch);
+  run_bad_frames (model, jobs, batch);
+  run_scheduler (model, jobs, n_jobs, batch);
+
+  for (guint i = 0; i < n_jobs; i++) {
+    florence2_output_free (jobs[i].single);
+    g_free (jobs[i].bgrx);
+  }
+  g_free (jobs);
+  f2_test_free_cases (cases, n_cases);
+  florence2_model_unref (model);
+  g_print ("# %u frames; %s\n", n_jobs, failures ? "FAIL" : "ok");
+  return failures ? 1 : 0;
+}
