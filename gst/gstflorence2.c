@@ -16,12 +16,31 @@
  * With `GST_DEBUG=florence2:4` each inference logs its profile: the time of
  * preprocessing, the vision tower, the encoder and the decoder (per step).
  *
+ * Elements in one process with the same model, device, precision and
+ * threads share one loaded model. With #GstFlorence2:batch-size above 1
+ * their frames are batched together by the model's scheduler: a batch
+ * starts when it holds as many frames as the largest batch-size among its
+ * frames, or when its oldest frame has waited the #GstFlorence2:batch-timeout
+ * of that frame's element; each frame gets its result as soon as its own
+ * answer is complete (in fp32 the same result as alone). In aligned mode
+ * the element adds its batch-timeout to the latency it reports.
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 videotestsrc num-buffers=30 ! videoconvert ! \
  *     florence2 model=/path/to/Florence-2-base task=od inference-interval=10 ! \
  *     videoconvert ! florence2overlay ! autovideosink
  * ]| Detects objects on every tenth frame and draws the boxes.
+ * |[
+ * gst-launch-1.0 \
+ *     videotestsrc is-live=true ! videoconvert ! florence2 name=a \
+ *         model=/path/to/Florence-2-base batch-size=2 batch-timeout=20000000 ! \
+ *         fakesink \
+ *     videotestsrc is-live=true pattern=ball ! videoconvert ! florence2 name=b \
+ *         model=/path/to/Florence-2-base batch-size=2 batch-timeout=20000000 ! \
+ *         fakesink
+ * ]| Two streams on one model, their frames run in batches of two (a frame
+ * waits at most 20 ms for the other stream's).
  */
 
 /* The element in parts: this file holds the properties, start and stop;
@@ -34,7 +53,9 @@
  * the sink pad's stream lock), the worker (the source pad's task, holding
  * the source pad's stream lock while it pushes), the inference thread (a
  * pool of one that runs florence2_context_run() on the element's own
- * context of the shared model) and application threads
+ * context of the shared model, or with batch-size > 1
+ * florence2_model_run_batched() on the shared model, which blocks until the
+ * frame's batch has run) and application threads
  * (properties, state changes).
  *
  * Lock order, outermost first; a thread holding one takes only those below
@@ -54,10 +75,11 @@
  * which come below it). The object lock is never held while taking
  * queue_lock, nor while posting. The inference thread takes the object lock
  * and then queue_lock one after the other, never nested. The model
- * library's own locks (taken inside florence2_context_run(), on the
- * inference thread, and in florence2_context_new() and _free() in start and
- * stop) and the table of shared models (gstflorence2models.c, in start and
- * stop) are taken with none of the element's locks held.
+ * library's own locks (taken inside florence2_context_run() and
+ * florence2_model_run_batched(), on the inference thread, and in
+ * florence2_context_new() and _free() in start and stop) and the table of
+ * shared models (gstflorence2models.c, in start and stop) are taken with
+ * none of the element's locks held.
  */
 #include "gstflorence2private.h"
 #include "gstflorence2models.h"
@@ -80,6 +102,8 @@ GST_DEBUG_CATEGORY (florence2_debug);
 #define DEFAULT_INFERENCE_INTERVAL 1
 #define DEFAULT_LATENCY_MODE GST_FLORENCE2_LATENCY_ALIGNED
 #define DEFAULT_SKIP_WHEN_BUSY FALSE
+#define DEFAULT_BATCH_SIZE 1
+#define DEFAULT_BATCH_TIMEOUT (5 * GST_MSECOND)
 #define DEFAULT_ATTACH_ROI_META TRUE
 #define DEFAULT_EMIT_MESSAGES FALSE
 #define DEFAULT_RESULTS_LOCATION NULL
@@ -87,6 +111,7 @@ GST_DEBUG_CATEGORY (florence2_debug);
 
 #define MAX_NUM_BEAMS 16
 #define MAX_NEW_TOKENS 1024
+#define MAX_BATCH_TIMEOUT (10 * GST_SECOND)
 
 /* Frames that may wait in the queue: few, so that upstream feels the
  * inference (back-pressure); more with skip-when-busy, where frames only
@@ -108,6 +133,8 @@ enum
   PROP_INFERENCE_INTERVAL,
   PROP_LATENCY_MODE,
   PROP_SKIP_WHEN_BUSY,
+  PROP_BATCH_SIZE,
+  PROP_BATCH_TIMEOUT,
   PROP_ATTACH_ROI_META,
   PROP_EMIT_MESSAGES,
   PROP_RESULTS_LOCATION,
@@ -215,6 +242,7 @@ gst_florence2_start (GstFlorence2 * self)
   F2Precision precision;
   guint beams, threads;
   gboolean skipping, append;
+  Florence2BatchParams batch;
 
   GST_OBJECT_LOCK (self);
   dir = g_strdup (self->model_dir);
@@ -228,6 +256,8 @@ gst_florence2_start (GstFlorence2 * self)
   threads = self->threads;
   beams = self->num_beams;
   skipping = self->skip_when_busy;
+  batch.batch_size = self->batch_size;
+  batch.batch_timeout_ns = self->batch_timeout;
   self->mode = self->latency_mode;
   self->warned_cookie = self->settings_cookie;
   GST_OBJECT_UNLOCK (self);
@@ -262,14 +292,19 @@ gst_florence2_start (GstFlorence2 * self)
     goto fail;
   }
   /* this element's own working memory on the shared model: elements
-   * sharing a model run their inferences at the same time */
-  self->context = florence2_context_new (self->model, &error);
-  if (self->context == NULL) {
-    post_load_error (self, dir, error);
-    goto fail;
+   * sharing a model run their inferences at the same time; with batches,
+   * the model's scheduler holds the working memory */
+  if (batch.batch_size <= 1) {
+    self->context = florence2_context_new (self->model, &error);
+    if (self->context == NULL) {
+      post_load_error (self, dir, error);
+      goto fail;
+    }
   }
-  GST_INFO_OBJECT (self, "model %s on %s", dir,
-      florence2_model_device_name (self->model));
+  GST_INFO_OBJECT (self, "model %s on %s, batches of up to %u frames "
+      "waiting at most %" GST_TIME_FORMAT, dir,
+      florence2_model_device_name (self->model), batch.batch_size,
+      GST_TIME_ARGS (batch.batch_timeout_ns));
   GST_OBJECT_LOCK (self);
   g_free (self->device_name);
   self->device_name = g_strdup (florence2_model_device_name (self->model));
@@ -297,6 +332,7 @@ gst_florence2_start (GstFlorence2 * self)
 
   g_mutex_lock (&self->queue_lock);
   self->queue_limit = skipping ? QUEUE_FRAMES_SKIPPING : QUEUE_FRAMES;
+  self->batch = batch;
   self->frames_until_due = 0;
   self->reported_latency = GST_CLOCK_TIME_NONE;
   g_mutex_unlock (&self->queue_lock);
@@ -399,6 +435,12 @@ gst_florence2_set_property (GObject * object, guint prop_id,
     case PROP_SKIP_WHEN_BUSY:
       self->skip_when_busy = g_value_get_boolean (value);
       break;
+    case PROP_BATCH_SIZE:
+      self->batch_size = g_value_get_uint (value);
+      break;
+    case PROP_BATCH_TIMEOUT:
+      self->batch_timeout = g_value_get_uint64 (value);
+      break;
     case PROP_ATTACH_ROI_META:
       self->attach_roi_meta = g_value_get_boolean (value);
       break;
@@ -459,6 +501,12 @@ gst_florence2_get_property (GObject * object, guint prop_id, GValue * value,
       break;
     case PROP_SKIP_WHEN_BUSY:
       g_value_set_boolean (value, self->skip_when_busy);
+      break;
+    case PROP_BATCH_SIZE:
+      g_value_set_uint (value, self->batch_size);
+      break;
+    case PROP_BATCH_TIMEOUT:
+      g_value_set_uint64 (value, self->batch_timeout);
       break;
     case PROP_ATTACH_ROI_META:
       g_value_set_boolean (value, self->attach_roi_meta);
@@ -667,6 +715,44 @@ gst_florence2_class_init (GstFlorence2Class * klass)
           DEFAULT_SKIP_WHEN_BUSY, ready));
 
   /**
+   * GstFlorence2:batch-size:
+   *
+   * Frames per batch. 1 (the default): the element runs its frames alone,
+   * on working memory of its own. Above 1, its frames go to the batch
+   * scheduler of the shared model (see #GstFlorence2:model), which gathers
+   * the frames of every florence2 element on that model into one run: a
+   * batch starts when it holds as many frames as the largest batch-size
+   * among its frames, or when its oldest frame has waited that frame's
+   * element's #GstFlorence2:batch-timeout. Each frame gets its own result
+   * as soon as its own answer is complete (in fp32 the same as alone).
+   * Elements sharing a model may set different values; a batch takes the
+   * largest batch-size among its frames, and each frame waits at most its
+   * own element's batch-timeout.
+   */
+  g_object_class_install_property (gobject_class, PROP_BATCH_SIZE,
+      g_param_spec_uint ("batch-size", "Batch size",
+          "Frames per batch across the elements sharing the model (1: no "
+          "batching; a batch starts when it holds the largest batch-size of "
+          "its frames, or at the batch-timeout)", 1, FLORENCE2_MAX_BATCH,
+          DEFAULT_BATCH_SIZE, ready));
+
+  /**
+   * GstFlorence2:batch-timeout:
+   *
+   * With #GstFlorence2:batch-size above 1: how long a frame of this element
+   * waits at most, in nanoseconds of wall-clock time (not running time), for
+   * its batch to fill before the batch runs with the frames it has. In
+   * aligned mode the LATENCY query adds it to the latency the element
+   * reports. Ignored with batch-size 1.
+   */
+  g_object_class_install_property (gobject_class, PROP_BATCH_TIMEOUT,
+      g_param_spec_uint64 ("batch-timeout", "Batch timeout",
+          "Longest wait of this element's frames for their batch to fill, "
+          "in nanoseconds of wall-clock time (with batch-size > 1; each "
+          "element sharing a model keeps its own)", 0, MAX_BATCH_TIMEOUT,
+          DEFAULT_BATCH_TIMEOUT, ready));
+
+  /**
    * GstFlorence2:attach-roi-meta:
    *
    * Also attach one #GstVideoRegionOfInterestMeta per box, with a
@@ -811,6 +897,8 @@ gst_florence2_init (GstFlorence2 * self)
   self->inference_interval = DEFAULT_INFERENCE_INTERVAL;
   self->latency_mode = DEFAULT_LATENCY_MODE;
   self->skip_when_busy = DEFAULT_SKIP_WHEN_BUSY;
+  self->batch_size = DEFAULT_BATCH_SIZE;
+  self->batch_timeout = DEFAULT_BATCH_TIMEOUT;
   self->attach_roi_meta = DEFAULT_ATTACH_ROI_META;
   self->emit_messages = DEFAULT_EMIT_MESSAGES;
   self->results_location = g_strdup (DEFAULT_RESULTS_LOCATION);

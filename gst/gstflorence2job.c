@@ -29,7 +29,9 @@ typedef struct
 {
   GstFlorence2 *self;
   guint id;
-  Florence2Context *context;
+  Florence2Context *context;    /* NULL: through the model's batch scheduler */
+  Florence2Model *model;
+  Florence2BatchParams batch;
   GstBuffer *buffer;
   GstVideoInfo info;
   F2Task task;
@@ -155,6 +157,19 @@ frame_to_image (const GstVideoInfo * info, GstBuffer * buffer,
   return TRUE;
 }
 
+/* Inference thread: run @image alone on the element's context, or with
+ * batch-size > 1 through the shared model's batch scheduler, which waits
+ * for the frames of the other elements (at most batch-timeout). */
+static Florence2Output *
+run_image (InferenceJob * job, const F2Image * image,
+    const Florence2RunParams * params, GError ** error)
+{
+  if (job->context != NULL)
+    return florence2_context_run (job->context, image, params, error);
+  return florence2_model_run_batched (job->model, image, params, &job->batch,
+      error);
+}
+
 /* Inference thread: run one job and hand its result to the worker. */
 void
 gst_florence2_job_run (gpointer data, gpointer user_data)
@@ -183,8 +198,7 @@ gst_florence2_job_run (gpointer data, gpointer user_data)
         "cannot map the frame for reading");
   } else {
     if (frame_to_image (&job->info, job->buffer, &map, &image, &result->error))
-      result->output = florence2_context_run (job->context, &image, &params,
-          &result->error);
+      result->output = run_image (job, &image, &params, &result->error);
     gst_buffer_unmap (job->buffer, &map);
   }
   result->inference_time = (g_get_monotonic_time () - start) * GST_USECOND;
@@ -232,6 +246,8 @@ submit_job (GstFlorence2 * self, GstBuffer * buffer)
   job = g_new0 (InferenceJob, 1);
   job->self = self;
   job->context = self->context;
+  job->model = self->model;
+  job->batch = self->batch;
   job->buffer = gst_buffer_ref (buffer);
   job->info = self->info;
   GST_OBJECT_LOCK (self);
@@ -375,6 +391,11 @@ take_result (GstFlorence2 * self, GstFlowReturn * ret)
     g_mutex_unlock (&self->queue_lock);
     if (e->domain == GST_STREAM_ERROR)
       GST_ELEMENT_ERROR (self, STREAM, FORMAT, ("%s", e->message), (NULL));
+    else if (florence2_error_kind (e) == FLORENCE2_ERROR_KIND_OUT_OF_MEMORY)
+      GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
+          ("Not enough memory for the Florence-2 inference: %s", e->message),
+          ("lower batch-size (the largest among the elements sharing the "
+              "model sizes the batch's memory), num-beams or max-new-tokens"));
     else
       GST_ELEMENT_ERROR (self, STREAM, FAILED,
           ("Florence-2 inference failed: %s", e->message), (NULL));

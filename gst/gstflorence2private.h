@@ -40,6 +40,8 @@ struct _GstFlorence2
   guint inference_interval;
   GstFlorence2LatencyMode latency_mode;
   gboolean skip_when_busy;
+  guint batch_size;
+  guint64 batch_timeout;        /* nanoseconds */
   gboolean attach_roi_meta;
   gboolean emit_messages;
   gchar *results_location;
@@ -51,7 +53,10 @@ struct _GstFlorence2
 
   /* set in start(), read by the streaming threads until stop() */
   Florence2Model *model;
-  Florence2Context *context;    /* this element's state on the shared model */
+  /* this element's state on the shared model; NULL with batch-size > 1,
+   * where the model's batch scheduler runs the frames */
+  Florence2Context *context;
+  Florence2BatchParams batch;   /* batch-size and batch-timeout at start */
   GstFlorence2ResultsFile *results_file;
   gboolean results_failing;     /* worker: the last write failed */
   gint64 results_warned;        /* worker: time of the last loss warning */

@@ -305,10 +305,14 @@ gst_florence2_src_query (GstPad * pad, GstObject * parent, GstQuery * query)
       return FALSE;
     gst_query_parse_latency (query, &live, &min, &max);
     g_mutex_lock (&self->queue_lock);
-    /* aligned: frames wait for their inference */
-    if (self->mode == GST_FLORENCE2_LATENCY_ALIGNED &&
-        GST_CLOCK_TIME_IS_VALID (self->reported_latency))
-      ours = self->reported_latency;
+    /* aligned: frames wait for their inference, and with batches for
+     * their batch to fill */
+    if (self->mode == GST_FLORENCE2_LATENCY_ALIGNED) {
+      if (GST_CLOCK_TIME_IS_VALID (self->reported_latency))
+        ours = self->reported_latency;
+      if (self->batch.batch_size > 1)
+        ours += self->batch.batch_timeout_ns;
+    }
     g_mutex_unlock (&self->queue_lock);
     min += ours;
     if (GST_CLOCK_TIME_IS_VALID (max))

@@ -2,7 +2,8 @@
  * CPU reference backend: metadata equal to the library's result for the same
  * picture, every format, odd sizes and strides, property changes while
  * PLAYING, flush and EOS during an inference, low-latency mode, state cycles,
- * and clear errors for bad settings and bad frames.
+ * batches across elements sharing a model, and clear errors for bad
+ * settings and bad frames.
  *
  * Inferences are slow on the CPU backend, so every case keeps them few
  * (max-new-tokens 12, greedy). */
@@ -919,6 +920,348 @@ GST_START_TEST (test_shared_model_streams)
 
 GST_END_TEST;
 
+/* ------------------------------------------- batches across elements */
+
+/* Long enough that a frame waiting alone for its batch is told apart from
+ * one that runs at once (a tiny-model inference takes well under a
+ * second on the cpu backend). */
+#define BATCH_WAIT (3 * GST_SECOND)
+
+/* One stream of the batch tests: an element on the shared model, its
+ * frame, and the library's result for that frame run alone. */
+typedef struct
+{
+  GstHarness *h;
+  GstBuffer *frame;
+  GstVideoInfo info;
+  const Florence2Output *ref;
+  Florence2Output *own_ref;
+  GstBuffer *in, *out;          /* of the push thread */
+} BatchStream;
+
+/* @st: an element with batch-size @size and batch-timeout @timeout running
+ * @task on a @format frame of @w x @h (the golden image at its size). */
+static void
+batch_stream_init (BatchStream * st, guint size, GstClockTime timeout,
+    F2Task task, GstVideoFormat format, gint w, gint h)
+{
+  gchar *extra = g_strdup_printf ("batch-size=%u batch-timeout=%"
+      G_GUINT64_FORMAT " task=%s", size, timeout, f2_task_info (task)->nick);
+
+  memset (st, 0, sizeof (*st));
+  st->h = harness_new (extra);
+  g_free (extra);
+  st->frame = make_frame (format, w, h, &st->info);
+  if (task == F2_TASK_OD && format == GST_VIDEO_FORMAT_RGB && w == image_w
+      && h == image_h)
+    st->ref = rgb_reference ();
+  else
+    st->ref = st->own_ref = reference_run (st->frame, &st->info, task, NULL);
+  set_caps (st->h, &st->info);
+}
+
+static void
+batch_stream_clear (BatchStream * st)
+{
+  gst_harness_teardown (st->h);
+  gst_buffer_unref (st->frame);
+  if (st->own_ref != NULL)
+    florence2_output_free (st->own_ref);
+}
+
+static gpointer
+batch_stream_push (gpointer data)
+{
+  BatchStream *st = data;
+
+  st->out = gst_harness_push_and_pull (st->h, st->in);
+  return NULL;
+}
+
+/* The output of @st for frame @index carries the result of that frame run
+ * alone; gives its inference time (with the wait for the batch). */
+static GstClockTime
+check_batch_output (BatchStream * st, GstBuffer * out, guint index,
+    const gchar * what)
+{
+  GstFlorence2Meta *meta;
+  GstClockTime t;
+
+  fail_unless (out != NULL, "%s: no frame", what);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (out), index * GST_SECOND / 30);
+  assert_meta_equals (out, st->ref, what);
+  meta = gst_buffer_get_florence2_meta (out);
+  fail_unless_equals_uint64 (meta->source_pts, GST_BUFFER_PTS (out));
+  t = meta->inference_time;
+  gst_buffer_unref (out);
+  return t;
+}
+
+/* Frame @index into each of @n streams at once, from a thread per stream;
+ * each output must carry its own frame's result. Gives the longest
+ * inference time. */
+static GstClockTime
+push_batch_round (BatchStream * streams, guint n, guint index)
+{
+  GThread *threads[FLORENCE2_MAX_BATCH];
+  GstClockTime longest = 0;
+
+  for (guint i = 0; i < n; i++) {
+    streams[i].in = stamp (gst_buffer_copy (streams[i].frame), index);
+    threads[i] = g_thread_new ("stream", batch_stream_push, &streams[i]);
+  }
+  for (guint i = 0; i < n; i++) {
+    gchar *what = g_strdup_printf ("stream %u, frame %u", i, index);
+    GstClockTime t;
+
+    g_thread_join (threads[i]);
+    t = check_batch_output (&streams[i], streams[i].out, index, what);
+    longest = MAX (longest, t);
+    g_free (what);
+  }
+  return longest;
+}
+
+/* How long one frame takes alone on the test device. */
+static GstClockTime
+time_one_inference (void)
+{
+  GstHarness *h = harness_new (NULL);
+  GstVideoInfo info;
+  GstBuffer *in = make_frame (GST_VIDEO_FORMAT_RGB, image_w, image_h, &info);
+  GstBuffer *out;
+  GstClockTime t;
+
+  set_caps (h, &info);
+  out = gst_harness_push_and_pull (h, stamp (in, 0));
+  fail_unless (out != NULL && gst_buffer_get_florence2_meta (out) != NULL);
+  t = gst_buffer_get_florence2_meta (out)->inference_time;
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+  return t;
+}
+
+/* Three elements on one model with batch-size 3, fed at once from three
+ * threads: their frames (different tasks, formats and sizes) run as one
+ * batch, which starts when it is full (long before the 10 s timeout), and
+ * each frame gets exactly the result the library gives for it alone. */
+GST_START_TEST (test_batched_streams)
+{
+  const GstClockTime timeout = 10 * GST_SECOND;
+  gboolean timed;
+  BatchStream st[3];
+
+  load_fixtures ();
+  /* the timing check needs a batch to run well within the timeout: true
+   * of the cpu backend and GPUs, not of the reference backend */
+  {
+    GstClockTime alone = time_one_inference ();
+
+    timed = 3 * alone + 2 * GST_SECOND < timeout;
+    if (!timed)
+      g_printerr ("one frame takes %" GST_TIME_FORMAT " here: too slow to "
+          "tell a full batch from a timed-out one; only the results are "
+          "checked\n", GST_TIME_ARGS (alone));
+  }
+  batch_stream_init (&st[0], 3, timeout, F2_TASK_OD, GST_VIDEO_FORMAT_RGB,
+      image_w, image_h);
+  batch_stream_init (&st[1], 3, timeout, F2_TASK_CAPTION,
+      GST_VIDEO_FORMAT_I420, image_w, image_h);
+  batch_stream_init (&st[2], 3, timeout, F2_TASK_OD, GST_VIDEO_FORMAT_BGRx,
+      320, 240);
+  fail_unless (st[0].ref->result->n_regions > 0 &&
+      st[1].ref->result->text != NULL, "the references would compare nothing");
+  for (guint round = 0; round < 2; round++) {
+    GstClockTime longest = push_batch_round (st, 3, round);
+
+    fail_unless (!timed || longest < timeout, "round %u: a frame waited %"
+        GST_TIME_FORMAT ": the batch did not start when it was full", round,
+        GST_TIME_ARGS (longest));
+  }
+  for (guint i = 0; i < 3; i++)
+    batch_stream_clear (&st[i]);
+}
+
+GST_END_TEST;
+
+/* Two elements batch together (batch-size 2); one of them stops: the other
+ * goes on, each of its frames running alone once it has waited its
+ * batch-timeout. */
+GST_START_TEST (test_batch_stream_leaves)
+{
+  BatchStream st[2];
+
+  load_fixtures ();
+  for (guint i = 0; i < 2; i++)
+    batch_stream_init (&st[i], 2, BATCH_WAIT, F2_TASK_OD,
+        GST_VIDEO_FORMAT_RGB, image_w, image_h);
+  push_batch_round (st, 2, 0);
+
+  fail_unless_equals_int (gst_element_set_state (st[1].h->element,
+          GST_STATE_NULL), GST_STATE_CHANGE_SUCCESS);
+  for (guint i = 1; i < 3; i++) {
+    GstBuffer *out = gst_harness_push_and_pull (st[0].h,
+        stamp (gst_buffer_copy (st[0].frame), i));
+    GstClockTime t = check_batch_output (&st[0], out, i, "left alone");
+
+    fail_unless (t >= BATCH_WAIT, "frame %u took %" GST_TIME_FORMAT ": a "
+        "frame alone with batch-size 2 must wait its batch-timeout", i,
+        GST_TIME_ARGS (t));
+  }
+  for (guint i = 0; i < 2; i++)
+    batch_stream_clear (&st[i]);
+}
+
+GST_END_TEST;
+
+/* A flush and an EOS on one of two batching streams: the other stream's
+ * frames keep their results, and the flushed one's results are its own. */
+GST_START_TEST (test_batch_flush_and_eos)
+{
+  BatchStream a, b;
+  GstSegment segment;
+  GstBuffer *out;
+  GstEvent *ev;
+  gboolean eos = FALSE;
+
+  load_fixtures ();
+  batch_stream_init (&a, 2, BATCH_WAIT, F2_TASK_OD, GST_VIDEO_FORMAT_RGB,
+      image_w, image_h);
+  batch_stream_init (&b, 2, BATCH_WAIT, F2_TASK_OD, GST_VIDEO_FORMAT_RGB,
+      image_w, image_h);
+
+  /* a's frame is (or soon will be) in a batch with b's when a flushes */
+  fail_unless_equals_int (gst_harness_push (a.h,
+          stamp (gst_buffer_copy (a.frame), 0)), GST_FLOW_OK);
+  fail_unless_equals_int (gst_harness_push (b.h,
+          stamp (gst_buffer_copy (b.frame), 0)), GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (a.h, gst_event_new_flush_start ()));
+  fail_unless (gst_harness_push_event (a.h, gst_event_new_flush_stop (TRUE)));
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  fail_unless (gst_harness_push_event (a.h, gst_event_new_segment (&segment)));
+  check_batch_output (&b, gst_harness_pull (b.h), 0, "b beside a's flush");
+  /* a's frame of before the flush never comes out; its next has its own */
+  out = gst_harness_push_and_pull (a.h, stamp (gst_buffer_copy (a.frame), 5));
+  check_batch_output (&a, out, 5, "a after its flush");
+  fail_unless_equals_int (gst_harness_buffers_in_queue (a.h), 0);
+
+  /* a ends its stream while b's frame waits for a batch */
+  fail_unless_equals_int (gst_harness_push (b.h,
+          stamp (gst_buffer_copy (b.frame), 1)), GST_FLOW_OK);
+  fail_unless_equals_int (gst_harness_push (a.h,
+          stamp (gst_buffer_copy (a.frame), 6)), GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (a.h, gst_event_new_eos ()));
+  check_batch_output (&a, gst_harness_pull (a.h), 6, "a's last frame");
+  check_batch_output (&b, gst_harness_pull (b.h), 1, "b beside a's EOS");
+  while (!eos && (ev = gst_harness_pull_event (a.h)) != NULL) {
+    eos = GST_EVENT_TYPE (ev) == GST_EVENT_EOS;
+    gst_event_unref (ev);
+  }
+  fail_unless (eos, "a's EOS did not come out");
+
+  /* b goes on alone: each frame waits the timeout, then runs */
+  out = gst_harness_push_and_pull (b.h, stamp (gst_buffer_copy (b.frame), 2));
+  fail_unless (check_batch_output (&b, out, 2, "b alone") >= BATCH_WAIT);
+
+  batch_stream_clear (&a);
+  batch_stream_clear (&b);
+}
+
+GST_END_TEST;
+
+/* batch-size is 1..FLORENCE2_MAX_BATCH and batch-timeout 0..10 s, both
+ * settable only up to READY; values out of range are refused and leave
+ * the property as it was. */
+GST_START_TEST (test_batch_properties)
+{
+  GstElement *e = gst_element_factory_make ("florence2", NULL);
+  GParamSpec *pspec;
+  GParamSpecUInt *size;
+  GParamSpecUInt64 *timeout;
+  guint n;
+  guint64 ns;
+
+  fail_unless (e != NULL);
+  pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (e), "batch-size");
+  fail_unless (pspec != NULL && G_IS_PARAM_SPEC_UINT (pspec));
+  size = G_PARAM_SPEC_UINT (pspec);
+  fail_unless_equals_int (size->minimum, 1);
+  fail_unless_equals_int (size->maximum, FLORENCE2_MAX_BATCH);
+  fail_unless_equals_int (size->default_value, 1);
+  fail_unless (pspec->flags & GST_PARAM_MUTABLE_READY);
+  pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (e),
+      "batch-timeout");
+  fail_unless (pspec != NULL && G_IS_PARAM_SPEC_UINT64 (pspec));
+  timeout = G_PARAM_SPEC_UINT64 (pspec);
+  fail_unless_equals_uint64 (timeout->minimum, 0);
+  fail_unless_equals_uint64 (timeout->maximum, 10 * GST_SECOND);
+  fail_unless_equals_uint64 (timeout->default_value, 5 * GST_MSECOND);
+  fail_unless (pspec->flags & GST_PARAM_MUTABLE_READY);
+
+  /* in range: taken */
+  gst_util_set_object_arg (G_OBJECT (e), "batch-size", "16");
+  gst_util_set_object_arg (G_OBJECT (e), "batch-timeout", "10000000000");
+  g_object_get (e, "batch-size", &n, "batch-timeout", &ns, NULL);
+  fail_unless_equals_int (n, 16);
+  fail_unless_equals_uint64 (ns, 10 * GST_SECOND);
+  /* out of range: GObject warns and keeps the value */
+  ASSERT_WARNING (gst_util_set_object_arg (G_OBJECT (e), "batch-size", "17"));
+  ASSERT_WARNING (gst_util_set_object_arg (G_OBJECT (e), "batch-size", "0"));
+  ASSERT_WARNING (gst_util_set_object_arg (G_OBJECT (e), "batch-timeout",
+          "10000000001"));
+  g_object_get (e, "batch-size", &n, "batch-timeout", &ns, NULL);
+  fail_unless_equals_int (n, 16);
+  fail_unless_equals_uint64 (ns, 10 * GST_SECOND);
+  gst_object_unref (e);
+}
+
+GST_END_TEST;
+
+/* In aligned mode the LATENCY query adds batch-timeout when batch-size > 1,
+ * before the first inference and on top of the inference time after it;
+ * in low-latency mode frames never wait for a batch. */
+GST_START_TEST (test_batch_latency)
+{
+  GstHarness *alone = harness_new (NULL);
+  GstHarness *batched = harness_new ("batch-size=2 batch-timeout=3000000000");
+  GstHarness *low = harness_new ("batch-size=2 batch-timeout=3000000000 "
+      "latency-mode=low-latency");
+  GstHarness *all[] = { alone, batched, low };
+  GstClockTime base, latency;
+  GstVideoInfo info;
+  GstBuffer *frame, *out;
+  GstFlorence2Meta *meta;
+
+  frame = make_frame (GST_VIDEO_FORMAT_RGB, image_w, image_h, &info);
+  for (guint i = 0; i < G_N_ELEMENTS (all); i++) {
+    set_caps (all[i], &info);
+    gst_harness_set_upstream_latency (all[i], 10 * GST_MSECOND);
+  }
+  base = gst_harness_query_latency (alone);
+  fail_unless_equals_uint64 (base, 10 * GST_MSECOND);
+  latency = gst_harness_query_latency (batched);
+  fail_unless (latency >= base + BATCH_WAIT, "batched latency %"
+      GST_TIME_FORMAT " lacks the batch-timeout", GST_TIME_ARGS (latency));
+  fail_unless_equals_uint64 (gst_harness_query_latency (low), base);
+
+  /* a frame alone waits the timeout; the latency covers that and more */
+  out = gst_harness_push_and_pull (batched, stamp (gst_buffer_copy (frame), 0));
+  meta = gst_buffer_get_florence2_meta (out);
+  fail_unless (meta != NULL);
+  fail_unless (meta->inference_time >= BATCH_WAIT);
+  latency = gst_harness_query_latency (batched);
+  fail_unless (latency >= base + meta->inference_time + BATCH_WAIT,
+      "latency %" GST_TIME_FORMAT " after an inference of %" GST_TIME_FORMAT,
+      GST_TIME_ARGS (latency), GST_TIME_ARGS (meta->inference_time));
+  gst_buffer_unref (out);
+
+  gst_buffer_unref (frame);
+  for (guint i = 0; i < G_N_ELEMENTS (all); i++)
+    gst_harness_teardown (all[i]);
+}
+
+GST_END_TEST;
+
 /* 100 NULL -> PLAYING -> NULL cycles; a second element keeps the shared
  * model loaded, so each start only takes a reference. Then a few real
  * pipeline runs. */
@@ -1260,8 +1603,10 @@ GST_END_TEST;
  * names that property; PLAYING properties change without one. */
 GST_START_TEST (test_ready_property_while_playing)
 {
-  static const gchar *const ready_only[] = { "num-beams", "model",
-    "results-location", "latency-mode"
+  static const gchar *const ready_only[][2] = {
+    {"num-beams", "5"}, {"model", "other"}, {"results-location", "other"},
+    {"latency-mode", "low-latency"}, {"batch-size", "4"},
+    {"batch-timeout", "1000"}
   };
   GstHarness *h = harness_new ("precision=fp32");
   GstBus *bus = attach_bus (h);
@@ -1270,19 +1615,16 @@ GST_START_TEST (test_ready_property_while_playing)
   GstMessage *msg;
   GError *error = NULL;
   gchar *debug = NULL, *s = NULL;
-  guint beams;
+  guint beams, batch;
+  guint64 batch_timeout;
 
   gst_video_info_set_format (&info, GST_VIDEO_FORMAT_RGB, 64, 48);
   set_caps (h, &info);
   fail_unless_equals_int (GST_STATE (e), GST_STATE_PLAYING);
   for (guint i = 0; i < G_N_ELEMENTS (ready_only); i++) {
-    const gchar *name = ready_only[i];
+    const gchar *name = ready_only[i][0];
 
-    if (g_str_equal (name, "num-beams"))
-      g_object_set (e, name, 5, NULL);
-    else
-      gst_util_set_object_arg (G_OBJECT (e), name,
-          g_str_equal (name, "latency-mode") ? "low-latency" : "other");
+    gst_util_set_object_arg (G_OBJECT (e), name, ready_only[i][1]);
     msg = gst_bus_pop_filtered (bus, GST_MESSAGE_WARNING);
     fail_unless (msg != NULL, "no warning for %s while PLAYING", name);
     gst_message_parse_warning (msg, &error, &debug);
@@ -1304,6 +1646,10 @@ GST_START_TEST (test_ready_property_while_playing)
   g_free (s);
   g_object_get (e, "results-location", &s, NULL);
   fail_unless (s == NULL);
+  g_object_get (e, "batch-size", &batch, "batch-timeout", &batch_timeout,
+      NULL);
+  fail_unless_equals_int (batch, 1);
+  fail_unless_equals_uint64 (batch_timeout, 5 * GST_MSECOND);
 
   /* properties that may change while PLAYING do, quietly */
   g_object_set (e, "max-new-tokens", 7, "emit-messages", TRUE, NULL);
@@ -1573,6 +1919,11 @@ florence2_suite (void)
   tcase_add_test (tc, test_low_latency);
   tcase_add_test (tc, test_state_cycles);
   tcase_add_test (tc, test_shared_model_streams);
+  tcase_add_test (tc, test_batched_streams);
+  tcase_add_test (tc, test_batch_stream_leaves);
+  tcase_add_test (tc, test_batch_flush_and_eos);
+  tcase_add_test (tc, test_batch_properties);
+  tcase_add_test (tc, test_batch_latency);
   tcase_add_test (tc, test_setting_errors);
   tcase_add_test (tc, test_broken_model_errors);
   tcase_add_test (tc, test_stream_errors);

@@ -14,7 +14,9 @@ device (auto: the first GPU, else the cpu backend), as a user runs them.
 - rtsp-server serves on loopback and an rtspsrc client decodes frames of the
   annotated stream while the server prints results and writes JSON lines;
   a second client session appends to those lines; rtsp-camera.sh records
-  that stream to a file that Ctrl-C finishes. The server listens on
+  that stream to a file that Ctrl-C finishes. With three sources it
+  serves three mounts on one model in batches, three clients at once each
+  decoding frames of its mount and getting results. The server listens on
   127.0.0.1 only unless told otherwise, refuses clients without the
   password when --user is given, stops at once with the model's error for a
   bad model, and its idle size stays flat over client sessions
@@ -343,6 +345,51 @@ class ExamplesTest(unittest.TestCase):
         self.assertGreater(len(lines), 2)
         self.assertEqual(lines[0], {"earlier": True})
         self.assertEqual(lines[1]["florence2"]["task"], "<OD>")
+
+    def test_rtsp_server_batched_sources(self):
+        """Three sources, a mount each (the first named, the others by
+        default), one model in batches of 3: three clients watch at once,
+        each mount's results go to a file of its own and are printed under
+        its mount."""
+        results = os.path.join(self.tmp.name, "multi.jsonl")
+        # start_server gives the first --source test and --mount /cam
+        server, url, port = self.start_server(
+            "--source", "test", "--source", "test", "--results", results,
+            "--batch-timeout-ms", "200")
+        mounts = ["/cam", "/florence2-2", "/florence2-3"]
+        files = [os.path.join(self.tmp.name, f"multi-{m[1:]}.jsonl") for m in mounts]
+        try:
+            self.assertTrue(self.wait_for_output(server, "in batches of up to 3 frames",
+                                                 timeout=10), "".join(server.out))
+            for m in mounts:
+                self.assertTrue(self.wait_for_output(
+                    server, f"stream ready at rtsp://127.0.0.1:{port}{m}", timeout=10),
+                    "".join(server.out))
+            clients = [subprocess.Popen(
+                [gi_python(), "-c", RTSP_CLIENT, f"rtsp://127.0.0.1:{port}{m}", "10", f, "0"],
+                env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for m, f in zip(mounts, files)]
+            for m, client in zip(mounts, clients):
+                try:
+                    out, err = client.communicate(timeout=RUN_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    client.kill()
+                    out, err = client.communicate()
+                self.assertEqual(client.returncode, 0, f"{m}: {out}{err[-3000:]}")
+                got = re.search(r"frames (\d+) size 640x480", out)
+                self.assertTrue(got and int(got.group(1)) >= 10, f"{m}: {out}")
+        finally:
+            out, err = self.stop_server(server)
+        self.assertFalse(os.path.exists(results), "several sources: a file per mount")
+        for m, f in zip(mounts, files):
+            lines = self.jsonl(f)
+            self.assertGreater(len(lines), 0, f)
+            self.assertTrue(all(line["florence2"]["task"] == "<OD>" for line in lines), f)
+            self.assertIn(f"media configured: a client is watching {m}\n", out)
+            printed = [json.loads(line.split(" ", 2)[2]) for line in out.splitlines()
+                       if line.startswith(f"florence2-result {m} ")]
+            self.assertGreater(len(printed), 0, f"no result printed for {m}:\n{out}")
+        self.assertNotIn("Error from", err, err[-3000:])
 
     def lines_of(self, path):
         with open(path) as f:
