@@ -12,6 +12,9 @@ G_BEGIN_DECLS
 /* Rows of the decoder's self-attention cache a step program covers are
  * rounded up to this (one recorded program per bucket). */
 #define F2_NET_KV_BUCKET 64
+/* Recorded decoder step programs a net keeps (one per batch shape, cache
+ * bucket and ping-pong side) */
+#define F2_NET_MAX_STEP_PROGRAMS 256
 /* Largest MLP chunk of the vision tower, in elements of the hidden layer
  * (keeps the hidden buffer and each op's binding small). */
 #define F2_NET_VISION_HID_LIMIT (8u << 20)

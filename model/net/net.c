@@ -636,6 +636,10 @@ step_program (F2Net *net, guint n_groups, const F2StepGroup *groups,
     g_string_append_printf (key, " %u:%u:%u", shape[i].slot, shape[i].rows, shape[i].k);
   }
   p = g_hash_table_lookup (net->step_programs, key->str);
+  if (p == NULL && g_hash_table_size (net->step_programs) >= F2_NET_MAX_STEP_PROGRAMS)
+    /* frames leaving batches in every order make many shapes: start over
+     * rather than keep them all */
+    g_hash_table_remove_all (net->step_programs);
   if (p == NULL) {
     p = f2_net_step_program (net, shape, n_groups, kv_rows, net->cache_cur, error);
     if (p == NULL) {
