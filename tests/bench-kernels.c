@@ -334,6 +334,14 @@ main (int argc, char **argv)
     { 9216, 128, 384 },
     { 1, 768, 51289 },
     { 3, 768, 51289 },
+    /* a decoder step's layers for 1 and 4 sequences (batches) */
+    { 1, 768, 3072 },
+    { 4, 768, 3072 },
+    { 1, 3072, 768 },
+    { 4, 3072, 768 },
+    { 1, 768, 768 },
+    { 4, 768, 768 },
+    { 4, 768, 51289 },
   };
   GOptionContext *context = g_option_context_new ("- matmul kernel benchmark");
   GError *error = NULL;

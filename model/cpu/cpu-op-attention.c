@@ -131,59 +131,144 @@ attention_head (const F2AttentionParams *p, guint32 b, guint32 h,
   }
 }
 
-/* Few queries (decoding: one per beam): scores as dot products straight
- * from the key rows, outputs straight from the value rows, with nothing
- * gathered; s is a score row of ROUND16 (kv_len) floats. */
+/* Keys per task of the direct path */
+#define DIRECT_CHUNK 64
+/* Rows ahead that the direct path prefetches */
+#define DIRECT_PREFETCH 4
+
+/* What a task of the direct path leaves per head: the chunk's largest
+ * scaled score m, the sum l of exp (score - m) and the output o (hd floats)
+ * weighted by exp (score - m), not yet divided by l. */
+#define DIRECT_PARTIAL(hd) (2 + (gsize) (hd))
+
+/* Few queries (decoding: one per beam): keys j0..j1-1 of query @i for
+ * every head, straight from the key and value rows, nothing gathered. A
+ * task reads its rows front to back once, all heads at a time (their
+ * columns sit side by side), and the rows stay in cache from the scores to
+ * the values; chunks of keys are combined afterwards (direct_combine). s:
+ * n_heads * DIRECT_CHUNK floats. */
 HOT static void
-attention_head_direct (const F2AttentionParams *p, guint32 h, const float *q,
-    const float *k, const float *v, const gint32 *mask, guint32 kv, float *out,
-    float *s)
+attention_chunk_direct (const F2AttentionParams *p, guint32 i, guint32 j0,
+    guint32 j1, const float *q, const float *k, const float *v,
+    const gint32 *mask, float *partial, float *s)
 {
-  guint32 hd = p->head_dim;
-  gsize col = (gsize) h * hd, kvp = ROUND16 (MAX (kv, 1));
+  guint32 hd = p->head_dim, nh = p->n_heads, n = j1 > j0 ? j1 - j0 : 0;
+  const float *qi = q + i * p->q_stride;
 
-  for (guint32 i = 0; i < p->q_len; i++) {
-    const float *qi = q + i * p->q_stride + col;
-    float *o = out + i * p->o_stride + col;
-    guint32 visible_end = kv;
+  for (guint32 j = 0; j < n; j++) {
+    const float *kj = k + (gsize) (j0 + j) * p->k_stride;
+    const float *vj = v + (gsize) (j0 + j) * p->v_stride;
+    gboolean hidden = mask != NULL && mask[j0 + j] == 0;
 
-    if (p->flags & F2_ATTN_CAUSAL) {
-      gint64 last = (gint64) i + p->causal_offset;
-      visible_end = last < 0 ? 0 : (guint32) MIN ((gint64) kv, last + 1);
+    /* the rows come from memory: ask for the next keys and these values
+     * early (strided rows defeat the hardware prefetchers) */
+    for (guint32 c = 0; c < nh * hd; c += 16) {
+      if (j + DIRECT_PREFETCH < n)
+        __builtin_prefetch (kj + (gsize) DIRECT_PREFETCH * p->k_stride + c);
+      __builtin_prefetch (vj + c);
     }
-    for (guint32 j = 0; j < visible_end; j++) {
-      const float *kj = k + j * p->k_stride + col;
+    for (guint32 h = 0; h < nh; h++) {
+      const float *qh = qi + h * hd, *kh = kj + h * hd;
       float dot = 0.0f;
       guint32 d = 0;
       if (hd % 16 == 0) {
         v16 acc = { 0 };
         for (; d < hd; d += 16)
-          acc += *(const v16u *) (qi + d) * *(const v16u *) (kj + d);
+          acc += *(const v16u *) (qh + d) * *(const v16u *) (kh + d);
         dot = v16_hsum (acc);
       }
       for (; d < hd; d++)
-        dot += qi[d] * kj[d];
-      s[j] = dot;
-    }
-    attention_softmax_row (s, kvp, visible_end, mask, p->scale);
-    for (guint32 d = 0; d < hd; d++)
-      o[d] = 0.0f;
-    for (guint32 j = 0; j < visible_end; j++) {
-      const float w = s[j];
-      const float *vj = v + j * p->v_stride + col;
-      if (w == 0.0f)
-        continue;
-      for (guint32 d = 0; d < hd; d++)
-        o[d] += w * vj[d];
+        dot += qh[d] * kh[d];
+      s[h * DIRECT_CHUNK + j] = hidden ? -INFINITY : dot * p->scale;
     }
   }
+  for (guint32 h = 0; h < nh; h++) {
+    float *sh = s + h * DIRECT_CHUNK, *ph = partial + h * DIRECT_PARTIAL (hd);
+    v16 vmax = (v16) { 0 } - INFINITY, vsum = { 0 };
+    float m;
+
+    for (guint32 j = n; j < DIRECT_CHUNK; j++)
+      sh[j] = -INFINITY;
+    for (guint32 j = 0; j < DIRECT_CHUNK; j += 16) {
+      v16 x = *(v16u *) (sh + j);
+      vmax = v16_select (x > vmax, x, vmax);
+    }
+    m = v16_hmax (vmax);
+    for (guint32 j = 0; j < DIRECT_CHUNK; j += 16) {
+      /* exp16 gives 0 far below the largest score, and for the padding */
+      v16 e = m == -INFINITY ? (v16) { 0 } : exp16 (*(v16u *) (sh + j) - m);
+      *(v16u *) (sh + j) = e;
+      vsum += e;
+    }
+    ph[0] = m;
+    ph[1] = v16_hsum (vsum);
+    for (guint32 d = 0; d < hd; d++)
+      ph[2 + d] = 0.0f;
+  }
+  for (guint32 j = 0; j < n; j++) {
+    const float *vj = v + (gsize) (j0 + j) * p->v_stride;
+    for (guint32 h = 0; h < nh; h++) {
+      const float w = s[h * DIRECT_CHUNK + j];
+      float *oh = partial + h * DIRECT_PARTIAL (hd) + 2;
+      const float *vh = vj + h * hd;
+      guint32 d = 0;
+      if (w == 0.0f)
+        continue;
+      for (; hd % 16 == 0 && d < hd; d += 16)
+        *(v16u *) (oh + d) += w * *(const v16u *) (vh + d);
+      for (; d < hd; d++)
+        oh[d] += w * vh[d];
+    }
+  }
+}
+
+/* The softmax over all chunks of a query and head: each chunk's share
+ * rescaled to the overall largest score; no visible key gives zeros. */
+static void
+direct_combine (const float *partials, guint32 chunks, guint32 stride,
+    guint32 hd, float *out)
+{
+  float m = -INFINITY, l = 0.0f;
+
+  for (guint32 c = 0; c < chunks; c++)
+    m = partials[c * stride] > m ? partials[c * stride] : m;
+  for (guint32 d = 0; d < hd; d++)
+    out[d] = 0.0f;
+  if (m == -INFINITY)
+    return;
+  for (guint32 c = 0; c < chunks; c++) {
+    const float *pc = partials + c * stride;
+    float w = pc[0] == -INFINITY ? 0.0f : fast_expf (pc[0] - m);
+    l += w * pc[1];
+    for (guint32 d = 0; d < hd; d++)
+      out[d] += w * pc[2 + d];
+  }
+  for (guint32 d = 0; d < hd; d++)
+    out[d] /= l;
+}
+
+static guint32
+direct_chunks (const F2AttentionParams *p)
+{
+  return (MAX (p->kv_len, 1) + DIRECT_CHUNK - 1) / DIRECT_CHUNK;
+}
+
+/* Floats of the direct path's partial results, after the threads' regions */
+static gsize
+direct_partials (const F2AttentionParams *p)
+{
+  return (gsize) p->batch * p->q_len * direct_chunks (p) * p->n_heads
+      * DIRECT_PARTIAL (p->head_dim);
 }
 
 static gboolean
 prepare_attention (F2CpuBackend *self, F2CpuStep *step, gsize *scratch_end,
     GError **error)
 {
-  *scratch_end = attention_scratch (&step->op.p.attention) * self->threads * sizeof (float);
+  const F2AttentionParams *p = &step->op.p.attention;
+  gsize per_thread = MAX (attention_scratch (p), (gsize) p->n_heads * DIRECT_CHUNK);
+
+  *scratch_end = (per_thread * self->threads + direct_partials (p)) * sizeof (float);
   return TRUE;
 }
 
@@ -197,11 +282,53 @@ run_attention (F2CpuBackend *self, F2CpuRun *run, F2CpuStep *step, GError **erro
   gboolean window = (p->flags & F2_ATTN_WINDOW) != 0;
   guint32 batch = window ? (p->grid_h / p->window) * (p->grid_w / p->window) : p->batch;
   guint32 kv = p->kv_len;
-  gsize per_thread = attention_scratch (p);
+  gsize per_thread = MAX (attention_scratch (p), (gsize) p->n_heads * DIRECT_CHUNK);
   gint64 tasks = (gint64) batch * p->n_heads;
 
   if (p->flags & F2_ATTN_DYNAMIC_KV)
     kv = kv_len_ref != NULL && *kv_len_ref >= 0 ? MIN (kv, (guint32) *kv_len_ref) : 0;
+
+  if (!window && p->q_len <= DIRECT_QUERIES) {
+    /* one task per batch entry, query and chunk of keys, then one per
+     * batch entry, query and head to combine the chunks */
+    guint32 chunks = direct_chunks (p), stride = DIRECT_PARTIAL (p->head_dim);
+    gint64 chunk_tasks = (gint64) batch * p->q_len * chunks;
+    gint64 heads = (gint64) batch * p->q_len * p->n_heads;
+    float *partials = scratch + per_thread * self->threads;
+    gboolean parallel = PARALLEL_WORTH ((gsize) batch * p->n_heads * p->q_len * kv
+        * p->head_dim);
+
+#pragma omp parallel if (parallel)
+    {
+#pragma omp for schedule(dynamic, 1)
+      for (gint64 t = 0; t < chunk_tasks; t++) {
+        guint32 b = t / ((gint64) p->q_len * chunks), i = (t / chunks) % p->q_len;
+        guint32 c = t % chunks, visible_end = kv;
+        const gint32 *mb = (p->flags & F2_ATTN_KEY_MASK) && mask ? mask + b * p->mask_batch : NULL;
+
+        if (p->flags & F2_ATTN_CAUSAL) {
+          gint64 last = (gint64) i + p->causal_offset;
+          visible_end = last < 0 ? 0 : (guint32) MIN ((gint64) kv, last + 1);
+        }
+        attention_chunk_direct (p, i, c * DIRECT_CHUNK,
+            MIN ((c + 1) * DIRECT_CHUNK, visible_end), q + b * p->q_batch,
+            k + b * p->k_batch, v + b * p->v_batch, mb,
+            partials + (gsize) t * p->n_heads * stride,
+            scratch + per_thread * omp_get_thread_num ());
+      }
+#pragma omp for schedule(static)
+      for (gint64 t = 0; t < heads; t++) {
+        guint32 h = t % p->n_heads, i = (t / p->n_heads) % p->q_len;
+        guint32 b = t / ((gint64) p->q_len * p->n_heads);
+        gint64 first = ((gint64) b * p->q_len + i) * chunks;
+
+        direct_combine (partials + ((gsize) first * p->n_heads + h) * stride, chunks,
+            p->n_heads * stride, p->head_dim,
+            out + b * p->o_batch + i * p->o_stride + (gsize) h * p->head_dim);
+      }
+    }
+    return TRUE;
+  }
 
 #pragma omp parallel for schedule(dynamic, 1) if (PARALLEL_WORTH (tasks * (gsize) p->q_len * kv * p->head_dim))
   for (gint64 t = 0; t < tasks; t++) {
@@ -212,10 +339,7 @@ run_attention (F2CpuBackend *self, F2CpuRun *run, F2CpuStep *step, GError **erro
 
     float *mine = scratch + per_thread * omp_get_thread_num ();
 
-    if (!window && p->q_len <= DIRECT_QUERIES)
-      attention_head_direct (p, h, q + qo, k + ko, v + vo, mb, kv, out + oo, mine);
-    else
-      attention_head (p, b, h, q + qo, k + ko, v + vo, mb, kv, out + oo, mine);
+    attention_head (p, b, h, q + qo, k + ko, v + vo, mb, kv, out + oo, mine);
   }
   return TRUE;
 }
