@@ -7,7 +7,9 @@
  * scheduler, fed from several threads at once, must really form batches
  * and give the same outputs.
  *
- * Usage: test-batch [reference|cpu|vulkan] [BATCH (default 4)] */
+ * Usage: test-batch [reference|cpu|vulkan] [BATCH (default 4)] [THREADS]
+ * THREADS: compute threads per run (default 0, the backend's choice); 1
+ * keeps OpenMP out of the way of ThreadSanitizer, as in test-contexts. */
 #include "florence2.h"
 #include "test-common.h"
 
@@ -300,6 +302,7 @@ main (int argc, char **argv)
 {
   const char *device = argc > 1 ? argv[1] : "reference";
   guint batch = argc > 2 ? (guint) g_ascii_strtoull (argv[2], NULL, 10) : 4;
+  guint threads = argc > 3 ? (guint) g_ascii_strtoull (argv[3], NULL, 10) : 0;
   Florence2Model *model;
   F2TestCase *cases;
   Job *jobs;
@@ -310,7 +313,7 @@ main (int argc, char **argv)
     g_print ("FAIL: a batch of 3 to %u frames\n", FLORENCE2_MAX_BATCH);
     return 1;
   }
-  model = f2_test_load_tiny_model (device, FLORENCE2_PRECISION_FP32);
+  model = f2_test_load_tiny_model_threads (device, FLORENCE2_PRECISION_FP32, threads);
   g_print ("# %s, batches of %u\n", florence2_model_device_name (model), batch);
   cases = f2_test_load_cases (&n_cases);
   jobs = make_jobs (cases, n_cases, &n_jobs);

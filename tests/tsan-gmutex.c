@@ -4,7 +4,8 @@
  * wrappers take the place of GLib's lock calls in the test programs (and
  * in the model code linked into them) and tell the sanitizer what they do,
  * so that it checks the project's locking as it checks pthread mutexes:
- * races, double locks and lock-order inversions. */
+ * races, double locks and lock-order inversions. GCond waits, which
+ * release and retake the mutex inside GLib, are wrapped for the same reason. */
 #define _GNU_SOURCE
 #include <glib.h>
 
@@ -83,4 +84,48 @@ g_mutex_unlock (GMutex *mutex)
   __tsan_mutex_pre_unlock (mutex, 0);
   f (mutex);
   __tsan_mutex_post_unlock (mutex, 0);
+}
+
+/* A wait releases the mutex inside GLib and takes it again before it
+ * returns: tell the sanitizer both, or it sees the waiter holding the lock
+ * all along and the signalling thread locking it twice. */
+typedef void (*WaitFunc) (GCond *cond, GMutex *mutex);
+typedef gboolean (*WaitUntilFunc) (GCond *cond, GMutex *mutex, gint64 end_time);
+
+static void
+released (GMutex *mutex)
+{
+  __tsan_mutex_pre_unlock (mutex, 0);
+  __tsan_mutex_post_unlock (mutex, 0);
+}
+
+static void
+taken (GMutex *mutex)
+{
+  __tsan_mutex_pre_lock (mutex, 0);
+  __tsan_mutex_post_lock (mutex, 0, 0);
+}
+
+void
+g_cond_wait (GCond *cond, GMutex *mutex)
+{
+  static gpointer slot;
+  WaitFunc f = (WaitFunc) real (&slot, "g_cond_wait");
+
+  released (mutex);
+  f (cond, mutex);
+  taken (mutex);
+}
+
+gboolean
+g_cond_wait_until (GCond *cond, GMutex *mutex, gint64 end_time)
+{
+  static gpointer slot;
+  WaitUntilFunc f = (WaitUntilFunc) real (&slot, "g_cond_wait_until");
+  gboolean signalled;
+
+  released (mutex);
+  signalled = f (cond, mutex, end_time);
+  taken (mutex);
+  return signalled;
 }
