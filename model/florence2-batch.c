@@ -7,9 +7,6 @@
  * until their own frame is done, so each has at most one frame queued and
  * FIFO order serves every stream in turn. */
 #include "florence2-private.h"
-#include "model-net.h"
-
-#define MAX_TIMEOUT_NS (10 * G_GUINT64_CONSTANT (1000000000))
 
 typedef struct {
   const F2Image *image;
@@ -115,8 +112,8 @@ worker (gpointer data)
   return NULL;
 }
 
-static F2BatchScheduler *
-scheduler_new (Florence2Model *model)
+F2BatchScheduler *
+f2_batch_scheduler_new (Florence2Model *model)
 {
   F2BatchScheduler *s = g_new0 (F2BatchScheduler, 1);
 
@@ -147,39 +144,13 @@ f2_batch_scheduler_free (F2BatchScheduler *s)
 }
 
 Florence2Output *
-florence2_model_run_batched (Florence2Model *model, const F2Image *image,
-    const Florence2RunParams *params, const Florence2BatchParams *batch,
+f2_batch_scheduler_run (F2BatchScheduler *s, const F2Image *image,
+    const Florence2RunParams *params, guint batch_size, guint64 timeout_ns,
     GError **error)
 {
-  F2BatchScheduler *s;
-  Request r = { image, params, 0, 0, NULL, NULL, FALSE };
+  Request r = { image, params, batch_size,
+    g_get_monotonic_time () + (gint64) (timeout_ns / 1000), NULL, NULL, FALSE };
 
-  g_return_val_if_fail (model != NULL && image != NULL && params != NULL
-      && batch != NULL, NULL);
-
-  if (batch->batch_size == 0 || batch->batch_size > FLORENCE2_MAX_BATCH) {
-    g_set_error (error, F2_SETTINGS_ERROR, F2_SETTINGS_ERROR_INVALID,
-        "batch size %u: frames are batched 1 to %u at a time",
-        batch->batch_size, FLORENCE2_MAX_BATCH);
-    return NULL;
-  }
-  if (batch->batch_timeout_ns > MAX_TIMEOUT_NS) {
-    g_set_error (error, F2_SETTINGS_ERROR, F2_SETTINGS_ERROR_INVALID,
-        "batch timeout %" G_GUINT64_FORMAT " ns: a frame waits at most 10 s "
-        "for its batch to fill", batch->batch_timeout_ns);
-    return NULL;
-  }
-  if (batch->batch_size == 1)
-    return florence2_model_run (model, image, params, error);
-
-  g_mutex_lock (&model->scheduler_lock);
-  if (model->scheduler == NULL)
-    model->scheduler = scheduler_new (model);
-  s = model->scheduler;
-  g_mutex_unlock (&model->scheduler_lock);
-
-  r.batch_size = batch->batch_size;
-  r.deadline = g_get_monotonic_time () + (gint64) (batch->batch_timeout_ns / 1000);
   g_mutex_lock (&s->lock);
   g_queue_push_tail (&s->pending, &r);
   g_cond_signal (&s->wake);
@@ -192,18 +163,10 @@ florence2_model_run_batched (Florence2Model *model, const F2Image *image,
 }
 
 void
-florence2_model_batch_counts (Florence2Model *model, guint64 *batches, guint64 *frames)
+f2_batch_scheduler_counts (F2BatchScheduler *s, guint64 *batches, guint64 *frames)
 {
-  F2BatchScheduler *s;
-
-  *batches = *frames = 0;
-  g_mutex_lock (&model->scheduler_lock);
-  s = model->scheduler;
-  if (s != NULL) {
-    g_mutex_lock (&s->lock);
-    *batches = s->batches;
-    *frames = s->frames;
-    g_mutex_unlock (&s->lock);
-  }
-  g_mutex_unlock (&model->scheduler_lock);
+  g_mutex_lock (&s->lock);
+  *batches = s->batches;
+  *frames = s->frames;
+  g_mutex_unlock (&s->lock);
 }

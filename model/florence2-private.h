@@ -53,7 +53,16 @@ gboolean f2_run_frames (Florence2Model *model, F2Net *net, guint n_frames,
 gboolean f2_dump_tensors (Florence2Model *model, F2Net *net, const char *path,
     GError **error);
 
-/* florence2-batch.c */
+/* The batch scheduler behind florence2_model_run_batched()
+ * (florence2-batch.c): a worker thread, started here, that runs the queued
+ * frames of all callers in batches on a network of its own. */
+F2BatchScheduler *f2_batch_scheduler_new (Florence2Model *model);
 void f2_batch_scheduler_free (F2BatchScheduler *scheduler);
+/* Queues one frame and waits for its output */
+Florence2Output *f2_batch_scheduler_run (F2BatchScheduler *scheduler,
+    const Florence2Image *image, const Florence2RunParams *params,
+    guint batch_size, guint64 timeout_ns, GError **error);
+void f2_batch_scheduler_counts (F2BatchScheduler *scheduler, guint64 *batches,
+    guint64 *frames);
 
 G_END_DECLS

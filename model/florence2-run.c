@@ -370,17 +370,3 @@ florence2_context_run_batch (Florence2Context *context, guint n_frames,
   return f2_run_frames (context->model, context->net, n_frames, images, params,
       collect_frame, &c, error);
 }
-
-Florence2Output *
-florence2_model_run (Florence2Model *model, const F2Image *image,
-    const Florence2RunParams *params, GError **error)
-{
-  Florence2Context *context = florence2_context_new (model, error);
-  Florence2Output *out;
-
-  if (context == NULL)
-    return NULL;
-  out = florence2_context_run (context, image, params, error);
-  florence2_context_free (context);
-  return out;
-}

@@ -304,6 +304,66 @@ florence2_context_net (Florence2Context *context)
   return context->net;
 }
 
+Florence2Output *
+florence2_model_run (Florence2Model *model, const F2Image *image,
+    const Florence2RunParams *params, GError **error)
+{
+  Florence2Context *context = florence2_context_new (model, error);
+  Florence2Output *out;
+
+  if (context == NULL)
+    return NULL;
+  out = florence2_context_run (context, image, params, error);
+  florence2_context_free (context);
+  return out;
+}
+
+#define MAX_BATCH_TIMEOUT_NS (10 * G_GUINT64_CONSTANT (1000000000))
+
+Florence2Output *
+florence2_model_run_batched (Florence2Model *model, const F2Image *image,
+    const Florence2RunParams *params, const Florence2BatchParams *batch,
+    GError **error)
+{
+  F2BatchScheduler *s;
+
+  g_return_val_if_fail (model != NULL && image != NULL && params != NULL
+      && batch != NULL, NULL);
+
+  if (batch->batch_size == 0 || batch->batch_size > FLORENCE2_MAX_BATCH) {
+    g_set_error (error, F2_SETTINGS_ERROR, F2_SETTINGS_ERROR_INVALID,
+        "batch size %u: frames are batched 1 to %u at a time",
+        batch->batch_size, FLORENCE2_MAX_BATCH);
+    return NULL;
+  }
+  if (batch->batch_timeout_ns > MAX_BATCH_TIMEOUT_NS) {
+    g_set_error (error, F2_SETTINGS_ERROR, F2_SETTINGS_ERROR_INVALID,
+        "batch timeout %" G_GUINT64_FORMAT " ns: a frame waits at most 10 s "
+        "for its batch to fill", batch->batch_timeout_ns);
+    return NULL;
+  }
+  if (batch->batch_size == 1)
+    return florence2_model_run (model, image, params, error);
+
+  g_mutex_lock (&model->scheduler_lock);
+  if (model->scheduler == NULL)
+    model->scheduler = f2_batch_scheduler_new (model);
+  s = model->scheduler;
+  g_mutex_unlock (&model->scheduler_lock);
+  return f2_batch_scheduler_run (s, image, params, batch->batch_size,
+      batch->batch_timeout_ns, error);
+}
+
+void
+florence2_model_batch_counts (Florence2Model *model, guint64 *batches, guint64 *frames)
+{
+  *batches = *frames = 0;
+  g_mutex_lock (&model->scheduler_lock);
+  if (model->scheduler != NULL)
+    f2_batch_scheduler_counts (model->scheduler, batches, frames);
+  g_mutex_unlock (&model->scheduler_lock);
+}
+
 static JsonNode *
 int_array (const GArray *ids)
 {
