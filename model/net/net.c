@@ -621,35 +621,33 @@ fill_gather (F2Net *net, guint n_groups, const F2StepGroup *groups,
   }
 }
 
-/* The recorded program for this step's shape */
+/* The recorded program for this step's shape. The key is written into a
+ * buffer on the stack: only a new shape allocates. */
 static F2Program *
 step_program (F2Net *net, guint n_groups, const F2StepGroup *groups,
     guint32 kv_rows, GError **error)
 {
   F2NetStepShape shape[F2_NET_MAX_SLOTS];
-  GString *key = g_string_new (NULL);
+  char key[32 + F2_NET_MAX_SLOTS * 36];
+  gsize len;
   F2Program *p;
 
-  g_string_printf (key, "%u/%u", kv_rows, net->cache_cur);
+  len = g_snprintf (key, sizeof key, "%u/%u", kv_rows, net->cache_cur);
   for (guint i = 0; i < n_groups; i++) {
     shape[i] = (F2NetStepShape) { groups[i].slot, groups[i].step.rows, groups[i].step.k };
-    g_string_append_printf (key, " %u:%u:%u", shape[i].slot, shape[i].rows, shape[i].k);
+    len += g_snprintf (key + len, sizeof key - len, " %u:%u:%u", shape[i].slot,
+        shape[i].rows, shape[i].k);
   }
-  p = g_hash_table_lookup (net->step_programs, key->str);
-  if (p == NULL && g_hash_table_size (net->step_programs) >= F2_NET_MAX_STEP_PROGRAMS)
+  p = g_hash_table_lookup (net->step_programs, key);
+  if (p != NULL)
+    return p;
+  if (g_hash_table_size (net->step_programs) >= F2_NET_MAX_STEP_PROGRAMS)
     /* frames leaving batches in every order make many shapes: start over
      * rather than keep them all */
     g_hash_table_remove_all (net->step_programs);
-  if (p == NULL) {
-    p = f2_net_step_program (net, shape, n_groups, kv_rows, net->cache_cur, error);
-    if (p == NULL) {
-      g_string_free (key, TRUE);
-      return NULL;
-    }
-    g_hash_table_insert (net->step_programs, g_string_free (key, FALSE), p);
-    return p;
-  }
-  g_string_free (key, TRUE);
+  p = f2_net_step_program (net, shape, n_groups, kv_rows, net->cache_cur, error);
+  if (p != NULL)
+    g_hash_table_insert (net->step_programs, g_strdup (key), p);
   return p;
 }
 
