@@ -117,33 +117,16 @@ fail:
   return NULL;
 }
 
-/* Image and prompt of frame @slot through the vision tower and the encoder
- * (and, for a dump, a first decoder step and the tensors). */
+/* Frame @slot's first decoder step alone and every tensor into its dump */
 static gboolean
-frame_encode (Florence2Model *model, F2Net *net, guint slot, const F2Image *image,
-    const Florence2RunParams *params, Florence2Output *out, GError **error)
+frame_dump (Florence2Model *model, F2Net *net, guint slot, const char *path,
+    GError **error)
 {
-  F2NetProfile before, after;
-  gboolean ok;
+  gint32 start_token = model->generation.decoder_start_token_id, best;
+  F2StepGroup group = { slot, { .rows = 1, .tokens = &start_token, .out_ids = &best } };
 
-  f2_net_get_profile (net, &before);
-  /* a dump also holds every vision stage: keep copies from now on */
-  ok = params->dump_path == NULL || f2_net_keep_vision_stages (net, error);
-  ok = ok && f2_net_set_image (net, image, error) &&
-      f2_net_encode_slot (net, slot, (const gint32 *) out->input_ids->data,
-      out->input_ids->len, error);
-  if (ok && params->dump_path != NULL) {
-    /* step 0 alone first, so the dump holds the first step's logits */
-    gint32 start_token = model->generation.decoder_start_token_id, best;
-    F2StepGroup group = { slot, { .rows = 1, .tokens = &start_token, .out_ids = &best } };
-    ok = f2_net_step_batch (net, 1, &group, error) &&
-        f2_dump_tensors (model, net, params->dump_path, error);
-  }
-  f2_net_get_profile (net, &after);
-  out->timings.preprocess_ms = after.preprocess_ms - before.preprocess_ms;
-  out->timings.vision_ms = after.vision_ms - before.vision_ms;
-  out->timings.encoder_ms = after.encoder_ms - before.encoder_ms;
-  return ok;
+  return f2_net_step_batch (net, 1, &group, error)
+      && f2_dump_tensors (model, net, path, error);
 }
 
 /* The generated ids into text and the task's result */
@@ -205,9 +188,60 @@ frame_done (Batch *b, guint i, GError *error)
   b->done (i, out, error, b->user_data);
 }
 
+/* Frames @idx[0..@n-1] through the vision tower together, then their
+ * prompts through the encoder together, each into its slot. A frame's
+ * preprocessing, vision and encoder times are its share of the batch's. */
+static void
+encode_frames (Batch *b, const guint *idx, guint n, const F2Image *images,
+    const Florence2RunParams *params)
+{
+  F2Image chunk[F2_NET_VISION_BATCH];
+  GError *errors[F2_NET_VISION_BATCH] = { NULL };
+  F2NetPrompt prompts[F2_NET_VISION_BATCH];
+  F2NetProfile before, vision, after;
+  GError *fatal = NULL;
+  guint ok = 0;
+
+  for (guint i = 0; i < n; i++)
+    chunk[i] = images[idx[i]];
+  f2_net_get_profile (b->net, &before);
+  if (f2_net_set_images (b->net, n, chunk, errors, &fatal)) {
+    for (guint i = 0; i < n; i++) {
+      Florence2Output *out = b->frames[idx[i]].out;
+
+      if (errors[i] == NULL)
+        prompts[ok++] = (F2NetPrompt) { i, idx[i],
+          (const gint32 *) out->input_ids->data, out->input_ids->len };
+    }
+    f2_net_get_profile (b->net, &vision);
+    if (ok > 0)
+      f2_net_encode_images (b->net, ok, prompts, &fatal);
+  }
+  f2_net_get_profile (b->net, &after);
+  for (guint i = 0; i < n; i++) {
+    Florence2Output *out = b->frames[idx[i]].out;
+    GError *e = errors[i];
+
+    if (e == NULL && fatal != NULL)
+      e = g_error_copy (fatal);
+    if (e == NULL) {
+      out->timings.preprocess_ms = (vision.preprocess_ms - before.preprocess_ms) / ok;
+      out->timings.vision_ms = (vision.vision_ms - before.vision_ms) / ok;
+      out->timings.encoder_ms = (after.encoder_ms - vision.encoder_ms) / ok;
+      if (params[idx[i]].dump_path != NULL)
+        frame_dump (b->model, b->net, idx[i], params[idx[i]].dump_path, &e);
+    }
+    if (e != NULL)
+      frame_done (b, idx[i], e);
+  }
+  g_clear_error (&fatal);
+}
+
 static void
 start_frames (Batch *b, const F2Image *images, const Florence2RunParams *params)
 {
+  guint idx[F2_NET_VISION_BATCH], n = 0, most = f2_net_vision_batch (b->net);
+
   for (guint i = 0; i < b->n_frames; i++) {
     Frame *f = &b->frames[i];
     F2GenerateParams gen;
@@ -218,13 +252,23 @@ start_frames (Batch *b, const F2Image *images, const Florence2RunParams *params)
     if (f->out != NULL && params[i].dump_path != NULL && b->n_frames > 1)
       g_set_error (&e, F2_SETTINGS_ERROR, F2_SETTINGS_ERROR_INVALID,
           "tensors are dumped for single runs only, not in a batch");
+    /* a dump also holds every vision stage: keep copies from now on */
+    if (e == NULL && params[i].dump_path != NULL)
+      f2_net_keep_vision_stages (b->net, &e);
     if (e == NULL)
       f->gen = f2_generator_new (&gen, b->model->limits.max_banned, &e);
-    if (e == NULL)
-      frame_encode (b->model, b->net, i, &images[i], &params[i], f->out, &e);
-    if (e != NULL)
+    if (e != NULL) {
       frame_done (b, i, e);
+      continue;
+    }
+    idx[n++] = i;
+    if (n == most) {
+      encode_frames (b, idx, n, images, params);
+      n = 0;
+    }
   }
+  if (n > 0)
+    encode_frames (b, idx, n, images, params);
 }
 
 /* One position for every frame still in the batch. FALSE: the device

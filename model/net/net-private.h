@@ -15,6 +15,9 @@ G_BEGIN_DECLS
 /* Recorded decoder step programs a net keeps (one per batch shape, cache
  * bucket and ping-pong side) */
 #define F2_NET_MAX_STEP_PROGRAMS 256
+/* Recorded encoder programs a net keeps (one per mix of prompt lengths and
+ * slots) */
+#define F2_NET_MAX_ENCODER_PROGRAMS 64
 /* Largest MLP chunk of the vision tower, in elements of the hidden layer
  * (keeps the hidden buffer and each op's binding small). */
 #define F2_NET_VISION_HID_LIMIT (8u << 20)
@@ -110,8 +113,12 @@ typedef struct {
   F2PreprocessRefs pre;
   guint64 image_bytes, coeffs_h_len, coeffs_v_len, rows_bytes;
   /* vision working memory (sized for the largest stage) */
-  F2Ref vx, vy, vn, vqkv, va, vhid, vscratch;
-  F2Ref vfeat;                  /* [image tokens][C4] */
+  F2Ref vx, vy, vn, vqkv, va, vhid, vscratch;  /* x vision_batch but vhid */
+  F2Ref vfeat;                  /* [images][image tokens][C4] */
+  /* images of a batch run through the vision tower together (when
+   * vision_batch > 1; a single image goes from pre.out to embeds) */
+  F2Ref vpixels;                /* [vision_batch][3][S][S] */
+  F2Ref vimage;                 /* [vision_batch][image tokens][d_model] */
   F2Ref vstage_conv[F2_NET_STAGES], vstage_out[F2_NET_STAGES];  /* optional copies */
   /* encoder */
   F2Ref ids;                    /* I32 host [max prompt] */
@@ -154,9 +161,16 @@ struct _F2Net {
   F2ImageLayout pre_layout;
   F2YuvMatrix pre_matrix;
   F2Resampler *resampler;
-  F2Program *vision_program;
+  F2Program *vision_program;   /* one image: pre.out -> embeds */
   gboolean keep_stages;
-  GHashTable *encoder_programs; /* prompt length -> F2Program */
+  /* a batch's images: up to vision_batch through one vision program */
+  guint32 vision_batch;
+  F2Program *vision_batch_programs[F2_NET_VISION_BATCH];       /* [n - 1] */
+  F2Program *pixels_in[F2_NET_VISION_BATCH];    /* pre.out -> vpixels[i] */
+  gint32 image_at[F2_NET_VISION_BATCH];         /* image i of the last call: its
+                                                 * place in vimage, -1 = failed */
+  gboolean features_in_embeds;  /* the last images went the single way */
+  GHashTable *encoder_programs; /* frames' shapes (string) -> F2Program */
   GHashTable *step_programs;    /* step shape (string) -> F2Program */
 
   /* frames decoded together: one slot each (encoder output, cross keys) */
@@ -224,16 +238,35 @@ void f2_net_vision_free (F2NetModel *model);
 /* Working memory of the vision tower, in elements. */
 void f2_net_vision_sizes (const F2NetDims *d, guint64 *act, guint64 *hid,
     guint64 *scratch);
-/* pixel values -> image features (into the first rows of buf.embeds) */
-gboolean f2_net_vision_build (F2Net *net, F2Program *program, GError **error);
+/* What a vision program runs on: @images frames' pixel values
+ * [images][3][S][S] in, their image features [images][image tokens][d_model]
+ * out. */
+typedef struct {
+  guint32 images;
+  F2Ref pixels, features;
+} F2NetVisionIO;
+
+/* pixel values -> image features, for 1 .. net->vision_batch images */
+gboolean f2_net_vision_build (F2Net *net, F2Program *program,
+    const F2NetVisionIO *io, GError **error);
 
 /* net-text.c */
 gboolean f2_net_text_load (F2NetModel *model, F2Weights *weights, GError **error);
 void f2_net_text_free (F2NetModel *model);
-/* The encoder for a prompt of @prompt_len tokens, writing the cross
- * attention keys of @slot. */
-F2Program *f2_net_encoder_program (F2Net *net, guint32 prompt_len, guint slot,
-    GError **error);
+/* One frame of an encoder program: its prompt's length, the slot whose
+ * cross-attention keys it writes and, when its image features are not in
+ * place yet (a batch's vision), its image in vimage. */
+typedef struct {
+  guint32 prompt_len;
+  guint32 slot;
+  gboolean from_vimage;
+  guint32 image;
+} F2NetEncodeShape;
+
+/* The encoder for @n frames (1 .. vision_batch) together; frame i's
+ * prompt ids are at buf.ids + i * max_prompt_tokens. */
+F2Program *f2_net_encoder_program (F2Net *net, const F2NetEncodeShape *frames,
+    guint n, GError **error);
 /* One frame's part of a decoder step: its slot, its rows (beams) and its
  * reduction (k = 0: argmax, else top-k of the log-softmax). */
 typedef struct {

@@ -182,60 +182,98 @@ finish (F2Program *p, GError **error)
   return p;
 }
 
-F2Program *
-f2_net_encoder_program (F2Net *net, guint32 prompt_len, guint slot, GError **error)
+/* Frame @i's encoder input: its image features (from vimage when they are
+ * not in place yet), its prompt's embeddings after them and the positions,
+ * into rows @row.. of eh. */
+static void
+add_encoder_input (F2Net *net, F2Program *p, const F2NetEncodeShape *f,
+    guint i, guint32 row)
 {
   const F2NetDims *d = &net->model->dims;
   F2NetBuffers *b = &net->buf;
   guint32 dm = d->d_model, n_img = f2_net_image_tokens (d);
-  guint32 S = n_img + prompt_len, hd = dm / d->enc_heads;
-  F2Program *p = f2_program_new (net->model->backend, "encoder");
+  guint32 S = n_img + f->prompt_len;
+  F2Ref embeds = f2_ref_at (b->embeds, (guint64) row * dm);
   F2Op emb = { .kind = F2_OP_EMBEDDING, .name = "prompt embedding",
-    .out = f2_ref_at (b->embeds, (guint64) n_img * dm) };
+    .out = f2_ref_at (embeds, (guint64) n_img * dm) };
 
-  f2_program_mark_stage (p, "encoder embedding");
-  emb.in[0] = b->ids;
+  if (f->from_vimage)
+    f2_net_add_copy (p, "image features", f2_ref_at (b->vimage,
+            (guint64) f->image * n_img * dm), n_img, dm, 0, embeds, 0, F2_REF_NONE);
+  emb.in[0] = f2_ref_at (b->ids, (guint64) i * net->model->limits.max_prompt_tokens);
   emb.in[1] = net->model->w.embed_tokens;
   emb.p.embedding = (F2EmbeddingParams) {
-    .n = prompt_len, .dim = dm, .vocab = d->vocab, .scale = d->embed_scale,
+    .n = f->prompt_len, .dim = dm, .vocab = d->vocab, .scale = d->embed_scale,
   };
   f2_program_add (p, &emb);
-  f2_net_add_add (p, "encoder positions", b->embeds,
-      f2_ref_at (net->model->w.enc_positions, 2ull * dm), S * dm, 0, b->eh);
+  f2_net_add_add (p, "encoder positions", embeds,
+      f2_ref_at (net->model->w.enc_positions, 2ull * dm), S * dm, 0,
+      f2_ref_at (b->eh, (guint64) row * dm));
+}
+
+F2Program *
+f2_net_encoder_program (F2Net *net, const F2NetEncodeShape *frames, guint n,
+    GError **error)
+{
+  const F2NetDims *d = &net->model->dims;
+  F2NetBuffers *b = &net->buf;
+  guint32 dm = d->d_model, n_img = f2_net_image_tokens (d);
+  guint32 hd = dm / d->enc_heads, rows = 0;
+  guint32 first[F2_NET_VISION_BATCH];
+  F2Program *p = f2_program_new (net->model->backend, "encoder");
+
+  g_return_val_if_fail (n > 0 && n <= net->vision_batch, NULL);
+
+  /* every frame's rows one after the other: row-wise ops take them all,
+   * attention and the cross-attention keys go frame by frame */
+  f2_program_mark_stage (p, "encoder embedding");
+  for (guint i = 0; i < n; i++) {
+    first[i] = rows;
+    add_encoder_input (net, p, &frames[i], i, rows);
+    rows += n_img + frames[i].prompt_len;
+  }
   f2_net_add_layer_norm (p, "embedding norm", &net->model->w.enc_embed_norm, b->eh,
-      S, dm, b->eh, F2_REF_NONE);
+      rows, dm, b->eh, F2_REF_NONE);
 
   f2_program_mark_stage (p, "encoder layers");
-  for (guint i = 0; i < d->enc_layers; i++) {
-    const F2NetEncoderLayer *l = &net->model->w.enc[i];
-    F2Op att = { .kind = F2_OP_ATTENTION, .name = "encoder attention",
-      .out = b->eattn };
+  for (guint l = 0; l < d->enc_layers; l++) {
+    const F2NetEncoderLayer *layer = &net->model->w.enc[l];
 
-    f2_net_add_matmul (p, "qkv", &l->qkv, b->eh, S, 0, b->eqkv, 0, 0, F2_REF_NONE);
-    att.in[0] = b->eqkv;
-    att.in[1] = f2_ref_at (b->eqkv, dm);
-    att.in[2] = f2_ref_at (b->eqkv, 2ull * dm);
-    att.p.attention = (F2AttentionParams) {
-      .n_heads = d->enc_heads, .head_dim = hd, .q_len = S, .kv_len = S,
-      .q_stride = 3 * dm, .k_stride = 3 * dm, .v_stride = 3 * dm,
-      .o_stride = dm, .batch = 1, .scale = (float) pow ((double) hd, -0.5),
-    };
-    f2_program_add (p, &att);
-    f2_net_add_matmul (p, "attention out", &l->out, b->eattn, S, 0, b->eh, 0,
-        0, b->eh);
-    f2_net_add_layer_norm (p, "attention norm", &l->attn_norm, b->eh, S, dm,
-        b->eh, F2_REF_NONE);
-    f2_net_add_matmul (p, "fc1", &l->fc1, b->eh, S, 0, b->ehid, 0,
+    f2_net_add_matmul (p, "qkv", &layer->qkv, b->eh, rows, 0, b->eqkv, 0, 0,
+        F2_REF_NONE);
+    for (guint i = 0; i < n; i++) {
+      guint32 S = n_img + frames[i].prompt_len;
+      F2Ref q = f2_ref_at (b->eqkv, (guint64) first[i] * 3 * dm);
+      F2Op att = { .kind = F2_OP_ATTENTION, .name = "encoder attention",
+        .out = f2_ref_at (b->eattn, (guint64) first[i] * dm) };
+
+      att.in[0] = q;
+      att.in[1] = f2_ref_at (q, dm);
+      att.in[2] = f2_ref_at (q, 2ull * dm);
+      att.p.attention = (F2AttentionParams) {
+        .n_heads = d->enc_heads, .head_dim = hd, .q_len = S, .kv_len = S,
+        .q_stride = 3 * dm, .k_stride = 3 * dm, .v_stride = 3 * dm,
+        .o_stride = dm, .batch = 1, .scale = (float) pow ((double) hd, -0.5),
+      };
+      f2_program_add (p, &att);
+    }
+    f2_net_add_matmul (p, "attention out", &layer->out, b->eattn, rows, 0, b->eh,
+        0, 0, b->eh);
+    f2_net_add_layer_norm (p, "attention norm", &layer->attn_norm, b->eh, rows,
+        dm, b->eh, F2_REF_NONE);
+    f2_net_add_matmul (p, "fc1", &layer->fc1, b->eh, rows, 0, b->ehid, 0,
         F2_EPI_GELU, F2_REF_NONE);
-    f2_net_add_matmul (p, "fc2", &l->fc2, b->ehid, S, 0, b->eh, 0, 0, b->eh);
-    f2_net_add_layer_norm (p, "final norm", &l->final_norm, b->eh, S, dm,
+    f2_net_add_matmul (p, "fc2", &layer->fc2, b->ehid, rows, 0, b->eh, 0, 0, b->eh);
+    f2_net_add_layer_norm (p, "final norm", &layer->final_norm, b->eh, rows, dm,
         b->eh, F2_REF_NONE);
   }
 
   f2_program_mark_stage (p, "cross-attention keys");
-  for (guint i = 0; i < d->dec_layers; i++)
-    f2_net_add_matmul (p, "cross kv", &net->model->w.dec[i].cross_kv, b->eh, S, 0,
-        b->cross_kv[slot * d->dec_layers + i], 0, 0, F2_REF_NONE);
+  for (guint i = 0; i < n; i++)
+    for (guint l = 0; l < d->dec_layers; l++)
+      f2_net_add_matmul (p, "cross kv", &net->model->w.dec[l].cross_kv,
+          f2_ref_at (b->eh, (guint64) first[i] * dm), n_img + frames[i].prompt_len,
+          0, b->cross_kv[frames[i].slot * d->dec_layers + l], 0, 0, F2_REF_NONE);
   return finish (p, error);
 }
 

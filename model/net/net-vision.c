@@ -244,96 +244,144 @@ add_conv (F2Program *p, const char *name, const F2NetLinear *conv, F2Ref x,
   f2_program_add (p, &op);
 }
 
-/* One spatial or channel block on the tokens in buf.vx (in place). */
+/* One spatial or channel block on the tokens of @n images in buf.vx (in
+ * place). Row-wise ops (norms, matmuls) and the window attention take every
+ * image's tokens at once, the images stacked along the grid's height (whole
+ * windows each, as the grid is a multiple of the window); the convolutions
+ * and the channel attention, which mix the tokens of one image, run per
+ * image. */
 static void
 add_block (F2Net *net, F2Program *p, guint s, const F2NetVisionBlock *blk,
-    gboolean spatial)
+    gboolean spatial, guint32 n)
 {
   const F2NetDims *d = &net->model->dims;
   F2NetBuffers *b = &net->buf;
   guint32 c = d->dim[s], side = d->grid[s];
-  guint32 tokens = (guint32) stage_tokens (d, s);
+  guint32 tokens = (guint32) stage_tokens (d, s), rows = n * tokens;
   guint32 chunk = hid_chunk_rows (d, s);
-  F2Op op = { .name = spatial ? "window attention" : "channel attention",
-    .out = b->va };
+  F2ChannelAttentionParams cp = channel_params (d, s);
+  guint64 scratch = f2_channel_attention_scratch_size (&cp);
+  guint64 img = (guint64) tokens * c;     /* one image's activations */
 
-  add_dwconv (p, "dwconv", &blk->conv1, b->vx, side, c, b->vy);
-  f2_net_add_layer_norm (p, "attention norm", &blk->attn_norm, b->vy, tokens,
+  for (guint32 i = 0; i < n; i++)
+    add_dwconv (p, "dwconv", &blk->conv1, f2_ref_at (b->vx, i * img), side, c,
+        f2_ref_at (b->vy, i * img));
+  f2_net_add_layer_norm (p, "attention norm", &blk->attn_norm, b->vy, rows,
       c, b->vn, F2_REF_NONE);
-  f2_net_add_matmul (p, "qkv", &blk->qkv, b->vn, tokens, 0, b->vqkv, 0, 0,
+  f2_net_add_matmul (p, "qkv", &blk->qkv, b->vn, rows, 0, b->vqkv, 0, 0,
       F2_REF_NONE);
-  op.in[0] = b->vqkv;
   if (spatial) {
     guint32 hd = c / d->heads[s];
+    F2Op op = { .kind = F2_OP_ATTENTION, .name = "window attention", .out = b->va };
 
-    op.kind = F2_OP_ATTENTION;
+    op.in[0] = b->vqkv;
     op.in[1] = f2_ref_at (b->vqkv, c);
     op.in[2] = f2_ref_at (b->vqkv, 2 * c);
     op.p.attention = (F2AttentionParams) {
       .n_heads = d->heads[s], .head_dim = hd,
       .q_len = d->window * d->window, .kv_len = d->window * d->window,
       .q_stride = 3 * c, .k_stride = 3 * c, .v_stride = 3 * c, .o_stride = c,
-      .batch = (side / d->window) * (side / d->window),
-      .grid_h = side, .grid_w = side, .window = d->window,
+      .batch = n * (side / d->window) * (side / d->window),
+      .grid_h = n * side, .grid_w = side, .window = d->window,
       .scale = (float) pow ((double) hd, -0.5),
       .flags = F2_ATTN_WINDOW,
     };
+    f2_program_add (p, &op);
   } else {
-    op.kind = F2_OP_CHANNEL_ATTENTION;
-    op.in[1] = b->vscratch;
-    op.p.channel_attention = channel_params (d, s);
+    for (guint32 i = 0; i < n; i++) {
+      F2Op op = { .kind = F2_OP_CHANNEL_ATTENTION, .name = "channel attention",
+        .out = f2_ref_at (b->va, i * img) };
+
+      op.in[0] = f2_ref_at (b->vqkv, 3 * i * img);
+      op.in[1] = f2_ref_at (b->vscratch, i * scratch);
+      op.p.channel_attention = cp;
+      f2_program_add (p, &op);
+    }
   }
-  f2_program_add (p, &op);
-  f2_net_add_matmul (p, "attention proj", &blk->proj, b->va, tokens, 0, b->vy,
+  f2_net_add_matmul (p, "attention proj", &blk->proj, b->va, rows, 0, b->vy,
       0, 0, b->vy);
-  add_dwconv (p, "dwconv", &blk->conv2, b->vy, side, c, b->vx);
-  f2_net_add_layer_norm (p, "mlp norm", &blk->ffn_norm, b->vx, tokens, c,
+  for (guint32 i = 0; i < n; i++)
+    add_dwconv (p, "dwconv", &blk->conv2, f2_ref_at (b->vy, i * img), side, c,
+        f2_ref_at (b->vx, i * img));
+  f2_net_add_layer_norm (p, "mlp norm", &blk->ffn_norm, b->vx, rows, c,
       b->vn, F2_REF_NONE);
-  for (guint32 r0 = 0; r0 < tokens; r0 += chunk) {
-    guint32 rows = MIN (chunk, tokens - r0);
+  for (guint32 r0 = 0; r0 < rows; r0 += chunk) {
+    guint32 m = MIN (chunk, rows - r0);
     F2Ref x = f2_ref_at (b->vx, (guint64) r0 * c);
 
     f2_net_add_matmul (p, "fc1", &blk->fc1, f2_ref_at (b->vn, (guint64) r0 * c),
-        rows, 0, b->vhid, 0, F2_EPI_GELU, F2_REF_NONE);
-    f2_net_add_matmul (p, "fc2", &blk->fc2, b->vhid, rows, 0, x, 0, 0, x);
+        m, 0, b->vhid, 0, F2_EPI_GELU, F2_REF_NONE);
+    f2_net_add_matmul (p, "fc2", &blk->fc2, b->vhid, m, 0, x, 0, 0, x);
   }
 }
 
+/* Per image: the grid tokens with their position and temporal embeddings
+ * after the mean token; then the projection and its norm for all images. */
 static void
-add_image_projection (F2Net *net, F2Program *p)
+add_image_projection (F2Net *net, F2Program *p, const F2NetVisionIO *io)
 {
   const F2NetDims *d = &net->model->dims;
   F2NetBuffers *b = &net->buf;
   guint32 c4 = d->dim[F2_NET_STAGES - 1], g = d->grid[F2_NET_STAGES - 1];
   guint32 n_grid = g * g, n_img = f2_net_image_tokens (d);
-  F2Ref grid = f2_ref_at (b->vfeat, c4);
-  F2Op mean = { .kind = F2_OP_MEAN_ROWS, .name = "mean token", .out = b->vfeat };
 
-  f2_net_add_copy (p, "grid tokens", b->vx, n_grid, c4, 0, grid, 0, F2_REF_NONE);
-  f2_net_add_add (p, "position embedding", grid, net->model->w.pos_embed,
-      n_grid * c4, 0, grid);
-  f2_net_add_add (p, "temporal embedding", grid, net->model->w.temporal,
-      n_grid * c4, c4, grid);
-  mean.in[0] = grid;
-  mean.p.mean_rows = (F2MeanRowsParams) { .rows = n_grid, .cols = c4 };
-  f2_program_add (p, &mean);
+  for (guint32 i = 0; i < io->images; i++) {
+    F2Ref feat = f2_ref_at (b->vfeat, (guint64) i * n_img * c4);
+    F2Ref grid = f2_ref_at (feat, c4);
+    F2Op mean = { .kind = F2_OP_MEAN_ROWS, .name = "mean token", .out = feat };
+
+    f2_net_add_copy (p, "grid tokens", f2_ref_at (b->vx, (guint64) i * n_grid * c4),
+        n_grid, c4, 0, grid, 0, F2_REF_NONE);
+    f2_net_add_add (p, "position embedding", grid, net->model->w.pos_embed,
+        n_grid * c4, 0, grid);
+    f2_net_add_add (p, "temporal embedding", grid, net->model->w.temporal,
+        n_grid * c4, c4, grid);
+    mean.in[0] = grid;
+    mean.p.mean_rows = (F2MeanRowsParams) { .rows = n_grid, .cols = c4 };
+    f2_program_add (p, &mean);
+  }
   f2_net_add_matmul (p, "image projection", &net->model->w.image_proj, b->vfeat,
-      n_img, 0, b->embeds, 0, 0, F2_REF_NONE);
+      io->images * n_img, 0, io->features, 0, 0, F2_REF_NONE);
   f2_net_add_layer_norm (p, "image projection norm", &net->model->w.image_proj_norm,
-      b->embeds, n_img, d->d_model, b->embeds, F2_REF_NONE);
+      io->features, io->images * n_img, d->d_model, io->features, F2_REF_NONE);
 }
 
 static const char *const stage_names[F2_NET_STAGES] = {
   "vision stage 1", "vision stage 2", "vision stage 3", "vision stage 4",
 };
 
+/* The patch embedding of stage @s for each of @n images: a convolution
+ * from @in (pixels [3][S][S] for the first stage, the last stage's tokens
+ * [side*side][cin] after) into @out [grid*grid][dim]. */
+static void
+add_patch_embeddings (F2Net *net, F2Program *p, guint s, guint32 n, F2Ref in,
+    guint32 cin, guint32 side, F2Ref out)
+{
+  const F2NetDims *d = &net->model->dims;
+  F2Layout layout = s == 0 ? F2_LAYOUT_CHW : F2_LAYOUT_HWC;
+  guint64 in_img = (guint64) cin * side * side;
+  guint64 out_img = stage_tokens (d, s) * d->dim[s];
+
+  for (guint32 i = 0; i < n; i++)
+    add_conv (p, "patch embedding", &net->model->w.stage[s].conv,
+        f2_ref_at (in, i * in_img), layout, cin, side, d->patch[s],
+        d->stride[s], d->pad[s], f2_ref_at (out, i * out_img));
+}
+
 gboolean
-f2_net_vision_build (F2Net *net, F2Program *p, GError **error)
+f2_net_vision_build (F2Net *net, F2Program *p, const F2NetVisionIO *io,
+    GError **error)
 {
   const F2NetDims *d = &net->model->dims;
   F2NetBuffers *b = &net->buf;
-  guint32 cin = 3, side = d->image_size;
+  guint32 cin = 3, side = d->image_size, n = io->images;
 
+  if (n == 0 || n > net->vision_batch || (net->keep_stages && n > 1)) {
+    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_INVALID,
+        "a vision program for %u images; this net runs 1 to %u at once (1 "
+        "when it keeps the stage outputs)", n, net->vision_batch);
+    return FALSE;
+  }
   for (guint s = 0; s < F2_NET_STAGES; s++) {
     const F2NetVisionStage *st = &net->model->w.stage[s];
     guint32 tokens = (guint32) stage_tokens (d, s);
@@ -341,27 +389,24 @@ f2_net_vision_build (F2Net *net, F2Program *p, GError **error)
 
     f2_program_mark_stage (p, stage_names[s]);
     if (s == 0) {
-      add_conv (p, "patch embedding", &st->conv, b->pre.out, F2_LAYOUT_CHW,
-          cin, side, d->patch[s], d->stride[s], d->pad[s], b->vy);
-      f2_net_add_layer_norm (p, "patch norm", &st->norm, b->vy, tokens, c,
+      add_patch_embeddings (net, p, s, n, io->pixels, cin, side, b->vy);
+      f2_net_add_layer_norm (p, "patch norm", &st->norm, b->vy, n * tokens, c,
           b->vx, F2_REF_NONE);
     } else if (d->prenorm[s]) {
-      f2_net_add_layer_norm (p, "patch norm", &st->norm, b->vx, side * side,
+      f2_net_add_layer_norm (p, "patch norm", &st->norm, b->vx, n * side * side,
           cin, b->vn, F2_REF_NONE);
-      add_conv (p, "patch embedding", &st->conv, b->vn, F2_LAYOUT_HWC, cin,
-          side, d->patch[s], d->stride[s], d->pad[s], b->vx);
+      add_patch_embeddings (net, p, s, n, b->vn, cin, side, b->vx);
     } else {
-      add_conv (p, "patch embedding", &st->conv, b->vx, F2_LAYOUT_HWC, cin,
-          side, d->patch[s], d->stride[s], d->pad[s], b->vy);
-      f2_net_add_layer_norm (p, "patch norm", &st->norm, b->vy, tokens, c,
+      add_patch_embeddings (net, p, s, n, b->vx, cin, side, b->vy);
+      f2_net_add_layer_norm (p, "patch norm", &st->norm, b->vy, n * tokens, c,
           b->vx, F2_REF_NONE);
     }
     if (net->keep_stages)
       f2_net_add_copy (p, "keep stage", b->vx, tokens, c, 0,
           b->vstage_conv[s], 0, F2_REF_NONE);
     for (guint i = 0; i < d->depth[s]; i++) {
-      add_block (net, p, s, &st->spatial[i], TRUE);
-      add_block (net, p, s, &st->channel[i], FALSE);
+      add_block (net, p, s, &st->spatial[i], TRUE, n);
+      add_block (net, p, s, &st->channel[i], FALSE, n);
     }
     if (net->keep_stages)
       f2_net_add_copy (p, "keep stage", b->vx, tokens, c, 0,
@@ -370,7 +415,7 @@ f2_net_vision_build (F2Net *net, F2Program *p, GError **error)
     side = d->grid[s];
   }
   f2_program_mark_stage (p, "image projection");
-  add_image_projection (net, p);
+  add_image_projection (net, p, io);
   return TRUE;
 }
 

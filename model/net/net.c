@@ -118,6 +118,7 @@ alloc_buffers (F2Net *net, GError **error)
   const F2NetLimits *l = &net->model->limits;
   F2NetBuffers *b = &net->buf;
   guint32 dm = d->d_model, S = net->model->max_seq, R = net->max_rows;
+  guint32 V = net->vision_batch, n_img = f2_net_image_tokens (d);
   guint64 act, hid, scratch, cache_rows;
   guint32 side = d->image_size;
   guint32 ffn = MAX (d->enc_ffn, d->dec_ffn);
@@ -141,22 +142,26 @@ alloc_buffers (F2Net *net, GError **error)
 
   /* vision */
   f2_net_vision_sizes (d, &act, &hid, &scratch);
+  act *= V;
   if (e == NULL) b->vx = ACT (act);
   if (e == NULL) b->vy = ACT (act);
   if (e == NULL) b->vn = ACT (act);
   if (e == NULL) b->va = ACT (act);
   if (e == NULL) b->vqkv = ACT (3 * act);
   if (e == NULL) b->vhid = ACT (hid);
-  if (e == NULL) b->vscratch = ALLOC (F2_BUFFER_ACTIVATIONS, F2_ELEM_I32, scratch);
-  if (e == NULL) b->vfeat = ACT ((guint64) f2_net_image_tokens (d) * d->dim[F2_NET_STAGES - 1]);
+  if (e == NULL) b->vscratch = ALLOC (F2_BUFFER_ACTIVATIONS, F2_ELEM_I32, V * scratch);
+  if (e == NULL) b->vfeat = ACT ((guint64) V * n_img * d->dim[F2_NET_STAGES - 1]);
+  if (e == NULL && V > 1) b->vpixels = ACT (3ull * V * side * side);
+  if (e == NULL && V > 1) b->vimage = ACT ((guint64) V * n_img * dm);
 
   /* encoder */
-  if (e == NULL) b->ids = HOST (F2_ELEM_I32, l->max_prompt_tokens);
-  if (e == NULL) b->embeds = ACT ((guint64) S * dm);
-  if (e == NULL) b->eh = ACT ((guint64) S * dm);
-  if (e == NULL) b->eqkv = ACT ((guint64) S * 3 * dm);
-  if (e == NULL) b->eattn = ACT ((guint64) S * dm);
-  if (e == NULL) b->ehid = ACT ((guint64) S * d->enc_ffn);
+  /* a batch's frames go through the encoder vision_batch at a time */
+  if (e == NULL) b->ids = HOST (F2_ELEM_I32, (guint64) V * l->max_prompt_tokens);
+  if (e == NULL) b->embeds = ACT ((guint64) V * S * dm);
+  if (e == NULL) b->eh = ACT ((guint64) V * S * dm);
+  if (e == NULL) b->eqkv = ACT ((guint64) V * S * 3 * dm);
+  if (e == NULL) b->eattn = ACT ((guint64) V * S * dm);
+  if (e == NULL) b->ehid = ACT ((guint64) V * S * d->enc_ffn);
   b->cross_kv = g_new0 (F2Ref, (gsize) net->n_slots * MAX (d->dec_layers, 1));
   for (guint i = 0; i < net->n_slots * d->dec_layers && e == NULL; i++)
     b->cross_kv[i] = ACT ((guint64) S * 2 * dm);
@@ -256,13 +261,14 @@ f2_net_new_batch (F2NetModel *model, guint slots, GError **error)
   net = g_new0 (F2Net, 1);
   net->model = model;
   net->n_slots = slots;
+  net->vision_batch = MIN (slots, F2_NET_VISION_BATCH);
   net->max_rows = slots * model->limits.max_beams;
   net->slot_prompt = g_new0 (guint32, slots);
   net->last_offset = g_new0 (guint32, slots);
   net->last_rows = g_new0 (guint32, slots);
   net->last_position = -1;
-  net->encoder_programs = g_hash_table_new_full (g_direct_hash,
-      g_direct_equal, NULL, (GDestroyNotify) f2_program_free);
+  net->encoder_programs = g_hash_table_new_full (g_str_hash, g_str_equal,
+      g_free, (GDestroyNotify) f2_program_free);
   net->step_programs = g_hash_table_new_full (g_str_hash, g_str_equal,
       g_free, (GDestroyNotify) f2_program_free);
   net->stage_times = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
@@ -280,6 +286,10 @@ f2_net_free (F2Net *net)
     return;
   f2_program_free (net->pre_program);
   f2_program_free (net->vision_program);
+  for (guint i = 0; i < F2_NET_VISION_BATCH; i++) {
+    f2_program_free (net->vision_batch_programs[i]);
+    f2_program_free (net->pixels_in[i]);
+  }
   f2_resampler_free (net->resampler);
   g_hash_table_unref (net->encoder_programs);
   g_hash_table_unref (net->step_programs);
@@ -412,19 +422,13 @@ prepare_preprocess (F2Net *net, const F2ImageLayout *layout,
   return TRUE;
 }
 
-gboolean
-f2_net_set_image (F2Net *net, const F2Image *image, GError **error)
+/* Check @image against the limits and make the preprocessing program for
+ * its layout: what is wrong here is the frame's fault. */
+static gboolean
+prepare_image (F2Net *net, const F2Image *image, guint64 *need, GError **error)
 {
   F2ImageLayout layout;
-  F2YuvMatrix matrix;
-  guint64 need;
 
-  g_return_val_if_fail (net != NULL && image != NULL, FALSE);
-
-  net->have_image = FALSE;
-  net->have_logits = FALSE;
-  net->prompt_len = 0;
-  net->last_position = -1;
   if (image->width == 0 || image->height == 0
       || image->width > net->model->limits.max_image_width
       || image->height > net->model->limits.max_image_height)
@@ -433,36 +437,177 @@ f2_net_set_image (F2Net *net, const F2Image *image, GError **error)
         net->model->limits.max_image_width, net->model->limits.max_image_height);
   if (!image_layout (image, &layout, error))
     return FALSE;
-  need = f2_image_layout_size (&layout);
-  if (image->data == NULL || image->size < need)
+  *need = f2_image_layout_size (&layout);
+  if (image->data == NULL || image->size < *need)
     return f2_backend_invalid (error, "the %ux%u frame needs %" G_GUINT64_FORMAT
         " bytes with its strides and offsets, got %" G_GSIZE_FORMAT,
-        image->width, image->height, need, image->size);
-  if (need > net->buf.image_bytes)
+        image->width, image->height, *need, image->size);
+  if (*need > net->buf.image_bytes)
     return f2_backend_invalid (error, "the frame's %" G_GUINT64_FORMAT " bytes exceed "
         "the %" G_GUINT64_FORMAT " bytes the network's image limits allow; "
-        "raise max_image_width/height", need, net->buf.image_bytes);
-  matrix = image->bt709 ? F2_YUV_BT709 : F2_YUV_BT601;
-  if (!prepare_preprocess (net, &layout, matrix, error))
-    return FALSE;
-  if (net->vision_program == NULL) {
-    F2Program *p = f2_program_new (net->model->backend, "vision");
+        "raise max_image_width/height", *need, net->buf.image_bytes);
+  return prepare_preprocess (net, &layout,
+      image->bt709 ? F2_YUV_BT709 : F2_YUV_BT601, error);
+}
 
-    if (!f2_net_vision_build (net, p, error) || !f2_program_finish (p, error)) {
-      f2_program_free (p);
-      return FALSE;
-    }
-    net->vision_program = p;
+/* Run @p, adding its time to @ms */
+static gboolean
+run_counted (F2Net *net, F2Program *p, double *ms, GError **error)
+{
+  if (!f2_program_run (p, error))
+    return FALSE;
+  *ms += program_ms (p);
+  count_run (net, p);
+  return TRUE;
+}
+
+/* The frame (checked by prepare_image) into pre.out */
+static gboolean
+preprocess (F2Net *net, const F2Image *image, guint64 size, GError **error)
+{
+  return f2_backend_write (net->model->backend, net->buf.pre.image, image->data,
+      size, error)
+      && run_counted (net, net->pre_program, &net->profile.preprocess_ms, error);
+}
+
+static F2Program *
+vision_program (F2Net *net, const F2NetVisionIO *io, GError **error)
+{
+  F2Program *p = f2_program_new (net->model->backend, "vision");
+
+  if (!f2_net_vision_build (net, p, io, error) || !f2_program_finish (p, error)) {
+    f2_program_free (p);
+    return NULL;
   }
-  if (!f2_backend_write (net->model->backend, net->buf.pre.image, image->data, need, error)
-      || !f2_program_run (net->pre_program, error))
+  return p;
+}
+
+/* A program of one copy op: @rows x @cols elements from @x to @out */
+static F2Program *
+copy_program (F2Net *net, const char *name, F2Ref x, guint32 rows,
+    guint32 cols, F2Ref out, GError **error)
+{
+  F2Program *p = f2_program_new (net->model->backend, name);
+
+  f2_program_mark_stage (p, name);
+  f2_net_add_copy (p, name, x, rows, cols, 0, out, 0, F2_REF_NONE);
+  if (!f2_program_finish (p, error)) {
+    f2_program_free (p);
+    return NULL;
+  }
+  return p;
+}
+
+static void
+forget_images (F2Net *net)
+{
+  net->have_image = FALSE;
+  net->have_logits = FALSE;
+  net->features_in_embeds = FALSE;
+  net->prompt_len = 0;
+  net->last_position = -1;
+  for (guint i = 0; i < F2_NET_VISION_BATCH; i++)
+    net->image_at[i] = -1;
+}
+
+/* One image (checked by prepare_image) through the single-image vision
+ * program, its features straight into embeds */
+static gboolean
+run_single_image (F2Net *net, const F2Image *image, guint64 size, GError **error)
+{
+  if (net->vision_program == NULL) {
+    F2NetVisionIO io = { 1, net->buf.pre.out, net->buf.embeds };
+
+    net->vision_program = vision_program (net, &io, error);
+    if (net->vision_program == NULL)
+      return FALSE;
+  }
+  if (!preprocess (net, image, size, error)
+      || !run_counted (net, net->vision_program, &net->profile.vision_ms, error))
     return FALSE;
-  net->profile.preprocess_ms += program_ms (net->pre_program);
-  count_run (net, net->pre_program);
-  if (!f2_program_run (net->vision_program, error))
+  net->have_image = TRUE;
+  net->features_in_embeds = TRUE;
+  net->image_at[0] = 0;
+  return TRUE;
+}
+
+gboolean
+f2_net_set_image (F2Net *net, const F2Image *image, GError **error)
+{
+  guint64 need;
+
+  g_return_val_if_fail (net != NULL && image != NULL, FALSE);
+
+  forget_images (net);
+  return prepare_image (net, image, &need, error)
+      && run_single_image (net, image, need, error);
+}
+
+guint
+f2_net_vision_batch (F2Net *net)
+{
+  return net->vision_batch;
+}
+
+/* Image @i of a batch: preprocessed into its place in vpixels */
+static gboolean
+add_batch_image (F2Net *net, guint place, const F2Image *image, guint64 size,
+    GError **error)
+{
+  guint32 side = net->model->dims.image_size;
+
+  if (net->pixels_in[place] == NULL) {
+    net->pixels_in[place] = copy_program (net, "batch pixels", net->buf.pre.out,
+        3 * side, side, f2_ref_at (net->buf.vpixels, 3ull * place * side * side),
+        error);
+    if (net->pixels_in[place] == NULL)
+      return FALSE;
+  }
+  return preprocess (net, image, size, error)
+      && run_counted (net, net->pixels_in[place], &net->profile.preprocess_ms, error);
+}
+
+gboolean
+f2_net_set_images (F2Net *net, guint n, const F2Image *images, GError **errors,
+    GError **error)
+{
+  guint placed = 0;
+
+  g_return_val_if_fail (net != NULL && images != NULL && errors != NULL, FALSE);
+
+  if (n == 0 || n > net->vision_batch)
+    return f2_backend_invalid (error, "%u images at once; this net's vision tower "
+        "takes 1 to %u", n, net->vision_batch);
+  for (guint i = 0; i < n; i++)
+    errors[i] = NULL;
+  forget_images (net);
+  if (n == 1) {
+    guint64 need;
+
+    return !prepare_image (net, &images[0], &need, &errors[0])
+        || run_single_image (net, &images[0], need, error);
+  }
+  for (guint i = 0; i < n; i++) {
+    guint64 need;
+
+    if (!prepare_image (net, &images[i], &need, &errors[i]))
+      continue;
+    if (!add_batch_image (net, placed, &images[i], need, error))
+      return FALSE;
+    net->image_at[i] = (gint32) placed++;
+  }
+  if (placed == 0)
+    return TRUE;
+  if (net->vision_batch_programs[placed - 1] == NULL) {
+    F2NetVisionIO io = { placed, net->buf.vpixels, net->buf.vimage };
+
+    net->vision_batch_programs[placed - 1] = vision_program (net, &io, error);
+    if (net->vision_batch_programs[placed - 1] == NULL)
+      return FALSE;
+  }
+  if (!run_counted (net, net->vision_batch_programs[placed - 1],
+          &net->profile.vision_ms, error))
     return FALSE;
-  net->profile.vision_ms += program_ms (net->vision_program);
-  count_run (net, net->vision_program);
   net->have_image = TRUE;
   return TRUE;
 }
@@ -477,42 +622,99 @@ gboolean
 f2_net_encode_slot (F2Net *net, guint slot, const gint32 *ids, guint n_ids,
     GError **error)
 {
+  F2NetPrompt prompt = { 0, slot, ids, n_ids };
+
+  return f2_net_encode_images (net, 1, &prompt, error);
+}
+
+/* The recorded encoder for these frames. The key is written into a buffer
+ * on the stack: only a new shape allocates. */
+static F2Program *
+encoder_program (F2Net *net, const F2NetEncodeShape *frames, guint n,
+    GError **error)
+{
+  char key[F2_NET_VISION_BATCH * 48];
+  gsize len = 0;
   F2Program *p;
-  guint key;
 
-  g_return_val_if_fail (net != NULL, FALSE);
+  for (guint i = 0; i < n; i++)
+    len += g_snprintf (key + len, sizeof key - len, "%u:%u:%c%u ",
+        frames[i].prompt_len, frames[i].slot, frames[i].from_vimage ? 'v' : 'e',
+        frames[i].image);
+  p = g_hash_table_lookup (net->encoder_programs, key);
+  if (p != NULL)
+    return p;
+  if (g_hash_table_size (net->encoder_programs) >= F2_NET_MAX_ENCODER_PROGRAMS)
+    /* every mix of prompt lengths is a shape: start over rather than keep
+     * them all */
+    g_hash_table_remove_all (net->encoder_programs);
+  p = f2_net_encoder_program (net, frames, n, error);
+  if (p != NULL)
+    g_hash_table_insert (net->encoder_programs, g_strdup (key), p);
+  return p;
+}
 
-  /* a new frame: decoding starts again from position 0 */
-  net->have_logits = FALSE;
-  net->last_position = -1;
-  if (slot >= net->n_slots)
-    return f2_backend_invalid (error, "slot %u of a batch of %u frames", slot,
+static gboolean
+check_prompt (F2Net *net, const F2NetPrompt *prompt, const gboolean *seen,
+    GError **error)
+{
+  if (prompt->slot >= net->n_slots)
+    return f2_backend_invalid (error, "slot %u of a batch of %u frames", prompt->slot,
         net->n_slots);
-  net->slot_prompt[slot] = 0;
-  net->prompt_len = 0;
-  if (!net->have_image)
-    return f2_backend_invalid (error, "no image: call f2_net_set_image() before encoding a prompt");
-  if (n_ids == 0 || ids == NULL)
+  if (seen[prompt->slot])
+    return f2_backend_invalid (error, "slot %u is encoded twice at once", prompt->slot);
+  if (!net->have_image || prompt->image >= F2_NET_VISION_BATCH
+      || net->image_at[prompt->image] < 0)
+    return f2_backend_invalid (error, "no image %u: call f2_net_set_image() or "
+        "f2_net_set_images() before encoding a prompt", prompt->image);
+  if (prompt->n_ids == 0 || prompt->ids == NULL)
     return f2_backend_invalid (error, "the prompt has no tokens");
-  if (n_ids > net->model->limits.max_prompt_tokens)
+  if (prompt->n_ids > net->model->limits.max_prompt_tokens)
     return f2_backend_invalid (error, "the prompt has %u tokens, more than the %u the "
         "network was set up for; shorten the text or raise max_prompt_tokens",
-        n_ids, net->model->limits.max_prompt_tokens);
-  key = (n_ids - 1) * net->n_slots + slot + 1;
-  p = g_hash_table_lookup (net->encoder_programs, GUINT_TO_POINTER (key));
-  if (p == NULL) {
-    p = f2_net_encoder_program (net, n_ids, slot, error);
-    if (p == NULL)
+        prompt->n_ids, net->model->limits.max_prompt_tokens);
+  return TRUE;
+}
+
+gboolean
+f2_net_encode_images (F2Net *net, guint n, const F2NetPrompt *prompts,
+    GError **error)
+{
+  F2NetEncodeShape shapes[F2_NET_VISION_BATCH];
+  gboolean seen[F2_NET_MAX_SLOTS] = { FALSE };
+  guint32 max_prompt = net->model->limits.max_prompt_tokens;
+  F2Program *p;
+
+  g_return_val_if_fail (net != NULL && prompts != NULL, FALSE);
+
+  /* new frames: decoding starts again from position 0 */
+  net->have_logits = FALSE;
+  net->last_position = -1;
+  net->prompt_len = 0;
+  if (n == 0 || n > net->vision_batch || (net->features_in_embeds && n > 1))
+    return f2_backend_invalid (error, "%u prompts at once; this net encodes 1 to %u "
+        "(1 after f2_net_set_image())", n, net->features_in_embeds ? 1 : net->vision_batch);
+  for (guint i = 0; i < n; i++) {
+    if (prompts[i].slot < net->n_slots)
+      net->slot_prompt[prompts[i].slot] = 0;
+    if (!check_prompt (net, &prompts[i], seen, error))
       return FALSE;
-    g_hash_table_insert (net->encoder_programs, GUINT_TO_POINTER (key), p);
+    seen[prompts[i].slot] = TRUE;
+    shapes[i] = (F2NetEncodeShape) { prompts[i].n_ids, prompts[i].slot,
+      !net->features_in_embeds, (guint32) net->image_at[prompts[i].image] };
   }
-  if (!f2_backend_write (net->model->backend, net->buf.ids, ids, n_ids, error)
-      || !f2_program_run (p, error))
+  p = encoder_program (net, shapes, n, error);
+  if (p == NULL)
     return FALSE;
-  net->profile.encoder_ms += program_ms (p);
-  count_run (net, p);
-  net->slot_prompt[slot] = n_ids;
-  net->prompt_len = n_ids;
+  for (guint i = 0; i < n; i++)
+    if (!f2_backend_write (net->model->backend, f2_ref_at (net->buf.ids,
+                (guint64) i * max_prompt), prompts[i].ids, prompts[i].n_ids, error))
+      return FALSE;
+  if (!run_counted (net, p, &net->profile.encoder_ms, error))
+    return FALSE;
+  for (guint i = 0; i < n; i++)
+    net->slot_prompt[prompts[i].slot] = prompts[i].n_ids;
+  net->prompt_len = prompts[n - 1].n_ids;
   return TRUE;
 }
 

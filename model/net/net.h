@@ -28,6 +28,9 @@ G_BEGIN_DECLS
 
 /* The most frames one F2Net decodes together */
 #define F2_NET_MAX_SLOTS FLORENCE2_MAX_BATCH
+/* The most images of a batch that go through the vision tower at once:
+ * each costs its own vision working memory (about 130 MB at 768x768). */
+#define F2_NET_VISION_BATCH 4
 
 typedef struct _F2NetModel F2NetModel;
 typedef struct _F2Net F2Net;
@@ -59,11 +62,33 @@ typedef Florence2Image F2Image;
 
 gboolean f2_net_set_image (F2Net *net, const F2Image *image, GError **error);
 
+/* Images at once through the vision tower: min (slots, F2_NET_VISION_BATCH) */
+guint f2_net_vision_batch (F2Net *net);
+/* Preprocess @n images (1 .. f2_net_vision_batch()) and run the vision tower
+ * on them together. An image that is not valid fails alone, with its error
+ * in @errors[i] (NULL for the others), and the others go on. FALSE with
+ * @error when the device fails (every image failed). */
+gboolean f2_net_set_images (F2Net *net, guint n, const F2Image *images,
+    GError **errors, GError **error);
+
 /* Encode the prompt (token ids incl. <s> ... </s>) with the current image
  * (into slot 0, or into @slot for a batch). */
 gboolean f2_net_encode (F2Net *net, const gint32 *ids, guint n_ids, GError **error);
 gboolean f2_net_encode_slot (F2Net *net, guint slot, const gint32 *ids,
     guint n_ids, GError **error);
+
+/* A frame's prompt for the encoder: with image @image of the last
+ * f2_net_set_images() (0 after f2_net_set_image()), into @slot. */
+typedef struct {
+  guint image, slot;
+  const gint32 *ids;
+  guint n_ids;
+} F2NetPrompt;
+
+/* The prompts of @n frames (1 .. f2_net_vision_batch(); 1 after
+ * f2_net_set_image()) through the encoder together. */
+gboolean f2_net_encode_images (F2Net *net, guint n, const F2NetPrompt *prompts,
+    GError **error);
 
 /* One decoder step.
  * rows: beams being decoded (1 for greedy); tokens[r]: the token fed to row r
