@@ -232,6 +232,61 @@ run_bad_frames (Florence2Model *model, Job *jobs, guint batch)
   florence2_context_free (context);
 }
 
+static void
+expect_refused (gboolean ok, GError **error, const char *what)
+{
+  if (ok)
+    fail ("%s was accepted", what);
+  else if (*error == NULL)
+    fail ("%s failed without an error", what);
+  else
+    g_print ("# ok: %s: %s\n", what, (*error)->message);
+  g_clear_error (error);
+}
+
+/* The network's batch calls underneath: a frame too short for its size
+ * fails alone in the vision tower, and the encoder refuses a failed image,
+ * a slot twice and more frames than the vision tower took. */
+static void
+run_net_calls (Florence2Model *model, Job *jobs, guint batch)
+{
+  Florence2Context *context = florence2_context_new_batch (model, batch, NULL);
+  F2Net *net = florence2_context_net (context);
+  guint most = f2_net_vision_batch (net);
+  F2Image images[F2_NET_VISION_BATCH + 1];
+  GError *errors[F2_NET_VISION_BATCH + 1], *error = NULL;
+  const gint32 *ids = (const gint32 *) jobs[0].single->input_ids->data;
+  guint n_ids = jobs[0].single->input_ids->len;
+  F2NetPrompt good = { 0, 0, ids, n_ids }, failed = { 1, 1, ids, n_ids };
+  F2NetPrompt twice[2] = { { 0, 0, ids, n_ids }, { 0, 0, ids, n_ids } };
+
+  if (most != MIN (batch, F2_NET_VISION_BATCH))
+    fail ("a context for %u frames takes %u images at once into its vision "
+        "tower", batch, most);
+  for (guint i = 0; i <= most; i++)
+    images[i] = jobs[0].image;
+  images[1].size = 16;
+  expect_refused (f2_net_set_images (net, 0, images, errors, &error), &error,
+      "no images");
+  expect_refused (f2_net_set_images (net, most + 1, images, errors, &error), &error,
+      "more images than the vision tower takes");
+  if (!f2_net_set_images (net, 2, images, errors, &error))
+    g_error ("two images: %s", error->message);
+  if (errors[0] != NULL || errors[1] == NULL)
+    fail ("a truncated frame beside a good one: errors %s / %s",
+        errors[0] ? errors[0]->message : "none", errors[1] ? errors[1]->message : "none");
+  g_clear_error (&errors[0]);
+  g_clear_error (&errors[1]);
+  expect_refused (f2_net_encode_images (net, 1, &failed, &error), &error,
+      "encoding a failed image");
+  expect_refused (f2_net_encode_images (net, 2, twice, &error), &error,
+      "one slot twice");
+  if (!f2_net_encode_images (net, 1, &good, &error))
+    fail ("encoding the good image: %s", error->message);
+  g_clear_error (&error);
+  florence2_context_free (context);
+}
+
 typedef struct {
   Florence2Model *model;
   Job *jobs;
@@ -321,6 +376,7 @@ main (int argc, char **argv)
   run_singles (model, jobs, n_jobs);
   run_batches (model, jobs, n_jobs, batch);
   run_bad_frames (model, jobs, batch);
+  run_net_calls (model, jobs, batch);
   run_scheduler (model, jobs, n_jobs, batch);
 
   for (guint i = 0; i < n_jobs; i++) {

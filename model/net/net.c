@@ -663,10 +663,12 @@ check_prompt (F2Net *net, const F2NetPrompt *prompt, const gboolean *seen,
         net->n_slots);
   if (seen[prompt->slot])
     return f2_backend_invalid (error, "slot %u is encoded twice at once", prompt->slot);
-  if (!net->have_image || prompt->image >= F2_NET_VISION_BATCH
-      || net->image_at[prompt->image] < 0)
-    return f2_backend_invalid (error, "no image %u: call f2_net_set_image() or "
-        "f2_net_set_images() before encoding a prompt", prompt->image);
+  if (!net->have_image)
+    return f2_backend_invalid (error, "no image: call f2_net_set_image() or "
+        "f2_net_set_images() before encoding a prompt");
+  if (prompt->image >= F2_NET_VISION_BATCH || net->image_at[prompt->image] < 0)
+    return f2_backend_invalid (error, "image %u of the last f2_net_set_images() "
+        "failed or was not given", prompt->image);
   if (prompt->n_ids == 0 || prompt->ids == NULL)
     return f2_backend_invalid (error, "the prompt has no tokens");
   if (prompt->n_ids > net->model->limits.max_prompt_tokens)
