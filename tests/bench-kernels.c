@@ -197,7 +197,7 @@ bench_matmul (F2Backend *b, const char *prec, guint32 m, guint32 k, guint32 n,
       f2_backend_upload_linear (b, op.in[1], n, k, w, error);
   op.p.matmul = (F2MatmulParams) { m, n, k, 0, 0, 0, F2_EPI_BIAS };
   /* small M takes the matrix-vector path whatever the variant; the cpu
-   * backend runs oneDNN, and its few-rows kernel for decoder steps */
+   * backend has one kernel, oneDNN's */
   for (guint v = 0; ok && v < (m <= 4 || is_cpu (b) ? 1 : G_N_ELEMENTS (variants)); v++) {
     Timing t;
     if (only_variant != NULL && m > 4 && !is_cpu (b) && !g_str_equal (only_variant, variants[v].name))
@@ -207,14 +207,6 @@ bench_matmul (F2Backend *b, const char *prec, guint32 m, guint32 k, guint32 n,
     if (ok)
       print_row ("matmul", shape, prec, is_cpu (b) ? "onednn" : m <= 4 ? "gemv" :
           variants[v].name, &t, flops, bytes, &blas);
-  }
-  /* decoder-step shapes on the cpu backend: its few-rows kernel as well */
-  if (ok && is_cpu (b) && m <= 16) {
-    Timing t;
-    op.p.matmul.flags |= F2_MATMUL_DECODE;
-    ok = time_op (b, &op, &t, error);
-    if (ok)
-      print_row ("matmul", shape, prec, "rows", &t, flops, bytes, &blas);
   }
   g_free (shape);
   g_free (a);

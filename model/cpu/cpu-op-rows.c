@@ -4,9 +4,6 @@
  * for 4 rows streamed the 157 MB LM head at half the rate of its 1-row
  * primitive (bench-kernels: 4.4 against 2.5 ms).
  *
- * Bias, exact GELU (vectorised, within 6e-8 |x| of erf's) and the residual
- * follow as the primitive's post-ops would.
- *
  * The weights are in oneDNN's blocked layout for fp32 on AVX-512 (checked
  * when the op is prepared; other layouts keep the primitive): panels of 64
  * output columns, each K rows of 64 floats in blocks of 16 rows. Each row
@@ -47,7 +44,9 @@ f2_cpu_rows_prepare (F2CpuBackend *self, F2CpuStep *step)
   guint64 key = f2_cpu_ref_key (step->op.in[1]);
   const F2CpuLinear *linear = g_hash_table_lookup (self->linears, &key);
 
-  if (!(p->flags & F2_MATMUL_DECODE) || self->base.precision != F2_PRECISION_FP32 || linear == NULL
+  /* GELU stays with the primitive: its erf costs more than the rows save */
+  if (!(p->flags & F2_MATMUL_DECODE) || (p->flags & F2_EPI_GELU)
+      || self->base.precision != F2_PRECISION_FP32 || linear == NULL
       || linear->n != p->n || linear->k != p->k
       || !panel_layout (&linear->md, &step->panel_stride, &step->block_stride))
     return FALSE;
@@ -88,23 +87,15 @@ panel_rows (const Rows *g, const float *a, const float *w, const float *res,
       acc[r][3] += x * w3;
     }
   }
-  /* out = residual + gelu (sum + bias), the primitive's order */
+  /* out = sum + bias (+ residual), the primitive's order */
   for (guint r = 0; r < M; r++) {
     float sums[PANEL];
 
-    if (flags & F2_EPI_BIAS)
-      for (guint j = 0; j < 4; j++) {
-        v16 b = { 0 };
-        for (guint32 c = 0; c < 16 && j * 16 + c < cols; c++)
-          b[c] = g->bias[c0 + j * 16 + c];
-        acc[r][j] += b;
-      }
-    if (flags & F2_EPI_GELU)
-      for (guint j = 0; j < 4; j++)
-        acc[r][j] = gelu16 (acc[r][j]);
     memcpy (sums, acc[r], sizeof sums);
     for (guint32 c = 0; c < cols; c++) {
       float v = sums[c];
+      if (flags & F2_EPI_BIAS)
+        v += g->bias[c0 + c];
       if (flags & F2_EPI_RESIDUAL)
         v += res[(gsize) r * g->ldr + c0 + c];
       out[(gsize) r * g->ldo + c0 + c] = v;

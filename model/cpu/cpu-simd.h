@@ -83,32 +83,6 @@ exp16 (v16 x)
   return v16_select (x < -87.0f, (v16) { 0 }, p * (v16) scale);
 }
 
-/* Exact (erf) GELU, 16 at a time: erfc from its rational-exponential fit
- * (relative error below 1.2e-7, Numerical Recipes' erfcc), so GELU is off
- * by at most 6e-8 |x|. */
-V16_INLINE v16
-gelu16 (v16 x)
-{
-  v16 z = x * 0.70710678118654752f;
-  v16 az = v16_select (z < 0.0f, -z, z);
-  v16 t = 1.0f / (1.0f + 0.5f * az);
-  v16 p = t * 0.17087277f - 0.82215223f;
-  v16 erfc, erf;
-
-  p = p * t + 1.48851587f;
-  p = p * t - 1.13520398f;
-  p = p * t + 0.27886807f;
-  p = p * t - 0.18628806f;
-  p = p * t + 0.09678418f;
-  p = p * t + 0.37409196f;
-  p = p * t + 1.00002368f;
-  p = p * t - 1.26551223f;
-  erfc = t * exp16 (p - az * az);
-  erf = 1.0f - erfc;
-  erf = v16_select (z < 0.0f, -erf, erf);
-  return 0.5f * x * (1.0f + erf);
-}
-
 /* scalar exp for the few places that need it: log-sum-exp */
 static inline float
 fast_expf (float x)
