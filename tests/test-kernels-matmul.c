@@ -63,7 +63,6 @@ static void
 run_all (KernelTest *kt)
 {
   const guint32 B = F2_EPI_BIAS, G = F2_EPI_GELU, R = F2_EPI_RESIDUAL;
-  const guint32 D = F2_MATMUL_DECODE;
   const MatmulCase per_variant[] = {
     { 5, 1, 1 },
     { 9, 17, 1, .flags = B },
@@ -86,27 +85,12 @@ run_all (KernelTest *kt)
     { 2, 1000, 1024, 1030, 1001, 1003, B | G | R, 1 },
     { 4, 768, 3072, .flags = B | R },
   };
-  /* decoder steps (F2_MATMUL_DECODE: the cpu backend's few-rows kernel in
-   * fp32): 1 to 13 rows (groups of 6 and the rest), partial panels of 64
-   * columns, k not a multiple of 16, strides, and GELU (the primitive) */
-  const MatmulCase decode[] = {
-    { 1, 130, 37, .flags = D | B | R },
-    { 2, 64, 16, .flags = D },
-    { 3, 51289, 768, .flags = D | B },            /* LM head, three beams */
-    { 5, 130, 37, 40, 140, 135, D | B | R, 2 },
-    { 6, 768, 768, .flags = D | B | R },
-    { 7, 3072, 768, .flags = D | B | G },
-    { 12, 768, 3072, .flags = D | B | R },        /* four frames, three beams */
-    { 13, 200, 100, .flags = D | R },
-  };
 
   for (guint v = 0; v < G_N_ELEMENTS (variants); v++)
     for (guint i = 0; i < G_N_ELEMENTS (per_variant); i++)
       test_matmul (kt, variants[v].variant, variants[v].name, &per_variant[i]);
   for (guint i = 0; i < G_N_ELEMENTS (gemv); i++)
     test_matmul (kt, F2_VARIANT_AUTO, "auto", &gemv[i]);
-  for (guint i = 0; i < G_N_ELEMENTS (decode); i++)
-    test_matmul (kt, F2_VARIANT_AUTO, "decode", &decode[i]);
 }
 
 int

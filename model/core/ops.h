@@ -99,17 +99,13 @@ enum {
   F2_EPI_BIAS = 1 << 0,         /* + bias[N] */
   F2_EPI_GELU = 1 << 1,         /* exact (erf) GELU after the bias */
   F2_EPI_RESIDUAL = 1 << 2,     /* + residual[M][N], after the activation */
-  /* F2_OP_MATMUL only, a hint: the rows are sequences being decoded, few
-   * of them, and each row's result must not depend on how many run
-   * together; a backend may then read the weights once for all rows. */
-  F2_MATMUL_DECODE = 1 << 3,
 };
 
 /* out[m][n] = residual[m][n] + act(sum_k a[m][k] * w[n][k] + bias[n]) */
 typedef struct {
   guint32 m, n, k;
   guint32 lda, ldo, ldr;        /* row strides, 0 = packed (k, n, n) */
-  guint32 flags;                /* F2_EPI_*, F2_MATMUL_DECODE */
+  guint32 flags;                /* F2_EPI_* */
 } F2MatmulParams;
 
 /* out[r] = ((x[r] + residual[r]) - mean) / sqrt(var + eps) * gamma + beta.

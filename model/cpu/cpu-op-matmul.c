@@ -294,8 +294,6 @@ prepare_matmul (F2CpuBackend *self, F2CpuStep *step, gsize *scratch_end,
     .ldr = PACKED (p->ldr, p->n), .flags = p->flags,
   };
 
-  if (f2_cpu_rows_prepare (self, step))
-    return TRUE;
   return f2_cpu_gemm_prepare (self, step, &g, scratch_end, error);
 }
 
@@ -305,10 +303,6 @@ run_matmul (F2CpuBackend *self, F2CpuRun *run, F2CpuStep *step, GError **error)
 {
   void *lowp = run->scratch + step->lowp_offset;
 
-  if (step->rows) {
-    f2_cpu_rows_run (step);
-    return TRUE;
-  }
   if (step->prim == NULL || !step->lowp)
     return f2_cpu_gemm_run (run, step, NULL, error);
   to_bf16 (step->in[0], step->m, step->k, step->lda, lowp);

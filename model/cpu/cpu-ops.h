@@ -43,12 +43,6 @@ gboolean f2_cpu_gemm_prepare (F2CpuBackend *self, F2CpuStep *step,
 gboolean f2_cpu_gemm_run (F2CpuRun *run, F2CpuStep *step, gpointer a,
     GError **error);
 
-/* cpu-op-rows.c: F2_MATMUL_DECODE matmuls in fp32, every weight read once
- * for all rows. prepare: FALSE when the op is not one for it (the
- * primitive then runs it). */
-gboolean f2_cpu_rows_prepare (F2CpuBackend *self, F2CpuStep *step);
-void f2_cpu_rows_run (const F2CpuStep *step);
-
 /* cpu-op-conv.c */
 extern const F2CpuKernel f2_cpu_kernel_conv2d;
 extern const F2CpuKernel f2_cpu_kernel_dwconv3x3;

@@ -57,9 +57,6 @@ typedef struct {
   gsize pad_offset;             /* oneDNN scratchpad in scratch */
   gboolean lowp;                /* the primitive reads bf16 */
   guint32 m, k, lda;            /* the matmul's input rows as the op gives them */
-  /* F2_MATMUL_DECODE matmuls on the few-rows kernel (cpu-op-rows.c) */
-  gboolean rows;
-  gsize panel_stride, block_stride;     /* of the packed weight, in floats */
 } F2CpuStep;
 
 static inline gpointer
