@@ -16,6 +16,9 @@ static const struct {
 } variants[] = {
   { F2_VARIANT_REGISTER_BLOCKED, "rb" },
   { F2_VARIANT_SHARED_TILED, "tiled" },
+  /* the GPU shapes for 32- and 64-lane subgroups, at lavapipe's 8 or 16 */
+  { F2_VARIANT_SHARED_TILED_SG32, "tiled-sg32" },
+  { F2_VARIANT_SHARED_TILED_SG64, "tiled-sg64" },
 };
 
 typedef struct {

@@ -381,7 +381,7 @@ record_dispatch (F2VkBackend *vk, VkProgram *prog, const F2VkDispatch *d,
 
   name = d->float_variant && f2_vk_is_fp16 (vk) ?
       g_strconcat (d->shader, "_f16", NULL) : g_strdup (d->shader);
-  pipeline = f2_vk_get_pipeline (vk, name, d->spec, d->n_spec, error);
+  pipeline = f2_vk_get_pipeline (vk, name, d->spec, d->n_spec, d->subgroup_size, error);
   g_free (name);
   if (pipeline == VK_NULL_HANDLE)
     return FALSE;
