@@ -692,6 +692,13 @@ vk_describe (F2Backend *base)
   return f2_vk_device_describe (((F2VkBackend *) base)->dev);
 }
 
+gboolean
+f2_vk_backend_has_coopmat (F2Backend *backend)
+{
+  return g_strcmp0 (f2_backend_kind (backend), "vulkan") == 0
+      && ((F2VkBackend *) backend)->dev->coopmat_nv;
+}
+
 static const F2BackendClass vk_class = {
   .kind = "vulkan",
   .free = vk_free,

@@ -97,6 +97,10 @@ guint32 f2_vk_device_subgroup_for (const F2VkDevice *dev, guint32 want, guint32 
  * has it, the quirk table wants it and F2_VULKAN_COOPMAT is not 0. */
 gboolean f2_vk_device_coopmat_on (const F2VkDevice *dev);
 
+/* TRUE when @backend is a Vulkan backend whose device runs the
+ * cooperative-matrix matmul (for tests that force it). */
+gboolean f2_vk_backend_has_coopmat (F2Backend *backend);
+
 /* A one-line summary of the device and its features, for logs and --help. */
 char *f2_vk_device_describe (const F2VkDevice *dev);
 

@@ -20,6 +20,8 @@
 #include <stdio.h>
 
 #define F2_VK_GEMV_MAX_M 4
+/* shared memory of matmul_coopmat: two 64 x 40 half tiles, a 64 x 68 float one */
+#define COOPMAT_SHARED_BYTES (2 * 64 * 40 * 2 + 64 * 68 * 4)
 
 /* push constants after the binding offsets (see matmul-common.glsl) */
 enum {
@@ -156,7 +158,8 @@ pick_kernel (F2VkBackend *vk, const F2Op *op, const F2VkGemm *g, Kernel *kernel)
     variant = F2_VARIANT_SHARED_TILED;
   /* cooperative matrices: fp16 matmuls on devices that have them; the
    * rest (convolutions, fp32) on the shared-memory tiles */
-  if (variant == F2_VARIANT_COOPMAT && (g->conv || !f2_vk_is_fp16 (vk) || !dev->coopmat_nv))
+  if (variant == F2_VARIANT_COOPMAT && (g->conv || !f2_vk_is_fp16 (vk) || !dev->coopmat_nv
+          || dev->max_shared_memory < COOPMAT_SHARED_BYTES))
     variant = F2_VARIANT_SHARED_TILED;
 
   if (broadcast && !g->conv && g->m <= F2_VK_GEMV_MAX_M) {
