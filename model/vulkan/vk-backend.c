@@ -696,7 +696,7 @@ gboolean
 f2_vk_backend_has_coopmat (F2Backend *backend)
 {
   return g_strcmp0 (f2_backend_kind (backend), "vulkan") == 0
-      && ((F2VkBackend *) backend)->dev->coopmat_nv;
+      && f2_vk_device_has_coopmat (((F2VkBackend *) backend)->dev);
 }
 
 static const F2BackendClass vk_class = {

@@ -2,6 +2,7 @@
  * the driver quirk table, and the validation-message counter tests use. */
 #include "vk-device.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static gint validation_messages = 0;
@@ -303,6 +304,33 @@ coopmat_shape_usable (const VkCooperativeMatrixPropertiesNV *p)
       && (p->KSize == 8 || p->KSize == 16 || p->KSize == 32);
 }
 
+/* F2_VULKAN_COOPMAT=emulate (or emulate=MxNxK): the cooperative-matrix
+ * kernel's tiling with its matrix operations in plain code, on a device
+ * without the extension, so that tests check it on lavapipe */
+static void
+probe_coopmat_emulation (F2VkDevice *dev)
+{
+  const char *env = g_getenv ("F2_VULKAN_COOPMAT");
+  VkCooperativeMatrixPropertiesNV shape = {
+    .MSize = 16, .NSize = 16, .KSize = 16,
+    .AType = VK_COMPONENT_TYPE_FLOAT16_NV, .BType = VK_COMPONENT_TYPE_FLOAT16_NV,
+    .CType = VK_COMPONENT_TYPE_FLOAT32_NV, .DType = VK_COMPONENT_TYPE_FLOAT32_NV,
+    .scope = VK_SCOPE_SUBGROUP_NV,
+  };
+
+  if (env == NULL || !g_str_has_prefix (env, "emulate"))
+    return;
+  if (env[7] == '=' && sscanf (env + 8, "%ux%ux%u", &shape.MSize, &shape.NSize,
+          &shape.KSize) != 3)
+    return;
+  if (!coopmat_shape_usable (&shape))
+    return;
+  dev->coopmat_emulated = TRUE;
+  dev->coopmat_m = shape.MSize;
+  dev->coopmat_n = shape.NSize;
+  dev->coopmat_k = shape.KSize;
+}
+
 /* VK_NV_cooperative_matrix: its feature, and the shape the coopmat matmul
  * takes (16x16x16 where listed, else the first usable one). The kernel
  * also needs fp16 arithmetic and storage, and a subgroup size it can rely
@@ -322,9 +350,12 @@ probe_coopmat (F2VkDevice *dev)
   guint32 n = 0;
 
   dev->coopmat_nv = FALSE;
-  if (!device_has_extension (dev->physical, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME)
-      || !dev->fp16_storage || !dev->fp16_math || !dev->subgroup_basic)
+  if (!dev->fp16_storage || !dev->fp16_math || !dev->subgroup_basic)
     return;
+  if (!device_has_extension (dev->physical, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME)) {
+    probe_coopmat_emulation (dev);
+    return;
+  }
   vkGetPhysicalDeviceFeatures2 (dev->physical, &features2);
   get_props = (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)
       vkGetInstanceProcAddr (dev->instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
@@ -660,9 +691,15 @@ f2_vk_run_once (F2VkDevice *dev, F2VkRecordFunc record, gpointer user_data,
 }
 
 gboolean
+f2_vk_device_has_coopmat (const F2VkDevice *dev)
+{
+  return dev->coopmat_nv || dev->coopmat_emulated;
+}
+
+gboolean
 f2_vk_device_coopmat_on (const F2VkDevice *dev)
 {
-  return dev->coopmat_nv && dev->quirks.coopmat
+  return f2_vk_device_has_coopmat (dev) && dev->quirks.coopmat
       && g_strcmp0 (g_getenv ("F2_VULKAN_COOPMAT"), "0") != 0;
 }
 
@@ -691,6 +728,9 @@ char *
 f2_vk_device_describe (const F2VkDevice *dev)
 {
   char *matmul = describe_matmul (dev);
+  char *coopmat = !f2_vk_device_has_coopmat (dev) ? g_strdup ("") :
+      g_strdup_printf (", cooperative matrix (%s %ux%ux%u)",
+      dev->coopmat_nv ? "NV" : "emulated", dev->coopmat_m, dev->coopmat_n, dev->coopmat_k);
   char *text = g_strdup_printf ("%s (driver %s, Vulkan %u.%u, subgroup %u%s%s%s%s%s, "
       "storage range %" G_GUINT64_FORMAT " MiB, kernels: %s; %s)",
       dev->props.deviceName, dev->driver_name,
@@ -700,9 +740,10 @@ f2_vk_device_describe (const F2VkDevice *dev)
       dev->fp16_storage ? ", fp16 storage" : "",
       dev->fp16_math ? ", fp16 math" : "",
       dev->push_descriptors ? ", push descriptors" : "",
-      dev->coopmat_nv ? ", cooperative matrix (NV)" : "",
+      coopmat,
       (guint64) dev->max_storage_range >> 20, dev->quirks.reason, matmul);
 
   g_free (matmul);
+  g_free (coopmat);
   return text;
 }

@@ -37,6 +37,7 @@ typedef struct {
   gboolean fp16_math;                  /* shaderFloat16 */
   gboolean push_descriptors;           /* VK_KHR_push_descriptor */
   gboolean coopmat_nv;                 /* VK_NV_cooperative_matrix, feature enabled */
+  gboolean coopmat_emulated;           /* F2_VULKAN_COOPMAT=emulate: its tiling without the extension */
   guint32 coopmat_m, coopmat_n, coopmat_k;  /* fp16 x fp16 -> fp32 shape used, 0 = none */
   gboolean subgroup_basic, subgroup_arithmetic, subgroup_ballot, subgroup_shuffle;
   guint32 subgroup_size;               /* the driver's default */
@@ -92,6 +93,10 @@ gboolean f2_vk_submit_wait (F2VkDevice *dev, VkCommandBuffer cmd, VkFence fence,
  * the device lets a pipeline ask for it (then *required = @want, else 0),
  * otherwise the driver's default. */
 guint32 f2_vk_device_subgroup_for (const F2VkDevice *dev, guint32 want, guint32 *required);
+
+/* Whether the device runs the cooperative-matrix kernel at all (the real
+ * one, or the emulation) */
+gboolean f2_vk_device_has_coopmat (const F2VkDevice *dev);
 
 /* Whether fp16 matmuls may take the cooperative-matrix kernel: the device
  * has it, the quirk table wants it and F2_VULKAN_COOPMAT is not 0. */

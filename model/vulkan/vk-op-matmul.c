@@ -135,7 +135,7 @@ coopmat_config (F2VkDevice *dev, Kernel *kernel)
 {
   guint32 sg = f2_vk_device_subgroup_for (dev, dev->gpu_subgroup, &kernel->subgroup_size);
 
-  kernel->shader = "matmul_coopmat";
+  kernel->shader = dev->coopmat_emulated ? "matmul_coopmat_emu" : "matmul_coopmat";
   kernel->spec[0] = 4 * sg;
   kernel->spec[1] = dev->coopmat_m;
   kernel->spec[2] = dev->coopmat_n;
@@ -158,7 +158,7 @@ pick_kernel (F2VkBackend *vk, const F2Op *op, const F2VkGemm *g, Kernel *kernel)
     variant = F2_VARIANT_SHARED_TILED;
   /* cooperative matrices: fp16 matmuls on devices that have them; the
    * rest (convolutions, fp32) on the shared-memory tiles */
-  if (variant == F2_VARIANT_COOPMAT && (g->conv || !f2_vk_is_fp16 (vk) || !dev->coopmat_nv
+  if (variant == F2_VARIANT_COOPMAT && (g->conv || !f2_vk_is_fp16 (vk) || !f2_vk_device_has_coopmat (dev)
           || dev->max_shared_memory < COOPMAT_SHARED_BYTES))
     variant = F2_VARIANT_SHARED_TILED;
 
