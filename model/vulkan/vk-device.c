@@ -248,8 +248,11 @@ guint32
 f2_vk_device_subgroup_for (const F2VkDevice *dev, guint32 want, guint32 *required)
 {
   *required = 0;
+  /* a workgroup of up to 256 invocations (the largest we use) must fit in
+   * maxComputeWorkgroupSubgroups subgroups of that size */
   if (dev->subgroup_control && dev->subgroup_min < dev->subgroup_max
-      && want >= dev->subgroup_min && want <= dev->subgroup_max) {
+      && want >= dev->subgroup_min && want <= dev->subgroup_max
+      && (guint64) dev->max_workgroup_subgroups * want >= 256) {
     *required = want;
     return want;
   }
@@ -288,6 +291,7 @@ probe_subgroup_control (F2VkDevice *dev)
   dev->subgroup_control = TRUE;
   dev->subgroup_min = props.minSubgroupSize;
   dev->subgroup_max = props.maxSubgroupSize;
+  dev->max_workgroup_subgroups = props.maxComputeWorkgroupSubgroups;
 }
 
 /* Is @p a subgroup-scope fp16 x fp16 + fp32 shape the coopmat kernel can

@@ -45,6 +45,7 @@ typedef struct {
    * of two in [subgroup_min, subgroup_max] (equal where the size is fixed) */
   gboolean subgroup_control;
   guint32 subgroup_min, subgroup_max;
+  guint32 max_workgroup_subgroups;     /* maxComputeWorkgroupSubgroups */
   guint32 gpu_subgroup;                /* size the GPU kernels are shaped for */
   gboolean timestamps;
   float timestamp_period_ns;

@@ -121,8 +121,8 @@ f2_vk_record_attention (F2VkBackend *vk, const F2Op *op, GArray *out, GError **e
      * merge through subgroup shuffles, where every subgroup of the
      * workgroup is full whatever size the driver picks */
     f2_vk_device_subgroup_for (dev, sg, &required);
-    shuffle_merge = sg >= 32 && dev->subgroup_shuffle && wg % dev->subgroup_max == 0
-        && (required == 0 || wg % required == 0);
+    shuffle_merge = sg >= 32 && dev->subgroup_shuffle
+        && wg % (required != 0 ? required : dev->subgroup_max) == 0;
     /* the merge arrays take one element each when unused (see the shader) */
     if (ks > 1 && shuffle_merge)
       merge = (guint64) wg / dev->subgroup_min * (hd4 * 16 + 8);
