@@ -55,6 +55,8 @@ f2_vk_matmul_variant (F2VkBackend *vk, const F2Op *op)
     return F2_VARIANT_SHARED_TILED;
   if (v != NULL && g_str_equal (v, "register"))
     return F2_VARIANT_REGISTER_BLOCKED;
+  if (v != NULL && g_str_equal (v, "coopmat"))
+    return F2_VARIANT_COOPMAT;          /* where it runs; else shared tiles */
   /* cooperative matrices take fp16 matmuls where the device has them; the
    * matmul recorder sends other ops (attention, norms) and the shapes it
    * does not take to the shared-memory kernels */
