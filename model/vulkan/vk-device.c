@@ -239,6 +239,13 @@ apply_quirks (F2VkDevice *dev)
 static guint32
 pick_gpu_subgroup (const F2VkDevice *dev)
 {
+  /* F2_VULKAN_SUBGROUP=N shapes them for N lanes instead (for comparisons,
+   * or to run the GPU shapes on a CPU driver); asked for where allowed */
+  const char *env = g_getenv ("F2_VULKAN_SUBGROUP");
+  guint64 n = env != NULL ? g_ascii_strtoull (env, NULL, 10) : 0;
+
+  if (n >= 4 && n <= 128 && (n & (n - 1)) == 0)
+    return (guint32) n;
   if (dev->subgroup_control && dev->subgroup_min <= 32 && dev->subgroup_max >= 32)
     return 32;
   return dev->subgroup_size;
