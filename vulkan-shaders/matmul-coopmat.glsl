@@ -76,7 +76,6 @@ void multiply_add(uint acc, uint fa, uint fw)
 #define STORE_ACC(acc, at) coopMatStoreNV(acc, tile_c, at, LDC, false)
 #endif
 
-
 void stage(uint row0, uint col0, uint kk0)
 {
     uint t = gl_LocalInvocationIndex;
