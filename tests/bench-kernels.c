@@ -7,6 +7,7 @@
  *   bench-kernels [--device NAME] [--backends cpu,vulkan] [--min-time SECONDS] [--quick]
  */
 #include "backend.h"
+#include "vk-device.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -163,12 +164,25 @@ static const struct {
   { F2_VARIANT_AUTO, "auto" },
   { F2_VARIANT_REGISTER_BLOCKED, "rb" },
   { F2_VARIANT_SHARED_TILED, "tiled" },
+  { F2_VARIANT_COOPMAT, "coopmat" },
 };
 
 static gboolean
 is_cpu (F2Backend *b)
 {
   return g_str_equal (f2_backend_kind (b), "cpu");
+}
+
+/* Whether variant @v runs as itself here: cooperative matrices only for
+ * fp16 matmuls on devices that have them (elsewhere the backend would
+ * quietly take the tiled kernel) */
+static gboolean
+variant_runs (F2Backend *b, guint v, gboolean conv)
+{
+  if (variants[v].variant != F2_VARIANT_COOPMAT)
+    return TRUE;
+  return !conv && f2_backend_precision (b) == F2_PRECISION_FP16
+      && f2_vk_backend_has_coopmat (b);
 }
 
 static gboolean
@@ -201,6 +215,8 @@ bench_matmul (F2Backend *b, const char *prec, guint32 m, guint32 k, guint32 n,
   for (guint v = 0; ok && v < (m <= 4 || is_cpu (b) ? 1 : G_N_ELEMENTS (variants)); v++) {
     Timing t;
     if (only_variant != NULL && m > 4 && !is_cpu (b) && !g_str_equal (only_variant, variants[v].name))
+      continue;
+    if (!is_cpu (b) && m > 4 && !variant_runs (b, v, FALSE))
       continue;
     op.variant = variants[v].variant;
     ok = time_op (b, &op, &t, error);
@@ -257,6 +273,8 @@ bench_conv (F2Backend *b, const char *prec, GError **error)
   for (guint v = 0; ok && v < (is_cpu (b) ? 1 : G_N_ELEMENTS (variants)); v++) {
     Timing t;
     if (only_variant != NULL && !is_cpu (b) && !g_str_equal (only_variant, variants[v].name))
+      continue;
+    if (!is_cpu (b) && !variant_runs (b, v, TRUE))
       continue;
     op.variant = variants[v].variant;
     ok = time_op (b, &op, &t, error);
@@ -323,7 +341,7 @@ main (int argc, char **argv)
     { "min-time", 't', 0, G_OPTION_ARG_DOUBLE, &min_time, "Seconds to time each case (default 0.5)", "S" },
     { "quick", 'q', 0, G_OPTION_ARG_NONE, &quick, "fp32 only, fewer shapes", NULL },
     { "shape", 's', 0, G_OPTION_ARG_STRING, &only_shape, "Only this matmul (MxKxN)", "SHAPE" },
-    { "variant", 'v', 0, G_OPTION_ARG_STRING, &only_variant, "Only this variant (auto, rb, tiled)", "NAME" },
+    { "variant", 'v', 0, G_OPTION_ARG_STRING, &only_variant, "Only this variant (auto, rb, tiled, coopmat)", "NAME" },
     { NULL }
   };
   static const guint32 shapes[][3] = {  /* M, K, N */

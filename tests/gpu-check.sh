@@ -5,7 +5,8 @@
 # NVIDIA driver (or the one given), checks that the device is there, then
 # runs, each part under its own time limit and whatever the others did:
 #   kernels-*    every compute shader against the reference op, fp32 and
-#                fp16, under the Khronos validation layer (when bundled)
+#                fp16, under the Khronos validation layer (when bundled);
+#                kernels-matmul-coopmat forces the cooperative-matrix matmul
 #   golden-*     the golden suite on the device: stages, end to end, op by
 #                op, in fp32 and fp16; streams on one model; the CLI
 #   bench-kernels    matmul kernel throughput
@@ -416,12 +417,17 @@ fi
 
 # Kernel tests, under the validation layer where it was bundled (any
 # validation message fails a test)
-for k in attention conv elementwise matmul norm reduce resample; do
+# (kernels-matmul-coopmat: the cooperative-matrix matmul, fp16, forced; a
+# SKIP where the device has no VK_NV_cooperative_matrix)
+for k in attention conv elementwise matmul matmul-coopmat norm reduce resample; do
+  exe=$B/test-kernels-${k%-coopmat}
+  args=()
+  [ "$k" = matmul-coopmat ] && args=(--coopmat)
   if [ "$validation" = yes ]; then
     run_part "kernels-$k" 150 tests env F2_VULKAN_VALIDATION=1 VK_LAYER_PATH="$root/layers" \
-      "$B/test-kernels-$k"
+      "$exe" ${args[@]+"${args[@]}"}
   else
-    run_part "kernels-$k" 150 tests "$B/test-kernels-$k"
+    run_part "kernels-$k" 150 tests "$exe" ${args[@]+"${args[@]}"}
   fi
 done
 

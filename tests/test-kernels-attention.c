@@ -12,6 +12,10 @@ static const struct {
 } variants[] = {
   { F2_VARIANT_REGISTER_BLOCKED, "direct" },
   { F2_VARIANT_SHARED_TILED, "staged" },
+  /* the GPU path shaped for 32- and 64-lane subgroups, partial results
+   * merged through subgroup shuffles: checked at lavapipe's 8 or 16 */
+  { F2_VARIANT_SHARED_TILED_SG32, "staged-sg32" },
+  { F2_VARIANT_SHARED_TILED_SG64, "staged-sg64" },
 };
 
 typedef struct {

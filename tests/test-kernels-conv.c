@@ -16,6 +16,7 @@ static const struct {
 } variants[] = {
   { F2_VARIANT_REGISTER_BLOCKED, "rb" },
   { F2_VARIANT_SHARED_TILED, "tiled" },
+  { F2_VARIANT_SHARED_TILED_SG32, "tiled-sg32" },   /* NVIDIA's shape */
 };
 
 static void

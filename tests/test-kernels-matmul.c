@@ -4,6 +4,10 @@
  * too long; the row count does not change the code paths. conv2d, which
  * runs on the same kernels, is tested with its family (test-kernels-conv.c). */
 #include "kernel-harness.h"
+#include "test-common.h"
+#include "vk-device.h"
+
+#include <stdlib.h>
 
 /* fp32: accumulation order only; fp16: inputs and output rounded to half;
  * bf16: inputs rounded to 8 significant bits */
@@ -16,6 +20,9 @@ static const struct {
 } variants[] = {
   { F2_VARIANT_REGISTER_BLOCKED, "rb" },
   { F2_VARIANT_SHARED_TILED, "tiled" },
+  /* the GPU shapes for 32- and 64-lane subgroups, at lavapipe's 8 or 16 */
+  { F2_VARIANT_SHARED_TILED_SG32, "tiled-sg32" },
+  { F2_VARIANT_SHARED_TILED_SG64, "tiled-sg64" },
 };
 
 typedef struct {
@@ -59,24 +66,25 @@ test_matmul (KernelTest *kt, F2Variant variant, const char *vname, const MatmulC
   g_free (res);
 }
 
+static const MatmulCase per_variant[] = {
+  { 5, 1, 1 },
+  { 9, 17, 1, .flags = F2_EPI_BIAS },
+  { 37, 53, 71 },
+  { 37, 53, 71, .flags = F2_EPI_BIAS | F2_EPI_GELU | F2_EPI_RESIDUAL },
+  { 6, 130, 9, .flags = F2_EPI_BIAS | F2_EPI_RESIDUAL },
+  { 33, 70, 50, 53, 75, 81, F2_EPI_BIAS | F2_EPI_RESIDUAL, 3 },  /* unaligned rows of a */
+  { 29, 64, 48, 52, 70, 66, F2_EPI_GELU | F2_EPI_RESIDUAL, 4 },  /* vec4-aligned rows of a */
+  { 577, 768, 768, .flags = F2_EPI_BIAS },
+  { 97, 3072, 768, .flags = F2_EPI_BIAS | F2_EPI_GELU },         /* 577x3072x768 (fc1) */
+  { 67, 768, 3072, .flags = F2_EPI_BIAS | F2_EPI_RESIDUAL },     /* 577x768x3072 (fc2) */
+  { 130, 512, 1536, .flags = F2_EPI_BIAS },                      /* 2304x512x1536 */
+  { 1000, 128, 384, .flags = F2_EPI_BIAS | F2_EPI_RESIDUAL },    /* 9216x128x384 */
+};
+
 static void
 run_all (KernelTest *kt)
 {
   const guint32 B = F2_EPI_BIAS, G = F2_EPI_GELU, R = F2_EPI_RESIDUAL;
-  const MatmulCase per_variant[] = {
-    { 5, 1, 1 },
-    { 9, 17, 1, .flags = B },
-    { 37, 53, 71 },
-    { 37, 53, 71, .flags = B | G | R },
-    { 6, 130, 9, .flags = B | R },
-    { 33, 70, 50, 53, 75, 81, B | R, 3 },         /* unaligned rows of a */
-    { 29, 64, 48, 52, 70, 66, G | R, 4 },         /* vec4-aligned rows of a */
-    { 577, 768, 768, .flags = B },
-    { 97, 3072, 768, .flags = B | G },            /* 577x3072x768 (fc1) */
-    { 67, 768, 3072, .flags = B | R },            /* 577x768x3072 (fc2) */
-    { 130, 512, 1536, .flags = B },               /* 2304x512x1536 */
-    { 1000, 128, 384, .flags = B | R },           /* 9216x128x384 */
-  };
   /* the matrix-vector path (M <= 4) on any variant */
   const MatmulCase gemv[] = {
     { 1, 1, 1 },
@@ -93,8 +101,40 @@ run_all (KernelTest *kt)
     test_matmul (kt, F2_VARIANT_AUTO, "auto", &gemv[i]);
 }
 
+/* The cooperative-matrix kernel (--coopmat): fp16 only, and only where the
+ * device has it; elsewhere the test reports a skip, not a pass. */
+static void
+run_coopmat (KernelTest *kt)
+{
+  const guint32 B = F2_EPI_BIAS, G = F2_EPI_GELU, R = F2_EPI_RESIDUAL;
+  /* tile edges: one 64 x 64 tile and a row and column past it, k a
+   * multiple of the 32-deep step and not */
+  const MatmulCase edges[] = {
+    { 64, 64, 64 },
+    { 65, 65, 65, .flags = B | R },
+    { 128, 192, 96, .flags = B | G },
+    { 63, 127, 33, .flags = G | R },
+  };
+
+  if (!f2_vk_backend_has_coopmat (kt->gpu)) {
+    g_print ("SKIP: the device has no cooperative-matrix matmul "
+        "(VK_NV_cooperative_matrix with an fp16 shape)\n");
+    exit (F2_TEST_SKIP);
+  }
+  if (kt->precision != F2_PRECISION_FP16) {
+    g_print ("# coopmat: fp16 only, nothing to check in %s\n", kt->precision_name);
+    return;
+  }
+  for (guint i = 0; i < G_N_ELEMENTS (per_variant); i++)
+    test_matmul (kt, F2_VARIANT_COOPMAT, "coopmat", &per_variant[i]);
+  for (guint i = 0; i < G_N_ELEMENTS (edges); i++)
+    test_matmul (kt, F2_VARIANT_COOPMAT, "coopmat", &edges[i]);
+}
+
 int
 main (int argc, char **argv)
 {
+  if (argc > 1 && g_str_equal (argv[1], "--coopmat"))
+    return kt_main (argc, argv, run_coopmat);
   return kt_main (argc, argv, run_all);
 }

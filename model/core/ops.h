@@ -92,6 +92,12 @@ typedef enum {
   F2_VARIANT_AUTO = 0,
   F2_VARIANT_REGISTER_BLOCKED,  /* vec4 loads, register tiles, subgroup broadcast (CPU drivers) */
   F2_VARIANT_SHARED_TILED,      /* shared-memory tiles (discrete GPUs) */
+  /* the shared-memory kernels shaped for 32- and 64-lane subgroups (what
+   * SHARED_TILED picks on such GPUs); forcing them checks those shapes on
+   * any device, whatever its own subgroup size */
+  F2_VARIANT_SHARED_TILED_SG32,
+  F2_VARIANT_SHARED_TILED_SG64,
+  F2_VARIANT_COOPMAT,           /* matmul on cooperative matrices (fp16; where the device has them) */
 } F2Variant;
 
 /* Epilogue flags of F2_OP_MATMUL and F2_OP_CONV2D */

@@ -381,7 +381,7 @@ record_dispatch (F2VkBackend *vk, VkProgram *prog, const F2VkDispatch *d,
 
   name = d->float_variant && f2_vk_is_fp16 (vk) ?
       g_strconcat (d->shader, "_f16", NULL) : g_strdup (d->shader);
-  pipeline = f2_vk_get_pipeline (vk, name, d->spec, d->n_spec, error);
+  pipeline = f2_vk_get_pipeline (vk, name, d->spec, d->n_spec, d->subgroup_size, error);
   g_free (name);
   if (pipeline == VK_NULL_HANDLE)
     return FALSE;
@@ -690,6 +690,13 @@ static char *
 vk_describe (F2Backend *base)
 {
   return f2_vk_device_describe (((F2VkBackend *) base)->dev);
+}
+
+gboolean
+f2_vk_backend_has_coopmat (F2Backend *backend)
+{
+  return g_strcmp0 (f2_backend_kind (backend), "vulkan") == 0
+      && f2_vk_device_has_coopmat (((F2VkBackend *) backend)->dev);
 }
 
 static const F2BackendClass vk_class = {

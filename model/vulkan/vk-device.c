@@ -2,6 +2,7 @@
  * the driver quirk table, and the validation-message counter tests use. */
 #include "vk-device.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static gint validation_messages = 0;
@@ -204,7 +205,8 @@ select_physical_device (F2VkDevice *dev, const char *selector, GError **error)
 
 /* The quirk table: which kernel family each driver wants. CPU drivers turn
  * every shared-memory access into a scalar loop, so register blocking pays
- * there; GPUs want shared-memory tiles. */
+ * there; GPUs want shared-memory tiles, and cooperative matrices for fp16
+ * where the device reports them (f2_vk_matmul_variant). */
 static void
 apply_quirks (F2VkDevice *dev)
 {
@@ -212,16 +214,16 @@ apply_quirks (F2VkDevice *dev)
     VkDriverId driver;
     F2VkQuirks quirks;
   } table[] = {
-    { VK_DRIVER_ID_MESA_LLVMPIPE, { F2_VARIANT_REGISTER_BLOCKED, TRUE,
+    { VK_DRIVER_ID_MESA_LLVMPIPE, { F2_VARIANT_REGISTER_BLOCKED, TRUE, FALSE,
             "lavapipe: shared memory is slow, subgroup broadcast is cheap" } },
-    { VK_DRIVER_ID_NVIDIA_PROPRIETARY, { F2_VARIANT_SHARED_TILED, FALSE,
-            "NVIDIA: shared-memory tiles" } },
-    { VK_DRIVER_ID_AMD_PROPRIETARY, { F2_VARIANT_SHARED_TILED, FALSE, "AMD: shared-memory tiles" } },
-    { VK_DRIVER_ID_AMD_OPEN_SOURCE, { F2_VARIANT_SHARED_TILED, FALSE, "AMDVLK: shared-memory tiles" } },
-    { VK_DRIVER_ID_MESA_RADV, { F2_VARIANT_SHARED_TILED, FALSE, "RADV: shared-memory tiles" } },
-    { VK_DRIVER_ID_INTEL_OPEN_SOURCE_MESA, { F2_VARIANT_SHARED_TILED, FALSE, "ANV: shared-memory tiles" } },
+    { VK_DRIVER_ID_NVIDIA_PROPRIETARY, { F2_VARIANT_SHARED_TILED, FALSE, TRUE,
+            "NVIDIA: shared-memory tiles, tensor cores for fp16" } },
+    { VK_DRIVER_ID_AMD_PROPRIETARY, { F2_VARIANT_SHARED_TILED, FALSE, TRUE, "AMD: shared-memory tiles" } },
+    { VK_DRIVER_ID_AMD_OPEN_SOURCE, { F2_VARIANT_SHARED_TILED, FALSE, TRUE, "AMDVLK: shared-memory tiles" } },
+    { VK_DRIVER_ID_MESA_RADV, { F2_VARIANT_SHARED_TILED, FALSE, TRUE, "RADV: shared-memory tiles" } },
+    { VK_DRIVER_ID_INTEL_OPEN_SOURCE_MESA, { F2_VARIANT_SHARED_TILED, FALSE, TRUE, "ANV: shared-memory tiles" } },
   };
-  F2VkQuirks fallback = { F2_VARIANT_SHARED_TILED, FALSE, "default: shared-memory tiles" };
+  F2VkQuirks fallback = { F2_VARIANT_SHARED_TILED, FALSE, TRUE, "default: shared-memory tiles" };
 
   dev->quirks = fallback;
   if (dev->props.deviceType == VK_PHYSICAL_DEVICE_TYPE_CPU)
@@ -229,6 +231,163 @@ apply_quirks (F2VkDevice *dev)
   for (guint i = 0; i < G_N_ELEMENTS (table); i++)
     if (table[i].driver == dev->driver_id)
       dev->quirks = table[i].quirks;
+}
+
+/* A power of two the GPU kernels are shaped for: 32 lanes where the
+ * device lets pipelines choose it (NVIDIA's warp, RDNA's wave32), else the
+ * driver's own size (64 on GCN). */
+static guint32
+pick_gpu_subgroup (const F2VkDevice *dev)
+{
+  /* F2_VULKAN_SUBGROUP=N shapes them for N lanes instead (for comparisons,
+   * or to run the GPU shapes on a CPU driver); asked for where allowed */
+  const char *env = g_getenv ("F2_VULKAN_SUBGROUP");
+  guint64 n = env != NULL ? g_ascii_strtoull (env, NULL, 10) : 0;
+
+  if (n >= 4 && n <= 128 && (n & (n - 1)) == 0)
+    return (guint32) n;
+  if (dev->subgroup_control && dev->subgroup_min <= 32 && dev->subgroup_max >= 32)
+    return 32;
+  return dev->subgroup_size;
+}
+
+guint32
+f2_vk_device_subgroup_for (const F2VkDevice *dev, guint32 want, guint32 *required)
+{
+  *required = 0;
+  /* a workgroup of up to 256 invocations (the largest we use) must fit in
+   * maxComputeWorkgroupSubgroups subgroups of that size */
+  if (dev->subgroup_control && dev->subgroup_min < dev->subgroup_max
+      && want >= dev->subgroup_min && want <= dev->subgroup_max
+      && (guint64) dev->max_workgroup_subgroups * want >= 256) {
+    *required = want;
+    return want;
+  }
+  return dev->subgroup_size;
+}
+
+/* The subgroup size range, where VK_EXT_subgroup_size_control lets compute
+ * pipelines ask for one (it needs the feature enabled at device creation:
+ * dev->subgroup_control stays FALSE otherwise). */
+static void
+probe_subgroup_control (F2VkDevice *dev)
+{
+  VkPhysicalDeviceSubgroupSizeControlPropertiesEXT props = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_PROPERTIES_EXT,
+  };
+  VkPhysicalDeviceProperties2 props2 = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
+    .pNext = &props,
+  };
+  VkPhysicalDeviceSubgroupSizeControlFeaturesEXT features = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES_EXT,
+  };
+  VkPhysicalDeviceFeatures2 features2 = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
+    .pNext = &features,
+  };
+
+  dev->subgroup_min = dev->subgroup_max = dev->subgroup_size;
+  if (!device_has_extension (dev->physical, VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME))
+    return;
+  vkGetPhysicalDeviceProperties2 (dev->physical, &props2);
+  vkGetPhysicalDeviceFeatures2 (dev->physical, &features2);
+  if (!features.subgroupSizeControl || props.minSubgroupSize == 0
+      || !(props.requiredSubgroupSizeStages & VK_SHADER_STAGE_COMPUTE_BIT))
+    return;
+  dev->subgroup_control = TRUE;
+  dev->subgroup_min = props.minSubgroupSize;
+  dev->subgroup_max = props.maxSubgroupSize;
+  dev->max_workgroup_subgroups = props.maxComputeWorkgroupSubgroups;
+}
+
+/* Is @p a subgroup-scope fp16 x fp16 + fp32 shape the coopmat kernel can
+ * take (every side a power of two from 8 to 32: a subgroup's 32 x 32 tile
+ * is a whole number of them)? */
+static gboolean
+coopmat_shape_usable (const VkCooperativeMatrixPropertiesNV *p)
+{
+  return p->AType == VK_COMPONENT_TYPE_FLOAT16_NV && p->BType == VK_COMPONENT_TYPE_FLOAT16_NV
+      && p->CType == VK_COMPONENT_TYPE_FLOAT32_NV && p->DType == VK_COMPONENT_TYPE_FLOAT32_NV
+      && p->scope == VK_SCOPE_SUBGROUP_NV
+      && (p->MSize == 8 || p->MSize == 16 || p->MSize == 32)
+      && (p->NSize == 8 || p->NSize == 16 || p->NSize == 32)
+      && (p->KSize == 8 || p->KSize == 16 || p->KSize == 32);
+}
+
+/* F2_VULKAN_COOPMAT=emulate (or emulate=MxNxK): the cooperative-matrix
+ * kernel's tiling with its matrix operations in plain code, on a device
+ * without the extension, so that tests check it on lavapipe */
+static void
+probe_coopmat_emulation (F2VkDevice *dev)
+{
+  const char *env = g_getenv ("F2_VULKAN_COOPMAT");
+  VkCooperativeMatrixPropertiesNV shape = {
+    .MSize = 16, .NSize = 16, .KSize = 16,
+    .AType = VK_COMPONENT_TYPE_FLOAT16_NV, .BType = VK_COMPONENT_TYPE_FLOAT16_NV,
+    .CType = VK_COMPONENT_TYPE_FLOAT32_NV, .DType = VK_COMPONENT_TYPE_FLOAT32_NV,
+    .scope = VK_SCOPE_SUBGROUP_NV,
+  };
+
+  if (env == NULL || !g_str_has_prefix (env, "emulate"))
+    return;
+  if (env[7] == '=' && sscanf (env + 8, "%ux%ux%u", &shape.MSize, &shape.NSize,
+          &shape.KSize) != 3)
+    return;
+  if (!coopmat_shape_usable (&shape))
+    return;
+  dev->coopmat_emulated = TRUE;
+  dev->coopmat_m = shape.MSize;
+  dev->coopmat_n = shape.NSize;
+  dev->coopmat_k = shape.KSize;
+}
+
+/* VK_NV_cooperative_matrix: its feature, and the shape the coopmat matmul
+ * takes (16x16x16 where listed, else the first usable one). The kernel
+ * also needs fp16 arithmetic and storage, and a subgroup size it can rely
+ * on (a fixed one, or one it can ask for). */
+static void
+probe_coopmat (F2VkDevice *dev)
+{
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV features = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
+  };
+  VkPhysicalDeviceFeatures2 features2 = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
+    .pNext = &features,
+  };
+  PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV get_props;
+  VkCooperativeMatrixPropertiesNV *props;
+  guint32 n = 0;
+
+  dev->coopmat_nv = FALSE;
+  if (!dev->fp16_storage || !dev->fp16_math || !dev->subgroup_basic)
+    return;
+  if (!device_has_extension (dev->physical, VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME)) {
+    probe_coopmat_emulation (dev);
+    return;
+  }
+  vkGetPhysicalDeviceFeatures2 (dev->physical, &features2);
+  get_props = (PFN_vkGetPhysicalDeviceCooperativeMatrixPropertiesNV)
+      vkGetInstanceProcAddr (dev->instance, "vkGetPhysicalDeviceCooperativeMatrixPropertiesNV");
+  if (!features.cooperativeMatrix || get_props == NULL
+      || get_props (dev->physical, &n, NULL) != VK_SUCCESS || n == 0)
+    return;
+  props = g_new0 (VkCooperativeMatrixPropertiesNV, n);
+  for (guint32 i = 0; i < n; i++)
+    props[i].sType = VK_STRUCTURE_TYPE_COOPERATIVE_MATRIX_PROPERTIES_NV;
+  if (get_props (dev->physical, &n, props) == VK_SUCCESS) {
+    for (guint32 i = 0; i < n; i++) {
+      gboolean square = props[i].MSize == 16 && props[i].NSize == 16 && props[i].KSize == 16;
+      if (!coopmat_shape_usable (&props[i]) || (dev->coopmat_m != 0 && !square))
+        continue;
+      dev->coopmat_m = props[i].MSize;
+      dev->coopmat_n = props[i].NSize;
+      dev->coopmat_k = props[i].KSize;
+    }
+  }
+  g_free (props);
+  dev->coopmat_nv = dev->coopmat_m != 0;
 }
 
 static void
@@ -274,7 +433,6 @@ probe_features (F2VkDevice *dev)
   dev->fp16_math = f16.shaderFloat16;
   dev->push_descriptors = device_has_extension (dev->physical,
       VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME);
-  dev->coopmat_nv = device_has_extension (dev->physical, "VK_NV_cooperative_matrix");
   dev->subgroup_size = subgroup.subgroupSize;
   dev->subgroup_basic = (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_BASIC_BIT) &&
       (subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT);
@@ -284,6 +442,9 @@ probe_features (F2VkDevice *dev)
       (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_BALLOT_BIT);
   dev->subgroup_shuffle = dev->subgroup_basic &&
       (subgroup.supportedOperations & VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
+  probe_subgroup_control (dev);
+  dev->gpu_subgroup = pick_gpu_subgroup (dev);
+  probe_coopmat (dev);
 
   dev->max_storage_range = dev->props.limits.maxStorageBufferRange;
   dev->max_allocation = maint3.maxMemoryAllocationSize;
@@ -316,7 +477,7 @@ static gboolean
 create_device (F2VkDevice *dev, GError **error)
 {
   float priority = 1.0f;
-  const char *extensions[2];
+  const char *extensions[4];
   guint32 n_extensions = 0;
   VkDeviceQueueCreateInfo queue = {
     .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
@@ -332,6 +493,14 @@ create_device (F2VkDevice *dev, GError **error)
     .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_FLOAT16_INT8_FEATURES,
     .pNext = &storage16,
     .shaderFloat16 = dev->fp16_math,
+  };
+  VkPhysicalDeviceSubgroupSizeControlFeaturesEXT size_control = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES_EXT,
+    .subgroupSizeControl = VK_TRUE,
+  };
+  VkPhysicalDeviceCooperativeMatrixFeaturesNV coopmat = {
+    .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_COOPERATIVE_MATRIX_FEATURES_NV,
+    .cooperativeMatrix = VK_TRUE,
   };
   VkDeviceCreateInfo info = {
     .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
@@ -354,6 +523,17 @@ create_device (F2VkDevice *dev, GError **error)
   }
   if (dev->push_descriptors)
     extensions[n_extensions++] = VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME;
+  /* the optional features only where probe_features found them */
+  if (dev->subgroup_control) {
+    extensions[n_extensions++] = VK_EXT_SUBGROUP_SIZE_CONTROL_EXTENSION_NAME;
+    size_control.pNext = (void *) info.pNext;
+    info.pNext = &size_control;
+  }
+  if (dev->coopmat_nv) {
+    extensions[n_extensions++] = VK_NV_COOPERATIVE_MATRIX_EXTENSION_NAME;
+    coopmat.pNext = (void *) info.pNext;
+    info.pNext = &coopmat;
+  }
   info.enabledExtensionCount = n_extensions;
   info.ppEnabledExtensionNames = extensions;
 
@@ -521,17 +701,60 @@ f2_vk_run_once (F2VkDevice *dev, F2VkRecordFunc record, gpointer user_data,
   return ok;
 }
 
+gboolean
+f2_vk_device_has_coopmat (const F2VkDevice *dev)
+{
+  return dev->coopmat_nv || dev->coopmat_emulated;
+}
+
+gboolean
+f2_vk_device_coopmat_on (const F2VkDevice *dev)
+{
+  return f2_vk_device_has_coopmat (dev) && dev->quirks.coopmat
+      && g_strcmp0 (g_getenv ("F2_VULKAN_COOPMAT"), "0") != 0;
+}
+
+/* Which matmul kernel the quirk table gives many-row matmuls, and at which
+ * subgroup size */
+static char *
+describe_matmul (const F2VkDevice *dev)
+{
+  guint32 required;
+  guint32 size = f2_vk_device_subgroup_for (dev, dev->gpu_subgroup, &required);
+  char *tiled, *text;
+
+  if (dev->quirks.matmul == F2_VARIANT_REGISTER_BLOCKED)
+    return g_strdup_printf ("matmul register-blocked, subgroup %u", dev->subgroup_size);
+  tiled = g_strdup_printf ("matmul shared-memory tiles for subgroup %u%s", size,
+      required ? " (required)" : "");
+  if (!f2_vk_device_coopmat_on (dev))
+    return tiled;
+  text = g_strdup_printf ("%s, cooperative matrix %ux%ux%u for fp16", tiled,
+      dev->coopmat_m, dev->coopmat_n, dev->coopmat_k);
+  g_free (tiled);
+  return text;
+}
+
 char *
 f2_vk_device_describe (const F2VkDevice *dev)
 {
-  return g_strdup_printf ("%s (driver %s, Vulkan %u.%u, subgroup %u%s%s%s%s, "
-      "storage range %" G_GUINT64_FORMAT " MiB, kernels: %s)",
+  char *matmul = describe_matmul (dev);
+  char *coopmat = !f2_vk_device_has_coopmat (dev) ? g_strdup ("") :
+      g_strdup_printf (", cooperative matrix (%s %ux%ux%u)",
+      dev->coopmat_nv ? "NV" : "emulated", dev->coopmat_m, dev->coopmat_n, dev->coopmat_k);
+  char *text = g_strdup_printf ("%s (driver %s, Vulkan %u.%u, subgroup %u%s%s%s%s%s, "
+      "storage range %" G_GUINT64_FORMAT " MiB, kernels: %s; %s)",
       dev->props.deviceName, dev->driver_name,
       VK_API_VERSION_MAJOR (dev->props.apiVersion),
       VK_API_VERSION_MINOR (dev->props.apiVersion), dev->subgroup_size,
+      dev->subgroup_control && dev->subgroup_min < dev->subgroup_max ? " (selectable)" : "",
       dev->fp16_storage ? ", fp16 storage" : "",
       dev->fp16_math ? ", fp16 math" : "",
       dev->push_descriptors ? ", push descriptors" : "",
-      dev->coopmat_nv ? ", cooperative matrix (NV)" : "",
-      (guint64) dev->max_storage_range >> 20, dev->quirks.reason);
+      coopmat,
+      (guint64) dev->max_storage_range >> 20, dev->quirks.reason, matmul);
+
+  g_free (matmul);
+  g_free (coopmat);
+  return text;
 }

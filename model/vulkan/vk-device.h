@@ -12,6 +12,7 @@ G_BEGIN_DECLS
 typedef struct {
   F2Variant matmul;
   gboolean prefer_subgroup_broadcast;  /* share A operands through subgroupBroadcast */
+  gboolean coopmat;                    /* fp16 matmuls on cooperative matrices, where reported */
   const char *reason;                  /* why this entry applies, for logs */
 } F2VkQuirks;
 
@@ -35,9 +36,17 @@ typedef struct {
   gboolean fp16_storage;               /* storageBuffer16BitAccess */
   gboolean fp16_math;                  /* shaderFloat16 */
   gboolean push_descriptors;           /* VK_KHR_push_descriptor */
-  gboolean coopmat_nv;                 /* VK_NV_cooperative_matrix */
+  gboolean coopmat_nv;                 /* VK_NV_cooperative_matrix, feature enabled */
+  gboolean coopmat_emulated;           /* F2_VULKAN_COOPMAT=emulate: its tiling without the extension */
+  guint32 coopmat_m, coopmat_n, coopmat_k;  /* fp16 x fp16 -> fp32 shape used, 0 = none */
   gboolean subgroup_basic, subgroup_arithmetic, subgroup_ballot, subgroup_shuffle;
-  guint32 subgroup_size;
+  guint32 subgroup_size;               /* the driver's default */
+  /* VK_EXT_subgroup_size_control: compute pipelines may ask for any power
+   * of two in [subgroup_min, subgroup_max] (equal where the size is fixed) */
+  gboolean subgroup_control;
+  guint32 subgroup_min, subgroup_max;
+  guint32 max_workgroup_subgroups;     /* maxComputeWorkgroupSubgroups */
+  guint32 gpu_subgroup;                /* size the GPU kernels are shaped for */
   gboolean timestamps;
   float timestamp_period_ns;
 
@@ -80,6 +89,23 @@ gboolean f2_vk_run_once (F2VkDevice *dev, F2VkRecordFunc record,
  * submit at once, each with a fence of its own. */
 gboolean f2_vk_submit_wait (F2VkDevice *dev, VkCommandBuffer cmd, VkFence fence,
     GError **error);
+
+/* The subgroup size a kernel shaped for @want lanes runs at: @want where
+ * the device lets a pipeline ask for it (then *required = @want, else 0),
+ * otherwise the driver's default. */
+guint32 f2_vk_device_subgroup_for (const F2VkDevice *dev, guint32 want, guint32 *required);
+
+/* Whether the device runs the cooperative-matrix kernel at all (the real
+ * one, or the emulation) */
+gboolean f2_vk_device_has_coopmat (const F2VkDevice *dev);
+
+/* Whether fp16 matmuls may take the cooperative-matrix kernel: the device
+ * has it, the quirk table wants it and F2_VULKAN_COOPMAT is not 0. */
+gboolean f2_vk_device_coopmat_on (const F2VkDevice *dev);
+
+/* TRUE when @backend is a Vulkan backend whose device runs the
+ * cooperative-matrix matmul (for tests that force it). */
+gboolean f2_vk_backend_has_coopmat (F2Backend *backend);
 
 /* A one-line summary of the device and its features, for logs and --help. */
 char *f2_vk_device_describe (const F2VkDevice *dev);

@@ -46,16 +46,34 @@ f2_vk_dispatch_spec (F2VkDispatch *d, guint32 value)
 F2Variant
 f2_vk_matmul_variant (F2VkBackend *vk, const F2Op *op)
 {
+  const char *v = g_getenv ("F2_VULKAN_MATMUL");
+  F2Variant variant = vk->dev->quirks.matmul;
+
   if (op->variant != F2_VARIANT_AUTO)
     return op->variant;
-  if (g_getenv ("F2_VULKAN_MATMUL") != NULL) {
-    const char *v = g_getenv ("F2_VULKAN_MATMUL");
-    if (g_str_equal (v, "shared"))
-      return F2_VARIANT_SHARED_TILED;
-    if (g_str_equal (v, "register"))
-      return F2_VARIANT_REGISTER_BLOCKED;
-  }
-  return vk->dev->quirks.matmul;
+  if (v != NULL && g_str_equal (v, "shared"))
+    return F2_VARIANT_SHARED_TILED;
+  if (v != NULL && g_str_equal (v, "register"))
+    return F2_VARIANT_REGISTER_BLOCKED;
+  if (v != NULL && g_str_equal (v, "coopmat"))
+    return F2_VARIANT_COOPMAT;          /* where it runs; else shared tiles */
+  /* cooperative matrices take fp16 matmuls where the device has them; the
+   * matmul recorder sends other ops (attention, norms) and the shapes it
+   * does not take to the shared-memory kernels */
+  if (variant == F2_VARIANT_SHARED_TILED && f2_vk_is_fp16 (vk)
+      && f2_vk_device_coopmat_on (vk->dev))
+    return F2_VARIANT_COOPMAT;
+  return variant;
+}
+
+guint32
+f2_vk_target_subgroup (F2VkBackend *vk, F2Variant variant)
+{
+  if (variant == F2_VARIANT_SHARED_TILED_SG32)
+    return 32;
+  if (variant == F2_VARIANT_SHARED_TILED_SG64)
+    return 64;
+  return vk->dev->gpu_subgroup;
 }
 
 void

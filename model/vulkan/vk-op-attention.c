@@ -23,6 +23,25 @@ pow2_at_least (guint32 n)
   return p;
 }
 
+/* Queries per workgroup of the shared-memory path for a subgroup of @sg
+ * lanes: whole subgroups, the most (up to ATTN_WORKGROUP) that pad the
+ * queries by at most an eighth (window attention's 144 queries take 32 on
+ * a 32-wide subgroup, where 48 would leave a warp half idle). Narrower
+ * subgroups: 48 where that divides the queries and 64 does not, else 64. */
+static guint32
+query_block (guint32 q_len, guint32 sg)
+{
+  guint32 best;
+
+  if (sg < 32)
+    return (q_len % 48 == 0 && q_len % 64 != 0) ? 48 : ATTN_WORKGROUP;
+  best = MIN (sg, ATTN_WORKGROUP);
+  for (guint32 wg = best; wg <= ATTN_WORKGROUP; wg += sg)
+    if ((guint64) f2_div_up (q_len, wg) * wg * 8 <= (guint64) q_len * 9)
+      best = wg;
+  return best;
+}
+
 static gboolean
 fits_u32 (guint64 v)
 {
@@ -40,7 +59,9 @@ f2_vk_record_attention (F2VkBackend *vk, const F2Op *op, GArray *out, GError **e
   guint64 q_ext, k_ext, v_ext, o_ext;
   guint64 shared_budget = vk->dev->max_shared_memory;
   F2Variant variant = f2_vk_matmul_variant (vk, op);
-  gboolean vec4;
+  F2VkDevice *dev = vk->dev;
+  guint32 sg = f2_vk_target_subgroup (vk, variant), required = 0;
+  gboolean vec4, shuffle_merge = FALSE;
   F2VkDispatch d;
 
   if (p->head_dim > ATTN_MAX_HEAD_DIM) {
@@ -91,12 +112,22 @@ f2_vk_record_attention (F2VkBackend *vk, const F2Op *op, GArray *out, GError **e
     qt = wg * qpt;
   } else {
     ks = 1;
-    wg = (p->q_len % 48 == 0 && p->q_len % 64 != 0) ? 48 : ATTN_WORKGROUP;
+    wg = query_block (p->q_len, sg);
     qt = wg;
   }
   if (variant != F2_VARIANT_REGISTER_BLOCKED) {
+    guint64 merge;
+    /* GPUs with 32- or 64-lane subgroups (or those forced): partial results
+     * merge through subgroup shuffles, where every subgroup of the
+     * workgroup is full whatever size the driver picks */
+    f2_vk_device_subgroup_for (dev, sg, &required);
+    shuffle_merge = sg >= 32 && dev->subgroup_shuffle
+        && wg % (required != 0 ? required : dev->subgroup_max) == 0;
     /* the merge arrays take one element each when unused (see the shader) */
-    guint64 merge = ks > 1 ? (guint64) wg * (hd4 * 16 + 8) : 16 + 8;
+    if (ks > 1 && shuffle_merge)
+      merge = (guint64) wg / dev->subgroup_min * (hd4 * 16 + 8);
+    else
+      merge = ks > 1 ? (guint64) wg * (hd4 * 16 + 8) : 16 + 8;
     bk = (guint32) MIN (ATTN_MAX_TILE_KEYS, (shared_budget - merge) / (32 * hd4));
     bk = MAX (bk, 2);
   }
@@ -108,13 +139,17 @@ f2_vk_record_attention (F2VkBackend *vk, const F2Op *op, GArray *out, GError **e
       && (window || (p->q_batch % 4 == 0 && p->k_batch % 4 == 0
               && p->v_batch % 4 == 0 && p->o_batch % 4 == 0));
 
-  f2_vk_dispatch_init (&d, "attention");
+  f2_vk_dispatch_init (&d, shuffle_merge ? "attention_sg" : "attention");
   f2_vk_dispatch_spec (&d, wg);
   f2_vk_dispatch_spec (&d, p->head_dim);
   f2_vk_dispatch_spec (&d, ks);
   f2_vk_dispatch_spec (&d, vec4);
   f2_vk_dispatch_spec (&d, bk);
   f2_vk_dispatch_spec (&d, qpt);
+  if (shuffle_merge) {
+    f2_vk_dispatch_spec (&d, dev->subgroup_min);
+    d.subgroup_size = required;
+  }
   f2_vk_dispatch_bind (&d, op->out, o_ext, TRUE);
   f2_vk_dispatch_bind (&d, op->in[0], q_ext, FALSE);
   f2_vk_dispatch_bind (&d, op->in[1], k_ext, FALSE);

@@ -6,7 +6,10 @@
  * op's forced variant):
  * - register-blocked (matmul_rb): CPU drivers. TM rows x TN columns per
  *   invocation, A operands shared through subgroupBroadcast.
- * - shared-memory tiled (matmul_tiled): GPUs.
+ * - shared-memory tiled (matmul_tiled): GPUs. The workgroup's shape follows
+ *   the subgroup size the device runs it at (tiled_shape).
+ * - cooperative matrix (matmul_coopmat): fp16 on GPUs that report
+ *   VK_NV_cooperative_matrix (tensor cores), in the shape the device lists.
  * - matrix-vector (matmul_rb specialised with TM = M): any device when M is
  *   at most F2_VK_GEMV_MAX_M (decoder steps: one row per beam), where a tile
  *   of many rows would waste most of its work.
@@ -17,6 +20,8 @@
 #include <stdio.h>
 
 #define F2_VK_GEMV_MAX_M 4
+/* shared memory of matmul_coopmat: two 64 x 40 half tiles, a 64 x 68 float one */
+#define COOPMAT_SHARED_BYTES (2 * 64 * 40 * 2 + 64 * 68 * 4)
 
 /* push constants after the binding offsets (see matmul-common.glsl) */
 enum {
@@ -32,6 +37,7 @@ typedef struct {
   guint32 spec[5];
   guint n_spec;
   guint32 rows_per_group, cols_per_group;
+  guint32 subgroup_size;        /* required subgroup size, 0 = the driver's */
 } Kernel;
 
 /* The register-blocked kernel with TM x TN accumulators per invocation and
@@ -83,6 +89,62 @@ rb_tuning_override (guint32 *tm, guint32 *tn, guint32 *wg)
     *wg = a;
 }
 
+/* Workgroup shape of the shared-memory kernel for a subgroup of @sg lanes:
+ * a subgroup spans one row of TX invocations, so that its weight reads from
+ * shared memory are consecutive and its A reads one broadcast. 16 x 16 with
+ * 4 x 4 accumulators where subgroups are narrower (what it always was). */
+static void
+tiled_shape (guint32 sg, guint32 *tx, guint32 *ty, guint32 *rm, guint32 *rn)
+{
+  if (sg >= 64) {
+    *tx = 64, *ty = 4, *rm = 8, *rn = 2;        /* 32 x 128 tile */
+  } else if (sg == 32) {
+    *tx = 32, *ty = 8, *rm = 8, *rn = 2;        /* 64 x 64 tile */
+  } else {
+    *tx = 16, *ty = 16, *rm = 4, *rn = 4;       /* 64 x 64 tile */
+  }
+}
+
+static void
+tiled_config (F2VkDevice *dev, guint32 sg, gboolean conv, Kernel *kernel)
+{
+  guint32 tx, ty, rm, rn, bkv = 4;
+
+  tiled_shape (sg, &tx, &ty, &rm, &rn);
+  /* stay inside the device's workgroup and shared memory limits */
+  while (tx * ty > dev->max_workgroup_invocations && ty > 1)
+    ty /= 2;
+  while ((guint64) bkv * (ty * rm + tx * rn) * 16 > dev->max_shared_memory && bkv > 1)
+    bkv /= 2;
+  kernel->shader = conv ? "conv2d_tiled" : "matmul_tiled";
+  kernel->spec[0] = tx;
+  kernel->spec[1] = ty;
+  kernel->spec[2] = rm;
+  kernel->spec[3] = rn;
+  kernel->spec[4] = bkv;
+  kernel->n_spec = 5;
+  kernel->rows_per_group = ty * rm;
+  kernel->cols_per_group = tx * rn;
+  f2_vk_device_subgroup_for (dev, sg, &kernel->subgroup_size);
+}
+
+/* Cooperative-matrix kernel: four subgroups, each a 32 x 32 block of the
+ * 64 x 64 output tile, in the device's fp16 shape (matmul_coopmat.comp). */
+static void
+coopmat_config (F2VkDevice *dev, Kernel *kernel)
+{
+  guint32 sg = f2_vk_device_subgroup_for (dev, dev->gpu_subgroup, &kernel->subgroup_size);
+
+  kernel->shader = dev->coopmat_emulated ? "matmul_coopmat_emu" : "matmul_coopmat";
+  kernel->spec[0] = 4 * sg;
+  kernel->spec[1] = dev->coopmat_m;
+  kernel->spec[2] = dev->coopmat_n;
+  kernel->spec[3] = dev->coopmat_k;
+  kernel->n_spec = 4;
+  kernel->rows_per_group = 64;
+  kernel->cols_per_group = 64;
+}
+
 static void
 pick_kernel (F2VkBackend *vk, const F2Op *op, const F2VkGemm *g, Kernel *kernel)
 {
@@ -92,7 +154,12 @@ pick_kernel (F2VkBackend *vk, const F2Op *op, const F2VkGemm *g, Kernel *kernel)
 
   if (variant == F2_VARIANT_AUTO)
     variant = F2_VARIANT_SHARED_TILED;
-  if (!broadcast)
+  if (!broadcast && variant == F2_VARIANT_REGISTER_BLOCKED)
+    variant = F2_VARIANT_SHARED_TILED;
+  /* cooperative matrices: fp16 matmuls on devices that have them; the
+   * rest (convolutions, fp32) on the shared-memory tiles */
+  if (variant == F2_VARIANT_COOPMAT && (g->conv || !f2_vk_is_fp16 (vk) || !f2_vk_device_has_coopmat (dev)
+          || dev->max_shared_memory < COOPMAT_SHARED_BYTES))
     variant = F2_VARIANT_SHARED_TILED;
 
   if (broadcast && !g->conv && g->m <= F2_VK_GEMV_MAX_M) {
@@ -112,22 +179,10 @@ pick_kernel (F2VkBackend *vk, const F2Op *op, const F2VkGemm *g, Kernel *kernel)
     rb_config (kernel, tm, tn, wg);
     if (g->conv)
       kernel->shader = "conv2d_rb";
+  } else if (variant == F2_VARIANT_COOPMAT) {
+    coopmat_config (dev, kernel);
   } else {
-    guint32 tx = 16, ty = 16, rm = 4, rn = 4, bkv = 4;
-    /* stay inside the device's workgroup and shared memory limits */
-    while (tx * ty > dev->max_workgroup_invocations && ty > 1)
-      ty /= 2;
-    while ((guint64) bkv * (ty * rm + tx * rn) * 16 > dev->max_shared_memory && bkv > 1)
-      bkv /= 2;
-    kernel->shader = g->conv ? "conv2d_tiled" : "matmul_tiled";
-    kernel->spec[0] = tx;
-    kernel->spec[1] = ty;
-    kernel->spec[2] = rm;
-    kernel->spec[3] = rn;
-    kernel->spec[4] = bkv;
-    kernel->n_spec = 5;
-    kernel->rows_per_group = ty * rm;
-    kernel->cols_per_group = tx * rn;
+    tiled_config (dev, f2_vk_target_subgroup (vk, variant), g->conv, kernel);
   }
 }
 
@@ -182,6 +237,7 @@ f2_vk_record_gemm (F2VkBackend *vk, const F2Op *op, const F2VkGemm *g, GArray *o
       F2VkDispatch d;
 
       f2_vk_dispatch_init (&d, kernel.shader);
+      d.subgroup_size = kernel.subgroup_size;
       for (guint i = 0; i < kernel.n_spec; i++)
         f2_vk_dispatch_spec (&d, kernel.spec[i]);
       f2_vk_dispatch_bind (&d, f2_ref_at (op->out, m0 * g->ldo + n0),

@@ -89,7 +89,7 @@ f2_vk_pipelines_clear (F2VkBackend *vk)
 
 VkPipeline
 f2_vk_get_pipeline (F2VkBackend *vk, const char *shader, const guint32 *spec,
-    guint n_spec, GError **error)
+    guint n_spec, guint32 subgroup_size, GError **error)
 {
   GString *key = g_string_new (shader);
   VkPipeline pipeline;
@@ -100,6 +100,8 @@ f2_vk_get_pipeline (F2VkBackend *vk, const char *shader, const guint32 *spec,
 
   for (guint i = 0; i < n_spec; i++)
     g_string_append_printf (key, ":%u", spec[i]);
+  if (subgroup_size != 0)
+    g_string_append_printf (key, "/sg%u", subgroup_size);
   pipeline = g_hash_table_lookup (vk->pipelines, key->str);
   if (pipeline != VK_NULL_HANDLE) {
     g_string_free (key, TRUE);
@@ -127,6 +129,11 @@ f2_vk_get_pipeline (F2VkBackend *vk, const char *shader, const guint32 *spec,
       .dataSize = n_spec * sizeof (guint32),
       .pData = spec,
     };
+    /* only where the device lets pipelines choose (f2_vk_device_subgroup_for) */
+    VkPipelineShaderStageRequiredSubgroupSizeCreateInfoEXT required = {
+      .sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_REQUIRED_SUBGROUP_SIZE_CREATE_INFO_EXT,
+      .requiredSubgroupSize = subgroup_size,
+    };
     VkComputePipelineCreateInfo info = {
       .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
       .stage = {
@@ -134,6 +141,7 @@ f2_vk_get_pipeline (F2VkBackend *vk, const char *shader, const guint32 *spec,
         .stage = VK_SHADER_STAGE_COMPUTE_BIT,
         .pName = "main",
         .pSpecializationInfo = n_spec ? &spec_info : NULL,
+        .pNext = subgroup_size != 0 ? &required : NULL,
       },
       .layout = vk->pipeline_layout,
     };

@@ -54,6 +54,7 @@ typedef struct {
   guint32 push[F2_VK_MAX_PUSH];
   guint n_push;
   guint32 groups[3];
+  guint32 subgroup_size;        /* required subgroup size, 0 = the driver's */
 } F2VkDispatch;
 
 /* Helpers for recorders (vk-dispatch.c) */
@@ -100,6 +101,10 @@ struct _F2VkBackend {
  * (vk-dispatch.c). */
 F2Variant f2_vk_matmul_variant (F2VkBackend *vk, const F2Op *op);
 
+/* The subgroup size a GPU kernel is shaped for under @variant: 32 or 64
+ * when forced, else the device's choice (vk-dispatch.c). */
+guint32 f2_vk_target_subgroup (F2VkBackend *vk, F2Variant variant);
+
 /* Element type the kernels see for F2_ELEM_FLOAT buffers */
 static inline gboolean
 f2_vk_is_fp16 (F2VkBackend *vk)
@@ -109,7 +114,7 @@ f2_vk_is_fp16 (F2VkBackend *vk)
 
 /* Pipelines (vk-pipelines.c) */
 VkPipeline f2_vk_get_pipeline (F2VkBackend *vk, const char *shader,
-    const guint32 *spec, guint n_spec, GError **error);
+    const guint32 *spec, guint n_spec, guint32 subgroup_size, GError **error);
 gboolean f2_vk_pipelines_init (F2VkBackend *vk, GError **error);
 void f2_vk_pipelines_clear (F2VkBackend *vk);
 
