@@ -259,13 +259,23 @@ run_net_calls (Florence2Model *model, Job *jobs, guint batch)
   guint n_ids = jobs[0].single->input_ids->len;
   F2NetPrompt good = { 0, 0, ids, n_ids }, failed = { 1, 1, ids, n_ids };
   F2NetPrompt twice[2] = { { 0, 0, ids, n_ids }, { 0, 0, ids, n_ids } };
+  gboolean batches_images = f2_backend_batches_images (f2_net_backend (net));
 
-  if (most != MIN (batch, F2_NET_VISION_BATCH))
-    fail ("a context for %u frames takes %u images at once into its vision "
-        "tower", batch, most);
   for (guint i = 0; i <= most; i++)
     images[i] = jobs[0].image;
   images[1].size = 16;
+  if (most != (batches_images ? MIN (batch, F2_NET_VISION_BATCH) : 1))
+    fail ("a context for %u frames takes %u images at once into its vision "
+        "tower", batch, most);
+  if (most < 2) {
+    /* the cpu backend runs a batch's images one at a time */
+    g_print ("# %s takes one image at a time into its vision tower\n",
+        f2_backend_kind (f2_net_backend (net)));
+    expect_refused (f2_net_set_images (net, 2, images, errors, &error), &error,
+        "two images at once");
+    florence2_context_free (context);
+    return;
+  }
   expect_refused (f2_net_set_images (net, 0, images, errors, &error), &error,
       "no images");
   expect_refused (f2_net_set_images (net, most + 1, images, errors, &error), &error,

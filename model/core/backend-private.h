@@ -7,6 +7,9 @@ G_BEGIN_DECLS
 
 typedef struct {
   const char *kind;             /* "cpu", "vulkan" */
+  /* A batch's images go through the vision tower and the encoder together
+   * (bigger matmuls pay on this device), not one at a time */
+  gboolean batch_images;
   void (*free) (F2Backend *self);
   guint32 (*alloc) (F2Backend *self, F2BufferKind kind, F2ElemType type,
       guint64 n_elements, GError **error);

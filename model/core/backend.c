@@ -51,6 +51,12 @@ f2_backend_kind (F2Backend *backend)
   return backend->klass->kind;
 }
 
+gboolean
+f2_backend_batches_images (F2Backend *backend)
+{
+  return backend->klass->batch_images;
+}
+
 F2Precision
 f2_backend_precision (F2Backend *backend)
 {

@@ -91,6 +91,9 @@ void f2_backend_free (F2Backend *backend);
 const char *f2_backend_name (F2Backend *backend);      /* "cpu", "reference" or the Vulkan device name */
 /* "cpu", "reference" or "vulkan" */
 const char *f2_backend_kind (F2Backend *backend);
+/* Whether a batch's images go through the vision tower and the encoder
+ * together on this backend (else one at a time) */
+gboolean f2_backend_batches_images (F2Backend *backend);
 F2Precision f2_backend_precision (F2Backend *backend);
 /* One line about the device and its features; g_free() it. */
 char *f2_backend_describe (F2Backend *backend);

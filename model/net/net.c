@@ -261,7 +261,8 @@ f2_net_new_batch (F2NetModel *model, guint slots, GError **error)
   net = g_new0 (F2Net, 1);
   net->model = model;
   net->n_slots = slots;
-  net->vision_batch = MIN (slots, F2_NET_VISION_BATCH);
+  net->vision_batch = f2_backend_batches_images (model->backend) ?
+      MIN (slots, F2_NET_VISION_BATCH) : 1;
   net->max_rows = slots * model->limits.max_beams;
   net->slot_prompt = g_new0 (guint32, slots);
   net->last_offset = g_new0 (guint32, slots);

@@ -62,7 +62,8 @@ typedef Florence2Image F2Image;
 
 gboolean f2_net_set_image (F2Net *net, const F2Image *image, GError **error);
 
-/* Images at once through the vision tower: min (slots, F2_NET_VISION_BATCH) */
+/* Images at once through the vision tower and the encoder: min (slots,
+ * F2_NET_VISION_BATCH) where the backend batches images, else 1 */
 guint f2_net_vision_batch (F2Net *net);
 /* Preprocess @n images (1 .. f2_net_vision_batch()) and run the vision tower
  * on them together. An image that is not valid fails alone, with its error

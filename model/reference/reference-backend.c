@@ -150,6 +150,7 @@ reference_program_run (F2Backend *backend, F2Program *program, GError **error)
 
 static const F2BackendClass reference_class = {
   .kind = "reference",
+  .batch_images = TRUE,         /* the oracle for the batched programs */
   .free = reference_free,
   .alloc = reference_alloc,
   .write = reference_write,

@@ -701,6 +701,7 @@ f2_vk_backend_has_coopmat (F2Backend *backend)
 
 static const F2BackendClass vk_class = {
   .kind = "vulkan",
+  .batch_images = TRUE,
   .free = vk_free,
   .alloc = vk_alloc,
   .write = vk_write,
