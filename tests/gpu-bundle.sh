@@ -67,9 +67,10 @@ kernel_tests="attention conv elementwise matmul norm reduce resample"
 targets="tools/florence2-cli tests/bench-florence2 tests/test-golden-stages tests/test-golden-e2e tests/test-net-ops"
 for k in $kernel_tests; do targets="$targets tests/test-kernels-$k"; done
 # bench-kernels is built only where OpenBLAS (its CPU baseline) was found;
-# test-contexts (streams on one model) is bundled where the tree has it
+# test-contexts (streams on one model) and test-batch (batches across
+# streams) are bundled where the tree has them
 all_targets=$(ninja -C "$build" -t targets all 2>/dev/null)
-for t in tests/bench-kernels tests/test-contexts; do
+for t in tests/bench-kernels tests/test-contexts tests/test-batch; do
   if echo "$all_targets" | grep "^$t:" >/dev/null; then
     targets="$targets $t"
   else

@@ -8,10 +8,12 @@
 #                fp16, under the Khronos validation layer (when bundled);
 #                kernels-matmul-coopmat forces the cooperative-matrix matmul
 #   golden-*     the golden suite on the device: stages, end to end, op by
-#                op, in fp32 and fp16; streams on one model; the CLI
+#                op, in fp32 and fp16; streams on one model; mixed batches;
+#                the CLI
 #   bench-kernels    matmul kernel throughput
 #   bench-florence2-*  Florence-2-base shapes, <OD>, 64 tokens, fp16 and
-#                fp32, 1 and 3 beams, per stage and per op kind (--ops)
+#                fp32, 1 and 3 beams, per stage and per op kind (--ops);
+#                four streams without and with batching (fp16)
 #   golden-wide-beams  16 beams through the CLI, the same ids on the
 #                reference, cpu and Vulkan devices (last; not with --quick)
 # and writes one report (the summary table, the device, each part's result
@@ -442,6 +444,10 @@ done
 if [ -x "$B/test-contexts" ]; then
   run_part golden-contexts 300 tests "$B/test-contexts" vulkan "$([ "$quick" = yes ] && echo 2 || echo 3)"
 fi
+# mixed batches of 4 frames: each frame's single-run result, bit for bit
+if [ -x "$B/test-batch" ]; then
+  run_part golden-batch 300 tests "$B/test-batch" vulkan 4
+fi
 if command -v python3 >/dev/null; then
   run_part golden-cli-fp32 300 tests python3 "$root/tests/test-golden-cli.py" \
     "$B/florence2-cli" vulkan fp32
@@ -475,6 +481,10 @@ else
     bench "$p-b1-ops" "$p" 1 --ops
     bench "$p-b3-ops" "$p" 3 --ops
   done
+  # four streams without and with batching (last: the first cut when the
+  # budget runs out)
+  bench fp16-streams4-batch1 fp16 1 --streams 4 --batch 1
+  bench fp16-streams4-batch4 fp16 1 --streams 4 --batch 4
 fi
 
 # 16 beams through the CLI, the same ids on the reference, cpu and Vulkan
