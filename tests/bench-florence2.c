@@ -143,17 +143,6 @@ device_bytes (Florence2Context *ctx)
 static Florence2Output *single_output;
 static guint batch_frames, batch_mismatches;
 
-static gboolean
-same_output (const Florence2Output *a, const Florence2Output *b)
-{
-  return a->generated_ids->len == b->generated_ids->len
-      && memcmp (a->generated_ids->data, b->generated_ids->data,
-      a->generated_ids->len * sizeof (gint32)) == 0
-      && a->token_scores->len == b->token_scores->len
-      && memcmp (a->token_scores->data, b->token_scores->data,
-      a->token_scores->len * sizeof (float)) == 0;
-}
-
 /* One frame on @ctx, or with --batch B (no --streams) B copies of it as one
  * batch: the output of the first, with the vision, encoder and
  * preprocessing times of the whole batch. */
@@ -177,7 +166,9 @@ run_frame (Florence2Context *ctx, const F2Image *image,
     return NULL;
   for (guint i = 0; i < n; i++) {
     batch_frames++;
-    if (outputs[i] == NULL || !same_output (outputs[i], single_output))
+    if (outputs[i] == NULL
+        || !f2_test_arrays_identical (outputs[i]->generated_ids, single_output->generated_ids)
+        || !f2_test_arrays_identical (outputs[i]->token_scores, single_output->token_scores))
       batch_mismatches++;
   }
   for (guint i = 1; i < n; i++) {

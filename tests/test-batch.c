@@ -44,12 +44,6 @@ fail (const char *format, ...)
   failures++;
 }
 
-static gboolean
-floats_identical (const GArray *a, const GArray *b)
-{
-  return a->len == b->len && memcmp (a->data, b->data, a->len * sizeof (float)) == 0;
-}
-
 /* Same ids, text, token scores, sequence score and result as the single run */
 static void
 check_same (const Job *job, const Florence2Output *got, const char *how)
@@ -59,15 +53,13 @@ check_same (const Job *job, const Florence2Output *got, const char *how)
 
   if (got == NULL)
     return;
-  if (got->generated_ids->len != want->generated_ids->len
-      || memcmp (got->generated_ids->data, want->generated_ids->data,
-          got->generated_ids->len * sizeof (gint32)) != 0
+  if (!f2_test_arrays_identical (got->generated_ids, want->generated_ids)
       || g_strcmp0 (got->text, want->text) != 0) {
     fail ("%s %s %s: ids or text differ from the single run", how,
         job->c->case_id, job->beam ? "beam" : "greedy");
     return;
   }
-  if (!floats_identical (got->token_scores, want->token_scores)
+  if (!f2_test_arrays_identical (got->token_scores, want->token_scores)
       || memcmp (&got->sequence_score, &want->sequence_score, sizeof (float)) != 0)
     fail ("%s %s %s: scores differ from the single run", how, job->c->case_id,
         job->beam ? "beam" : "greedy");

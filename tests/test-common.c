@@ -301,6 +301,15 @@ f2_test_ids_equal (const GArray *got, JsonArray *want)
   return TRUE;
 }
 
+gboolean
+f2_test_arrays_identical (const GArray *a, const GArray *b)
+{
+  guint size = g_array_get_element_size ((GArray *) a);
+
+  return size == g_array_get_element_size ((GArray *) b) && a->len == b->len
+      && memcmp (a->data, b->data, (gsize) a->len * size) == 0;
+}
+
 F2TestCase *
 f2_test_load_cases (guint *n_cases)
 {

@@ -71,6 +71,8 @@ F2TestCase *f2_test_load_cases (guint *n_cases);
 void f2_test_free_cases (F2TestCase *cases, guint n_cases);
 /* Are @got's ids those of @want (a JSON array of ints)? */
 gboolean f2_test_ids_equal (const GArray *got, struct _JsonArray *want);
+/* Two arrays of the same element size, bit for bit */
+gboolean f2_test_arrays_identical (const GArray *a, const GArray *b);
 
 /* Delete @path and everything below it. */
 void f2_test_remove_tree (const char *path);
