@@ -741,7 +741,9 @@ gst_florence2_class_init (GstFlorence2Class * klass)
    *
    * With #GstFlorence2:batch-size above 1: how long a frame of this element
    * waits at most, in nanoseconds of wall-clock time (not running time), for
-   * its batch to fill before the batch runs with the frames it has. In
+   * its batch to fill before the batch runs with the frames it has. A frame
+   * that arrives while the model runs a batch counts this wait from the end
+   * of that batch. In
    * aligned mode the LATENCY query adds it to the latency the element
    * reports. Ignored with batch-size 1.
    */

@@ -3,7 +3,12 @@
  * element) wait in one FIFO queue; a worker thread takes them in batches
  * and runs each batch on a network with one slot per frame. A batch starts
  * when the queue holds as many frames as the largest batch size among
- * them, or when its oldest frame has waited its timeout. Callers block
+ * them, or when its oldest frame has waited its timeout for the batch to
+ * fill. That wait counts from the frame's arrival or from the end of the
+ * previous batch, whichever is later: frames that queued while a batch ran
+ * were waiting for the worker, not for company, and starting them at once
+ * in a part-filled batch would leave the slots of the streams still
+ * handing in their next frame empty. Callers block
  * until their own frame is done, so each has at most one frame queued and
  * FIFO order serves every stream in turn. */
 #include "florence2-private.h"
@@ -12,7 +17,8 @@ typedef struct {
   const F2Image *image;
   const Florence2RunParams *params;
   guint batch_size;
-  gint64 deadline;              /* monotonic, us: runs by then, full or not */
+  gint64 queued;                /* monotonic, us */
+  gint64 timeout;               /* us the frame may wait for its batch to fill */
   Florence2Output *output;
   GError *error;
   gboolean done;
@@ -26,6 +32,7 @@ struct _F2BatchScheduler {
   GQueue pending;               /* Request *, oldest first */
   gboolean quit;
   GThread *thread;
+  gint64 idle_since;            /* monotonic, us: the end of the last batch */
   F2Net *net;                   /* as many slots as the largest batch so far */
   guint64 batches, frames;      /* run so far */
 };
@@ -88,6 +95,7 @@ worker (gpointer data)
     Request *head = g_queue_peek_head (&s->pending);
     Request *batch[FLORENCE2_MAX_BATCH];
     guint target = 1, n;
+    gint64 deadline;
 
     if (head == NULL) {
       g_cond_wait (&s->wake, &s->lock);
@@ -95,8 +103,9 @@ worker (gpointer data)
     }
     for (GList *l = s->pending.head; l != NULL; l = l->next)
       target = MAX (target, ((Request *) l->data)->batch_size);
-    if (s->pending.length < target && g_get_monotonic_time () < head->deadline) {
-      g_cond_wait_until (&s->wake, &s->lock, head->deadline);
+    deadline = MAX (head->queued, s->idle_since) + head->timeout;
+    if (s->pending.length < target && g_get_monotonic_time () < deadline) {
+      g_cond_wait_until (&s->wake, &s->lock, deadline);
       continue;
     }
     n = MIN (target, s->pending.length);
@@ -107,6 +116,7 @@ worker (gpointer data)
     g_mutex_unlock (&s->lock);
     run_batch (s, batch, n, target);
     g_mutex_lock (&s->lock);
+    s->idle_since = g_get_monotonic_time ();
   }
   g_mutex_unlock (&s->lock);
   return NULL;
@@ -148,8 +158,8 @@ f2_batch_scheduler_run (F2BatchScheduler *s, const F2Image *image,
     const Florence2RunParams *params, guint batch_size, guint64 timeout_ns,
     GError **error)
 {
-  Request r = { image, params, batch_size,
-    g_get_monotonic_time () + (gint64) (timeout_ns / 1000), NULL, NULL, FALSE };
+  Request r = { image, params, batch_size, g_get_monotonic_time (),
+    (gint64) (timeout_ns / 1000), NULL, NULL, FALSE };
 
   g_mutex_lock (&s->lock);
   g_queue_push_tail (&s->pending, &r);

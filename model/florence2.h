@@ -257,7 +257,8 @@ typedef struct {
  * output; call it from any number of threads (one per camera). Frames of
  * all callers are gathered FIFO into batches: a batch starts when it holds
  * as many frames as the largest batch_size among them, or when its oldest
- * frame has waited its batch_timeout_ns. Each caller gets its output as
+ * frame has waited its batch_timeout_ns (counted from the end of the
+ * previous batch for a frame that queued while it ran). Each caller gets its output as
  * soon as its own sequence ends. The scheduler's decoder memory is sized
  * for the largest batch_size ever asked of the model. */
 Florence2Output *florence2_model_run_batched (Florence2Model *model,

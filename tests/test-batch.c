@@ -5,7 +5,8 @@
  * same frame run alone, bit for bit; the single runs must give the
  * reference's ids. A frame with bad input fails alone, and the model's
  * scheduler, fed from several threads at once, must really form batches
- * and give the same outputs.
+ * and give the same outputs, and a frame that queued while a batch ran
+ * must wait for the next batch to fill.
  *
  * Usage: test-batch [reference|cpu|vulkan] [BATCH (default 4)] [THREADS]
  * THREADS: compute threads per run (default 0, the backend's choice); 1
@@ -354,6 +355,96 @@ run_scheduler (Florence2Model *model, Job *jobs, guint n_jobs, guint batch)
   }
 }
 
+/* A thread of run_scheduler_fill(): @n_frames frames @pause_us apart, the
+ * first once the scheduler has started @after_batches batches */
+typedef struct {
+  Florence2Model *model;
+  const Job *job;
+  Florence2RunParams params;
+  Florence2BatchParams batch;
+  guint n_frames;
+  gint64 pause_us;
+  guint64 after_batches;
+} Filler;
+
+static gpointer
+fill_feed (gpointer data)
+{
+  Filler *f = data;
+  guint64 batches = 0, frames;
+
+  while (batches < f->after_batches) {
+    g_usleep (1000);
+    florence2_model_batch_counts (f->model, &batches, &frames);
+  }
+  for (guint i = 0; i < f->n_frames; i++) {
+    GError *error = NULL;
+    Florence2Output *out;
+
+    if (i > 0)
+      g_usleep (f->pause_us);
+    out = florence2_model_run_batched (f->model, &f->job->image, &f->params,
+        &f->batch, &error);
+    if (out == NULL) {
+      fail ("fill: %s", error->message);
+      g_clear_error (&error);
+    }
+    florence2_output_free (out);
+  }
+  return NULL;
+}
+
+/* A frame that queued while a batch ran waits its batch-timeout for
+ * company from the end of that batch, not from its arrival. Batches of 2,
+ * timeout T shorter than a batch: A1 and B1 form the first batch; C1
+ * arrives while it runs; A2 comes T/4 after the first batch. C1 and A2
+ * must share the second batch (counting from C1's arrival, C1 would have
+ * run alone as soon as the first batch ended). */
+static void
+run_scheduler_fill (Florence2Model *model, Job *jobs)
+{
+  Florence2RunParams params = jobs[0].params;
+  Florence2BatchParams alone = { 1, 0 };
+  Filler fill[3];
+  GThread *threads[3];
+  guint64 batches0, frames0, batches, frames;
+  gint64 run_us = 0;
+
+  /* forced lengths until one frame takes long enough to wait for */
+  for (params.forced_length = 16; params.forced_length <= 512 && run_us < 400000;
+      params.forced_length *= 2) {
+    GError *error = NULL;
+    gint64 t0 = g_get_monotonic_time ();
+    Florence2Output *out = florence2_model_run_batched (model, &jobs[0].image,
+        &params, &alone, &error);
+
+    run_us = g_get_monotonic_time () - t0;
+    if (out == NULL)
+      g_error ("fill: %s", error->message);
+    florence2_output_free (out);
+  }
+  params.forced_length /= 2;
+  florence2_model_batch_counts (model, &batches0, &frames0);
+  for (guint i = 0; i < 3; i++)
+    fill[i] = (Filler) { model, &jobs[0], params,
+      { 2, (guint64) run_us / 2 * 1000 }, i == 0 ? 2 : 1, run_us / 8,
+      i == 2 ? batches0 + 1 : 0 };
+  for (guint i = 0; i < 3; i++)
+    threads[i] = g_thread_new ("filler", fill_feed, &fill[i]);
+  for (guint i = 0; i < 3; i++)
+    g_thread_join (threads[i]);
+  florence2_model_batch_counts (model, &batches, &frames);
+  batches -= batches0;
+  frames -= frames0;
+  g_print ("# fill: frames of %.0f ms, timeout %.0f ms: %" G_GUINT64_FORMAT
+      " frames in %" G_GUINT64_FORMAT " batches\n", run_us / 1000.0,
+      run_us / 2000.0, frames, batches);
+  if (frames != 4 || batches != 2)
+    fail ("fill: %" G_GUINT64_FORMAT " frames in %" G_GUINT64_FORMAT
+        " batches, not 4 in 2: a frame queued during a batch did not wait "
+        "for company", frames, batches);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -380,6 +471,7 @@ main (int argc, char **argv)
   run_bad_frames (model, jobs, batch);
   run_net_calls (model, jobs, batch);
   run_scheduler (model, jobs, n_jobs, batch);
+  run_scheduler_fill (model, jobs);
 
   for (guint i = 0; i < n_jobs; i++) {
     florence2_output_free (jobs[i].single);
