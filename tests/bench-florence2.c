@@ -333,6 +333,11 @@ run_streams (Florence2Model *model, const F2Image *image,
     step_ms += streams[i].decoder_ms;
     steps += streams[i].decoder_steps;
   }
+  if (rc != 0) {
+    /* failed frames count no time: a report would show nonsense */
+    g_printerr ("streams failed: no figures\n");
+    goto out;
+  }
   florence2_model_batch_counts (model, &batches, &batched);
   wall_s = (t1 - t0) / 1e6;
   weights = f2_backend_allocated_bytes (b, F2_BUFFER_WEIGHTS);
@@ -356,6 +361,7 @@ run_streams (Florence2Model *model, const F2Image *image,
   printf ("weights (shared)            %10.1f MB\n", weights / 1e6);
   printf ("working memory, all streams %10.1f MB  (%.1f MB per stream; %.1f MB at the first context's creation)\n",
       working / 1e6, working / 1e6 / n, working_one / 1e6);
+out:
   for (guint i = 0; i < n; i++)
     florence2_context_free (streams[i].ctx);
   g_mutex_clear (&gate.lock);

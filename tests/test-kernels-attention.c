@@ -252,6 +252,18 @@ test_channel_all (KernelTest *kt)
   test_channel (kt, 36864, 128, 4, 0);
 }
 
+/* --window-bands: window attention in bands of window rows, run with
+ * F2_VULKAN_STORAGE_RANGE lowered so that the grids need several bindings
+ * (4 MiB: the base stage-3 grid in 4 bands of one row, 5 rows as 2 + 2 + 1;
+ * q, k and v interleaved as in the model) */
+static void
+run_window_bands (KernelTest *kt)
+{
+  test_window (kt);
+  test_attention (kt, "window 60x24 16x32 (bands of 2 rows)",
+      windowed (60, 24, 16, 32), NULL, TRUE);
+}
+
 static void
 run_all (KernelTest *kt)
 {
@@ -264,5 +276,7 @@ run_all (KernelTest *kt)
 int
 main (int argc, char **argv)
 {
+  if (argc > 1 && g_str_equal (argv[1], "--window-bands"))
+    return kt_main (argc, argv, run_window_bands);
   return kt_main (argc, argv, run_all);
 }

@@ -346,6 +346,23 @@ probe_coopmat_emulation (F2VkDevice *dev)
  * takes (16x16x16 where listed, else the first usable one). The kernel
  * also needs fp16 arithmetic and storage, and a subgroup size it can rely
  * on (a fixed one, or one it can ask for). */
+/* F2_VULKAN_STORAGE_RANGE=BYTES lowers the storage buffer range the
+ * kernels plan for, so that tests reach the code that splits large ops on
+ * a device whose own limit is far above their tensors. */
+static void
+lower_storage_range (F2VkDevice *dev)
+{
+  const char *env = g_getenv ("F2_VULKAN_STORAGE_RANGE");
+  guint64 bytes = env != NULL ? g_ascii_strtoull (env, NULL, 10) : 0;
+
+  if (bytes >= 65536 && bytes < dev->max_storage_range)
+    dev->max_storage_range = bytes;
+  else if (env != NULL)
+    g_warning ("F2_VULKAN_STORAGE_RANGE=%s ignored: give a number of bytes "
+        "from 65536 to the device's %" G_GUINT64_FORMAT, env,
+        (guint64) dev->max_storage_range);
+}
+
 static void
 probe_coopmat (F2VkDevice *dev)
 {
@@ -447,6 +464,7 @@ probe_features (F2VkDevice *dev)
   probe_coopmat (dev);
 
   dev->max_storage_range = dev->props.limits.maxStorageBufferRange;
+  lower_storage_range (dev);
   dev->max_allocation = maint3.maxMemoryAllocationSize;
   dev->storage_alignment = MAX (dev->props.limits.minStorageBufferOffsetAlignment, 4);
   dev->max_push_constants = dev->props.limits.maxPushConstantsSize;

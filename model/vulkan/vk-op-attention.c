@@ -48,6 +48,52 @@ fits_u32 (guint64 v)
   return v <= G_MAXUINT32;
 }
 
+/* Window attention in bands of whole rows of windows, each band's tokens
+ * within one storage binding: several images stacked along the grid's
+ * height (a batch through the vision tower) can outgrow it. @d holds
+ * everything but the bindings and the window count. */
+static gboolean
+record_window_bands (F2VkBackend *vk, const F2Op *op, const F2VkDispatch *d,
+    GArray *out, GError **error)
+{
+  const F2AttentionParams *p = &op->p.attention;
+  guint elem = f2_elem_size (F2_ELEM_FLOAT, vk->base.precision);
+  guint64 range = (vk->dev->max_storage_range - vk->dev->storage_alignment - 16) / elem;
+  guint32 width = p->n_heads * p->head_dim;
+  guint32 stride = MAX (MAX (p->q_stride, p->k_stride), MAX (p->v_stride, p->o_stride));
+  guint32 window_rows = p->grid_h / p->window, per_row = p->grid_w / p->window;
+  guint64 row_tokens = (guint64) p->window * p->grid_w;
+  guint32 band = (guint32) MIN (window_rows, range / (row_tokens * stride));
+
+  if (band == 0) {
+    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_UNSUPPORTED,
+        "window attention over a grid %u tokens wide: one row of %ux%u windows "
+        "does not fit the device's storage buffer range (%" G_GUINT64_FORMAT
+        " MiB)", p->grid_w, p->window, p->window,
+        (guint64) vk->dev->max_storage_range >> 20);
+    return FALSE;
+  }
+  for (guint32 r0 = 0; r0 < window_rows; r0 += band) {
+    guint32 rows = MIN (band, window_rows - r0);
+    guint64 first = r0 * row_tokens, tokens = rows * row_tokens;
+    F2VkDispatch b = *d;
+
+    f2_vk_dispatch_bind (&b, f2_ref_at (op->out, first * p->o_stride),
+        span (tokens, width, p->o_stride), TRUE);
+    f2_vk_dispatch_bind (&b, f2_ref_at (op->in[0], first * p->q_stride),
+        span (tokens, width, p->q_stride), FALSE);
+    f2_vk_dispatch_bind (&b, f2_ref_at (op->in[1], first * p->k_stride),
+        span (tokens, width, p->k_stride), FALSE);
+    f2_vk_dispatch_bind (&b, f2_ref_at (op->in[2], first * p->v_stride),
+        span (tokens, width, p->v_stride), FALSE);
+    f2_vk_dispatch_bind (&b, op->in[3], 0, FALSE);
+    f2_vk_dispatch_bind (&b, op->in[4], 0, FALSE);
+    b.groups[2] = rows * per_row;
+    f2_vk_emit (out, &b);
+  }
+  return TRUE;
+}
+
 gboolean
 f2_vk_record_attention (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error)
 {
@@ -150,13 +196,6 @@ f2_vk_record_attention (F2VkBackend *vk, const F2Op *op, GArray *out, GError **e
     f2_vk_dispatch_spec (&d, dev->subgroup_min);
     d.subgroup_size = required;
   }
-  f2_vk_dispatch_bind (&d, op->out, o_ext, TRUE);
-  f2_vk_dispatch_bind (&d, op->in[0], q_ext, FALSE);
-  f2_vk_dispatch_bind (&d, op->in[1], k_ext, FALSE);
-  f2_vk_dispatch_bind (&d, op->in[2], v_ext, FALSE);
-  f2_vk_dispatch_bind (&d, op->in[3], (p->flags & F2_ATTN_KEY_MASK) ?
-      (guint64) (batch - 1) * p->mask_batch + p->kv_len : 0, FALSE);
-  f2_vk_dispatch_bind (&d, op->in[4], (p->flags & F2_ATTN_DYNAMIC_KV) ? 1 : 0, FALSE);
   f2_vk_dispatch_push (&d, p->q_stride);
   f2_vk_dispatch_push (&d, p->k_stride);
   f2_vk_dispatch_push (&d, p->v_stride);
@@ -175,6 +214,15 @@ f2_vk_record_attention (F2VkBackend *vk, const F2Op *op, GArray *out, GError **e
   f2_vk_dispatch_push (&d, p->flags);
   d.groups[0] = f2_div_up (p->q_len, qt);
   d.groups[1] = p->n_heads;
+  if (window)
+    return record_window_bands (vk, op, &d, out, error);
+  f2_vk_dispatch_bind (&d, op->out, o_ext, TRUE);
+  f2_vk_dispatch_bind (&d, op->in[0], q_ext, FALSE);
+  f2_vk_dispatch_bind (&d, op->in[1], k_ext, FALSE);
+  f2_vk_dispatch_bind (&d, op->in[2], v_ext, FALSE);
+  f2_vk_dispatch_bind (&d, op->in[3], (p->flags & F2_ATTN_KEY_MASK) ?
+      (guint64) (batch - 1) * p->mask_batch + p->kv_len : 0, FALSE);
+  f2_vk_dispatch_bind (&d, op->in[4], (p->flags & F2_ATTN_DYNAMIC_KV) ? 1 : 0, FALSE);
   d.groups[2] = batch;
   f2_vk_emit (out, &d);
   return TRUE;
