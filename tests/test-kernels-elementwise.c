@@ -150,8 +150,21 @@ run_all (KernelTest *kt)
   test_embedding (kt, 40, 768, 51289, TRUE);
 }
 
+/* --split: copies run with F2_VULKAN_STORAGE_RANGE at 64 KiB, where they
+ * need several dispatches: 577 rows in blocks of about 20, and gathers
+ * whose source and output each take two bindings or more */
+static void
+run_split (KernelTest *kt)
+{
+  test_copy (kt, 577, 768, FALSE);
+  test_copy (kt, 300, 100, TRUE);
+  test_copy (kt, 1000, 37, TRUE);
+}
+
 int
 main (int argc, char **argv)
 {
+  if (argc > 1 && g_str_equal (argv[1], "--split"))
+    return kt_main (argc, argv, run_split);
   return kt_main (argc, argv, run_all);
 }

@@ -20,31 +20,80 @@ f2_vk_record_add (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error)
   return TRUE;
 }
 
+/* Rows of @cols values @ld apart that one binding of @range elements holds */
+static guint64
+rows_within (guint64 range, guint32 ld, guint32 cols)
+{
+  return range < cols ? 0 : (range - cols) / ld + 1;
+}
+
+/* One copy dispatch: @rows output rows from @first on, reading source rows
+ * @src_begin..@src_end-1 (bound from @src_begin) */
+static void
+emit_copy (GArray *out, const F2Op *op, guint32 ldx, guint32 ldo, guint64 first,
+    guint64 rows, guint64 src_begin, guint64 src_end)
+{
+  const F2CopyParams *p = &op->p.copy;
+  gboolean indexed = f2_ref_is_set (op->in[1]);
+  F2VkDispatch d;
+
+  f2_vk_dispatch_init (&d, "copy");
+  f2_vk_dispatch_bind (&d, f2_ref_at (op->out, first * ldo), (rows - 1) * ldo + p->cols, TRUE);
+  f2_vk_dispatch_bind (&d, f2_ref_at (op->in[0], src_begin * ldx),
+      (src_end - src_begin - 1) * ldx + p->cols, FALSE);
+  f2_vk_dispatch_bind (&d, indexed ? f2_ref_at (op->in[1], first) : op->in[1],
+      rows, FALSE);
+  f2_vk_dispatch_push (&d, (guint32) rows);
+  f2_vk_dispatch_push (&d, p->cols);
+  f2_vk_dispatch_push (&d, ldx);
+  f2_vk_dispatch_push (&d, ldo);
+  f2_vk_dispatch_push (&d, indexed);
+  f2_vk_dispatch_push (&d, (guint32) src_begin);
+  f2_vk_dispatch_push (&d, (guint32) src_end);
+  f2_vk_grid_1d (&d, rows * p->cols, 256);
+  f2_vk_emit (out, &d);
+}
+
+/* A copy in pieces that each fit one storage binding: blocks of output
+ * rows, and for an indexed copy (a gather, such as the decoder's KV cache
+ * reordered for beams) windows of the source, since its rows may come
+ * from anywhere in it. */
 gboolean
 f2_vk_record_copy (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error)
 {
   const F2CopyParams *p = &op->p.copy;
   guint32 ldx = p->ldx ? p->ldx : p->cols, ldo = p->ldo ? p->ldo : p->cols;
   gboolean indexed = f2_ref_is_set (op->in[1]);
-  guint64 src_rows = p->rows;
-  F2VkDispatch d;
+  guint elem = f2_elem_size (F2_ELEM_FLOAT, vk->base.precision);
+  guint64 range = (vk->dev->max_storage_range - vk->dev->storage_alignment - 16) / elem;
+  guint64 src_rows = p->rows, block, window;
 
   if (indexed) {
     /* rows come from anywhere in the source: bind what the buffer holds */
     const F2BufferInfo *info = f2_backend_buffer_info (&vk->base, op->in[0].buffer);
     src_rows = (info->n_elements - op->in[0].offset + ldx - p->cols) / ldx;
   }
-  f2_vk_dispatch_init (&d, "copy");
-  f2_vk_dispatch_bind (&d, op->out, (guint64) (p->rows - 1) * ldo + p->cols, TRUE);
-  f2_vk_dispatch_bind (&d, op->in[0], (src_rows - 1) * ldx + p->cols, FALSE);
-  f2_vk_dispatch_bind (&d, op->in[1], p->rows, FALSE);
-  f2_vk_dispatch_push (&d, p->rows);
-  f2_vk_dispatch_push (&d, p->cols);
-  f2_vk_dispatch_push (&d, ldx);
-  f2_vk_dispatch_push (&d, ldo);
-  f2_vk_dispatch_push (&d, indexed);
-  f2_vk_grid_1d (&d, (guint64) p->rows * p->cols, 256);
-  f2_vk_emit (out, &d);
+  block = rows_within (range, ldo, p->cols);
+  window = rows_within (range, ldx, p->cols);
+  if (!indexed)
+    block = MIN (block, window);
+  if (block == 0 || window == 0) {
+    g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_UNSUPPORTED,
+        "copy: a row of %u values does not fit the device's storage buffer "
+        "range (%" G_GUINT64_FORMAT " bytes)", p->cols,
+        (guint64) vk->dev->max_storage_range);
+    return FALSE;
+  }
+  for (guint64 first = 0; first < p->rows; first += block) {
+    guint64 rows = MIN (block, p->rows - first);
+
+    if (!indexed) {
+      emit_copy (out, op, ldx, ldo, first, rows, first, first + rows);
+      continue;
+    }
+    for (guint64 s = 0; s < src_rows; s += window)
+      emit_copy (out, op, ldx, ldo, first, rows, s, MIN (s + window, src_rows));
+  }
   return TRUE;
 }
 
