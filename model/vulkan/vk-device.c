@@ -342,10 +342,6 @@ probe_coopmat_emulation (F2VkDevice *dev)
   dev->coopmat_k = shape.KSize;
 }
 
-/* VK_NV_cooperative_matrix: its feature, and the shape the coopmat matmul
- * takes (16x16x16 where listed, else the first usable one). The kernel
- * also needs fp16 arithmetic and storage, and a subgroup size it can rely
- * on (a fixed one, or one it can ask for). */
 /* F2_VULKAN_STORAGE_RANGE=BYTES lowers the storage buffer range the
  * kernels plan for, so that tests reach the code that splits large ops on
  * a device whose own limit is far above their tensors. */
@@ -358,11 +354,15 @@ lower_storage_range (F2VkDevice *dev)
   if (bytes >= 65536 && bytes < dev->max_storage_range)
     dev->max_storage_range = bytes;
   else if (env != NULL)
-    g_warning ("F2_VULKAN_STORAGE_RANGE=%s ignored: give a number of bytes "
+    g_message ("F2_VULKAN_STORAGE_RANGE=%s ignored: give a number of bytes "
         "from 65536 to the device's %" G_GUINT64_FORMAT, env,
         (guint64) dev->max_storage_range);
 }
 
+/* VK_NV_cooperative_matrix: its feature, and the shape the coopmat matmul
+ * takes (16x16x16 where listed, else the first usable one). The kernel
+ * also needs fp16 arithmetic and storage, and a subgroup size it can rely
+ * on (a fixed one, or one it can ask for). */
 static void
 probe_coopmat (F2VkDevice *dev)
 {

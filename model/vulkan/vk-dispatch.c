@@ -36,6 +36,12 @@ f2_vk_dispatch_push_float (F2VkDispatch *d, float value)
   f2_vk_dispatch_push (d, bits);
 }
 
+guint64
+f2_vk_binding_bytes (F2VkBackend *vk)
+{
+  return vk->dev->max_storage_range - vk->dev->storage_alignment - 16;
+}
+
 void
 f2_vk_dispatch_spec (F2VkDispatch *d, guint32 value)
 {

@@ -58,7 +58,7 @@ record_window_bands (F2VkBackend *vk, const F2Op *op, const F2VkDispatch *d,
 {
   const F2AttentionParams *p = &op->p.attention;
   guint elem = f2_elem_size (F2_ELEM_FLOAT, vk->base.precision);
-  guint64 range = (vk->dev->max_storage_range - vk->dev->storage_alignment - 16) / elem;
+  guint64 range = f2_vk_binding_bytes (vk) / elem;
   guint32 width = p->n_heads * p->head_dim;
   guint32 stride = MAX (MAX (p->q_stride, p->k_stride), MAX (p->v_stride, p->o_stride));
   guint32 window_rows = p->grid_h / p->window, per_row = p->grid_w / p->window;

@@ -65,7 +65,7 @@ f2_vk_record_copy (F2VkBackend *vk, const F2Op *op, GArray *out, GError **error)
   guint32 ldx = p->ldx ? p->ldx : p->cols, ldo = p->ldo ? p->ldo : p->cols;
   gboolean indexed = f2_ref_is_set (op->in[1]);
   guint elem = f2_elem_size (F2_ELEM_FLOAT, vk->base.precision);
-  guint64 range = (vk->dev->max_storage_range - vk->dev->storage_alignment - 16) / elem;
+  guint64 range = f2_vk_binding_bytes (vk) / elem;
   guint64 src_rows = p->rows, block, window;
 
   if (indexed) {
@@ -121,8 +121,8 @@ f2_vk_record_embedding (F2VkBackend *vk, const F2Op *op, GArray *out, GError **e
   const F2EmbeddingParams *p = &op->p.embedding;
   guint32 ldo = p->ldo ? p->ldo : p->dim;
   guint elem = f2_elem_size (F2_ELEM_FLOAT, vk->base.precision);
-  /* rows of the table one binding can reach (keep a margin for alignment) */
-  guint64 chunk_rows = (vk->dev->max_storage_range - 256) / ((guint64) p->dim * elem);
+  /* rows of the table one binding can reach */
+  guint64 chunk_rows = f2_vk_binding_bytes (vk) / ((guint64) p->dim * elem);
   gboolean has_pos = f2_ref_is_set (op->in[2]);
   const F2BufferInfo *pos_info = has_pos ?
       f2_backend_buffer_info (&vk->base, op->in[2].buffer) : NULL;

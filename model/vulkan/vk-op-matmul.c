@@ -191,7 +191,7 @@ f2_vk_record_gemm (F2VkBackend *vk, const F2Op *op, const F2VkGemm *g, GArray *o
     GError **error)
 {
   guint elem = f2_elem_size (F2_ELEM_FLOAT, vk->base.precision);
-  guint64 range = (vk->dev->max_storage_range - 256) / elem;   /* elements */
+  guint64 range = f2_vk_binding_bytes (vk) / elem;   /* elements */
   guint32 k4 = f2_div_up (g->k, 4);
   guint64 block_elems = (guint64) k4 * F2_VK_LINEAR_BLOCK * 4;
   guint64 cols_per, rows_per;

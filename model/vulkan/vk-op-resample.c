@@ -60,8 +60,7 @@ static gboolean
 band_fits (F2VkBackend *vk, const F2ResampleHParams *p, const Plane *planes,
     guint n_planes, guint32 y0, guint32 y1)
 {
-  /* room for the alignment the host removes and the 16-byte rounding */
-  guint64 limit = vk->dev->max_storage_range - vk->dev->storage_alignment - 16;
+  guint64 limit = f2_vk_binding_bytes (vk);
   guint64 first;
 
   if ((guint64) (y1 - y0) * p->out_w * 3 > limit)

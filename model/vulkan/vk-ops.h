@@ -60,4 +60,10 @@ f2_vk_emit (GArray *out, const F2VkDispatch *d)
  * f2_flat_index() (common.glsl). In vk-dispatch.c. */
 void f2_vk_grid_1d (F2VkDispatch *d, guint64 n, guint32 local);
 
+/* Bytes one binding may span from any start: the storage buffer range less
+ * the alignment the recorder removes from its start and the 16-byte
+ * rounding of its end (vk-backend.c). Ops larger than this run in pieces.
+ * In vk-dispatch.c. */
+guint64 f2_vk_binding_bytes (F2VkBackend *vk);
+
 G_END_DECLS
