@@ -186,10 +186,8 @@ gst_florence2_stop (GstFlorence2 * self)
   }
   g_mutex_lock (&self->queue_lock);
   gst_florence2_queue_clear (self);
-  gst_florence2_inference_result_free (self->result);
-  self->result = NULL;
+  gst_florence2_job_forget_all (self);
   self->jobs_running = 0;
-  self->wanted_job = 0;
   g_mutex_unlock (&self->queue_lock);
   g_clear_pointer (&self->results_file, gst_florence2_results_file_close);
   g_clear_pointer (&self->context, florence2_context_free);
@@ -322,8 +320,10 @@ gst_florence2_start (GstFlorence2 * self)
     self->results_failing = FALSE;
   }
 
-  self->pool = g_thread_pool_new (gst_florence2_job_run, NULL, 1, FALSE,
-      &error);
+  /* with batches, one thread per frame the element may have in its batch:
+   * each blocks until its frame's batch has run */
+  self->pool = g_thread_pool_new (gst_florence2_job_run, NULL,
+      batch.batch_size, FALSE, &error);
   if (self->pool == NULL) {
     GST_ELEMENT_ERROR (self, RESOURCE, FAILED,
         ("Cannot start the inference thread: %s", error->message), (NULL));
@@ -333,6 +333,7 @@ gst_florence2_start (GstFlorence2 * self)
   g_mutex_lock (&self->queue_lock);
   self->queue_limit = skipping ? QUEUE_FRAMES_SKIPPING : QUEUE_FRAMES;
   self->batch = batch;
+  self->jobs_limit = batch.batch_size;
   self->frames_until_due = 0;
   self->reported_latency = GST_CLOCK_TIME_NONE;
   g_mutex_unlock (&self->queue_lock);
@@ -909,7 +910,10 @@ gst_florence2_init (GstFlorence2 * self)
   g_mutex_init (&self->queue_lock);
   g_cond_init (&self->queue_cond);
   g_queue_init (&self->queue);
+  g_queue_init (&self->jobs);
+  g_queue_init (&self->held);
   self->queue_limit = QUEUE_FRAMES;
+  self->jobs_limit = 1;
   self->srcresult = GST_FLOW_FLUSHING;
   self->flushing = TRUE;
   self->reported_latency = GST_CLOCK_TIME_NONE;

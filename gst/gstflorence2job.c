@@ -24,7 +24,16 @@ struct _InferenceResult
   GstClockTime inference_time;
 };
 
-/* One inference handed to the inference thread. */
+/* An inference whose result is wanted: the element's jobs queue holds
+ * one per inference, in the order they started; the result is set when
+ * it is done. */
+typedef struct
+{
+  guint id;
+  InferenceResult *result;
+} JobSlot;
+
+/* One inference handed to an inference thread. */
 typedef struct
 {
   GstFlorence2 *self;
@@ -221,9 +230,14 @@ gst_florence2_job_run (gpointer data, gpointer user_data)
 
   g_mutex_lock (&self->queue_lock);
   self->jobs_running--;
-  if (job->id == self->wanted_job && self->result == NULL) {
-    self->result = result;
-    result = NULL;
+  for (GList * l = self->jobs.head; l != NULL; l = l->next) {
+    JobSlot *slot = l->data;
+
+    if (slot->id == job->id) {
+      slot->result = result;
+      result = NULL;
+      break;
+    }
   }
   g_cond_broadcast (&self->queue_cond);
   g_mutex_unlock (&self->queue_lock);
@@ -239,6 +253,7 @@ static gboolean
 submit_job (GstFlorence2 * self, GstBuffer * buffer)
 {
   InferenceJob *job;
+  JobSlot *slot;
   GError *error = NULL;
   gchar *built;
   guint cookie;
@@ -274,10 +289,9 @@ submit_job (GstFlorence2 * self, GstBuffer * buffer)
   }
   g_free (built);
 
-  job->id = ++self->next_job_id;
-  if (job->id == 0)             /* 0 means "none" */
-    job->id = ++self->next_job_id;
-  self->wanted_job = job->id;
+  slot = g_new0 (JobSlot, 1);
+  slot->id = job->id = ++self->next_job_id;
+  g_queue_push_tail (&self->jobs, slot);
   self->jobs_running++;
   g_thread_pool_push (self->pool, job, NULL);
   return TRUE;
@@ -377,14 +391,18 @@ maybe_update_latency (GstFlorence2 * self, GstClockTime inference_time)
   g_mutex_lock (&self->queue_lock);
 }
 
-/* Worker, queue_lock held: take the finished result, if any. A failed
- * inference posts an error and gives NULL with *ret set. */
+/* Worker, queue_lock held: take the oldest inference's result if it is
+ * done. A failed inference posts an error and gives NULL with *ret set. */
 static InferenceResult *
 take_result (GstFlorence2 * self, GstFlowReturn * ret)
 {
-  InferenceResult *result = self->result;
+  JobSlot *slot = g_queue_peek_head (&self->jobs);
+  InferenceResult *result;
 
-  self->result = NULL;
+  if (slot == NULL || slot->result == NULL)
+    return NULL;
+  result = slot->result;
+  g_free (g_queue_pop_head (&self->jobs));
   if (result != NULL && result->error != NULL) {
     GError *e = result->error;
 
@@ -409,42 +427,11 @@ take_result (GstFlorence2 * self, GstFlowReturn * ret)
   return result;
 }
 
-/* Worker: process one frame. Returns what pushing it gave. */
-GstFlowReturn
-gst_florence2_job_handle_frame (GstFlorence2 * self, GstBuffer * buffer,
-    gboolean due)
+/* Worker, queue_lock not held: attach @result (if any) to @buffer and
+ * push it. */
+static GstFlowReturn
+push_frame (GstFlorence2 * self, GstBuffer * buffer, InferenceResult * result)
 {
-  InferenceResult *result = NULL;
-  GstFlowReturn ret = GST_FLOW_OK;
-
-  g_mutex_lock (&self->queue_lock);
-  if (self->mode == GST_FLORENCE2_LATENCY_ALIGNED) {
-    if (due && self->have_info && submit_job (self, buffer)) {
-      guint id = self->wanted_job;
-
-      while (!self->flushing && (self->result == NULL ||
-              self->result->id != id))
-        g_cond_wait (&self->queue_cond, &self->queue_lock);
-      if (self->flushing) {
-        g_mutex_unlock (&self->queue_lock);
-        gst_buffer_unref (buffer);
-        return GST_FLOW_FLUSHING;
-      }
-      result = take_result (self, &ret);
-    }
-  } else {
-    /* frames never wait: results of earlier frames ride on this one */
-    result = take_result (self, &ret);
-    if (ret == GST_FLOW_OK && due && self->have_info
-        && self->jobs_running == 0)
-      submit_job (self, buffer);
-  }
-  g_mutex_unlock (&self->queue_lock);
-
-  if (ret != GST_FLOW_OK) {
-    gst_buffer_unref (buffer);
-    return ret;
-  }
   if (result != NULL) {
     buffer = gst_buffer_make_writable (buffer);
     deliver_result (self, buffer, result);
@@ -453,23 +440,120 @@ gst_florence2_job_handle_frame (GstFlorence2 * self, GstBuffer * buffer,
   return gst_pad_push (self->srcpad, buffer);
 }
 
-/* Worker, at EOS in low-latency mode: the last result has no later frame;
- * still report it on the bus and in the file. */
+void
+gst_florence2_job_hold (GstFlorence2 * self, GstBuffer * buffer, gboolean due)
+{
+  HeldFrame *held = g_new0 (HeldFrame, 1);
+
+  held->buffer = buffer;
+  held->has_job = due && self->have_info && submit_job (self, buffer);
+  if (held->has_job)
+    self->held_jobs++;
+  g_queue_push_tail (&self->held, held);
+}
+
+gboolean
+gst_florence2_job_held_ready (GstFlorence2 * self)
+{
+  HeldFrame *held = g_queue_peek_head (&self->held);
+  JobSlot *slot = g_queue_peek_head (&self->jobs);
+
+  /* held frames start their inferences in order, so the oldest held
+   * frame with an inference owns the oldest job */
+  return held != NULL && (!held->has_job || (slot != NULL
+          && slot->result != NULL));
+}
+
 GstFlowReturn
-gst_florence2_job_finish_low_latency (GstFlorence2 * self)
+gst_florence2_job_push_held (GstFlorence2 * self)
+{
+  InferenceResult *result = NULL;
+  GstFlowReturn ret = GST_FLOW_OK;
+  HeldFrame *held;
+  GstBuffer *buffer;
+
+  g_mutex_lock (&self->queue_lock);
+  held = g_queue_pop_head (&self->held);
+  buffer = held->buffer;
+  if (held->has_job) {
+    self->held_jobs--;
+    result = take_result (self, &ret);
+  }
+  g_cond_broadcast (&self->queue_cond);
+  g_mutex_unlock (&self->queue_lock);
+  g_free (held);
+
+  if (ret != GST_FLOW_OK) {
+    gst_buffer_unref (buffer);
+    return ret;
+  }
+  return push_frame (self, buffer, result);
+}
+
+GstFlowReturn
+gst_florence2_job_pass_frame (GstFlorence2 * self, GstBuffer * buffer,
+    gboolean due)
 {
   InferenceResult *result;
   GstFlowReturn ret = GST_FLOW_OK;
 
+  /* frames never wait: results of earlier frames ride on this one, one
+   * result per frame and in the order of their frames */
   g_mutex_lock (&self->queue_lock);
-  while (!self->flushing && self->jobs_running > 0 && self->wanted_job != 0
-      && self->result == NULL)
-    g_cond_wait (&self->queue_cond, &self->queue_lock);
-  result = self->flushing ? NULL : take_result (self, &ret);
+  result = take_result (self, &ret);
+  if (ret == GST_FLOW_OK && due && self->have_info
+      && self->jobs_running < self->jobs_limit)
+    submit_job (self, buffer);
   g_mutex_unlock (&self->queue_lock);
-  if (result != NULL) {
+
+  if (ret != GST_FLOW_OK) {
+    gst_buffer_unref (buffer);
+    return ret;
+  }
+  return push_frame (self, buffer, result);
+}
+
+/* Worker, at EOS in low-latency mode: the last results have no later
+ * frame; still report them on the bus and in the file. */
+GstFlowReturn
+gst_florence2_job_finish_low_latency (GstFlorence2 * self)
+{
+  GstFlowReturn ret = GST_FLOW_OK;
+
+  g_mutex_lock (&self->queue_lock);
+  while (ret == GST_FLOW_OK && !self->flushing) {
+    InferenceResult *result;
+
+    if (g_queue_is_empty (&self->jobs))
+      break;
+    result = take_result (self, &ret);
+    if (result == NULL) {
+      if (ret == GST_FLOW_OK)
+        g_cond_wait (&self->queue_cond, &self->queue_lock);
+      continue;
+    }
+    g_mutex_unlock (&self->queue_lock);
     deliver_result (self, NULL, result);
     gst_florence2_inference_result_free (result);
+    g_mutex_lock (&self->queue_lock);
   }
+  g_mutex_unlock (&self->queue_lock);
   return ret;
+}
+
+void
+gst_florence2_job_forget_all (GstFlorence2 * self)
+{
+  JobSlot *slot;
+  HeldFrame *held;
+
+  while ((slot = g_queue_pop_head (&self->jobs)) != NULL) {
+    gst_florence2_inference_result_free (slot->result);
+    g_free (slot);
+  }
+  while ((held = g_queue_pop_head (&self->held)) != NULL) {
+    gst_buffer_unref (held->buffer);
+    g_free (held);
+  }
+  self->held_jobs = 0;
 }

@@ -22,6 +22,14 @@ GST_DEBUG_CATEGORY_EXTERN (florence2_debug);
  * gstflorence2job.c. */
 typedef struct _InferenceResult InferenceResult;
 
+/* A frame the worker took from the queue in aligned mode and holds, in
+ * order, until its inference (if it has one) is done. */
+typedef struct
+{
+  GstBuffer *buffer;
+  gboolean has_job;
+} HeldFrame;
+
 struct _GstFlorence2
 {
   GstElement parent;
@@ -74,10 +82,13 @@ struct _GstFlorence2
   GstFlowReturn srcresult;
   gboolean worker_busy;         /* the worker holds an item */
   guint frames_until_due;
-  guint jobs_running;
+  guint jobs_running;           /* inferences on the inference threads */
+  guint jobs_limit;             /* at most this many at once: batch-size */
   guint next_job_id;
-  guint wanted_job;             /* id whose result is wanted; 0 after a flush */
-  InferenceResult *result;      /* finished, not attached yet */
+  GQueue jobs;                  /* JobSlot: the inferences whose results are
+                                 * wanted, oldest first; a flush empties it */
+  GQueue held;                  /* HeldFrame, oldest first (aligned mode) */
+  guint held_jobs;              /* held frames with an inference */
   GstClockTime reported_latency;
 
   /* worker thread only (and flush-stop and stop, with the worker paused) */
@@ -105,13 +116,34 @@ void gst_florence2_queue_clear (GstFlorence2 * self);
  * func, with an InferenceJob as @data). */
 void gst_florence2_job_run (gpointer data, gpointer user_data);
 
-/* gstflorence2job.c, on the worker: process one frame (submit it, wait for
- * or pick up a result, attach it) and push it. Returns what pushing gave. */
-GstFlowReturn gst_florence2_job_handle_frame (GstFlorence2 * self,
+/* gstflorence2job.c, on the worker in aligned mode, queue_lock held: hold
+ * @buffer (taking it) until it may leave, with its inference started when
+ * it is @due. */
+void gst_florence2_job_hold (GstFlorence2 * self, GstBuffer * buffer,
+    gboolean due);
+
+/* gstflorence2job.c, queue_lock held: whether the oldest held frame may
+ * leave (its inference, if any, is done). */
+gboolean gst_florence2_job_held_ready (GstFlorence2 * self);
+
+/* gstflorence2job.c, on the worker in aligned mode, queue_lock not held:
+ * attach its result to the oldest held frame (ready) and push it. Returns
+ * what pushing gave. */
+GstFlowReturn gst_florence2_job_push_held (GstFlorence2 * self);
+
+/* gstflorence2job.c, on the worker in low-latency mode: start an inference
+ * of @buffer when it is @due and fewer than batch-size run, attach the
+ * oldest finished result and push the frame at once. Returns what pushing
+ * gave. */
+GstFlowReturn gst_florence2_job_pass_frame (GstFlorence2 * self,
     GstBuffer * buffer, gboolean due);
 
+/* gstflorence2job.c, queue_lock held: forget every inference (running ones
+ * finish unseen) and drop the held frames: at flush-stop and stop. */
+void gst_florence2_job_forget_all (GstFlorence2 * self);
+
 /* gstflorence2job.c, on the worker at EOS in low-latency mode: deliver the
- * last result, which no later frame will carry. */
+ * last results, which no later frame will carry. */
 GstFlowReturn gst_florence2_job_finish_low_latency (GstFlorence2 * self);
 
 void gst_florence2_inference_result_free (InferenceResult * result);

@@ -33,53 +33,88 @@ take_caps (GstFlorence2 * self, GstEvent * event)
   self->have_info = gst_video_info_from_caps (&self->info, caps);
 }
 
-/* The worker: the source pad's task. */
-static void
-gst_florence2_loop (GstFlorence2 * self)
+/* queue_lock held: pop the head of the queue. */
+static QueueItem *
+pop_item (GstFlorence2 * self)
 {
-  QueueItem *item;
-  GstFlowReturn ret = GST_FLOW_OK;
-  GstMiniObject *object;
-  gboolean due;
+  QueueItem *item = g_queue_pop_head (&self->queue);
 
-  g_mutex_lock (&self->queue_lock);
-  while (g_queue_is_empty (&self->queue) && !self->flushing)
-    g_cond_wait (&self->queue_cond, &self->queue_lock);
-  if (self->flushing) {
-    g_mutex_unlock (&self->queue_lock);
-    goto pause;
-  }
-  item = g_queue_pop_head (&self->queue);
   if (GST_IS_BUFFER (item->object))
     self->queued_frames--;
   if (item->due)
     self->queued_due--;
-  self->worker_busy = TRUE;
   g_cond_broadcast (&self->queue_cond);
+  return item;
+}
+
+/* Worker, queue_lock not held: push a serialized event. */
+static GstFlowReturn
+handle_event (GstFlorence2 * self, GstEvent * event)
+{
+  GstFlowReturn ret = GST_FLOW_OK;
+  gboolean eos = GST_EVENT_TYPE (event) == GST_EVENT_EOS;
+
+  if (GST_EVENT_TYPE (event) == GST_EVENT_CAPS)
+    take_caps (self, event);
+  if (eos && self->mode == GST_FLORENCE2_LATENCY_LOW)
+    ret = gst_florence2_job_finish_low_latency (self);
+  if (ret == GST_FLOW_OK || eos) {
+    gst_pad_push_event (self->srcpad, event);
+    if (eos)
+      ret = GST_FLOW_EOS;
+  } else {
+    gst_event_unref (event);
+  }
+  return ret;
+}
+
+/* The worker: the source pad's task. In aligned mode it takes frames from
+ * the queue while fewer than batch-size of its frames have inferences
+ * running, starts theirs, and holds them in order until the oldest is
+ * done: queued frames of one element batch together. Events wait until
+ * every held frame has left. In low-latency mode frames pass at once. */
+static void
+gst_florence2_loop (GstFlorence2 * self)
+{
+  GstFlowReturn ret = GST_FLOW_OK;
+  gboolean aligned = self->mode == GST_FLORENCE2_LATENCY_ALIGNED;
+  QueueItem *item = NULL;
+
+  g_mutex_lock (&self->queue_lock);
+  for (;;) {
+    QueueItem *head = g_queue_peek_head (&self->queue);
+
+    if (self->flushing) {
+      g_mutex_unlock (&self->queue_lock);
+      goto pause;
+    }
+    if (gst_florence2_job_held_ready (self))
+      break;
+    if (head != NULL && aligned && GST_IS_BUFFER (head->object) &&
+        self->held_jobs < self->jobs_limit) {
+      item = pop_item (self);
+      gst_florence2_job_hold (self, GST_BUFFER (item->object), item->due);
+      g_free (item);
+      item = NULL;
+      continue;
+    }
+    if (head != NULL && g_queue_is_empty (&self->held)) {
+      item = pop_item (self);
+      break;
+    }
+    g_cond_wait (&self->queue_cond, &self->queue_lock);
+  }
+  self->worker_busy = TRUE;
   g_mutex_unlock (&self->queue_lock);
 
-  object = item->object;
-  due = item->due;
+  if (item == NULL)
+    ret = gst_florence2_job_push_held (self);
+  else if (GST_IS_BUFFER (item->object))
+    ret = gst_florence2_job_pass_frame (self, GST_BUFFER (item->object),
+        item->due);
+  else
+    ret = handle_event (self, GST_EVENT (item->object));
   g_free (item);
-
-  if (GST_IS_BUFFER (object)) {
-    ret = gst_florence2_job_handle_frame (self, GST_BUFFER (object), due);
-  } else {
-    GstEvent *event = GST_EVENT (object);
-    gboolean eos = GST_EVENT_TYPE (event) == GST_EVENT_EOS;
-
-    if (GST_EVENT_TYPE (event) == GST_EVENT_CAPS)
-      take_caps (self, event);
-    if (eos && self->mode == GST_FLORENCE2_LATENCY_LOW)
-      ret = gst_florence2_job_finish_low_latency (self);
-    if (ret == GST_FLOW_OK || eos) {
-      gst_pad_push_event (self->srcpad, event);
-      if (eos)
-        ret = GST_FLOW_EOS;
-    } else {
-      gst_event_unref (event);
-    }
-  }
 
   g_mutex_lock (&self->queue_lock);
   self->worker_busy = FALSE;
@@ -113,8 +148,8 @@ take_due (GstFlorence2 * self)
 
   GST_OBJECT_LOCK (self);
   interval = self->inference_interval;
-  busy = self->skip_when_busy && (self->jobs_running > 0 ||
-      self->queued_due > 0);
+  busy = self->skip_when_busy &&
+      self->jobs_running + self->queued_due >= self->jobs_limit;
   GST_OBJECT_UNLOCK (self);
 
   if (self->frames_until_due > 0) {
@@ -222,9 +257,7 @@ gst_florence2_sink_event (GstPad * pad, GstObject * parent, GstEvent * event)
       flush_queue (self);
       self->flushing = FALSE;
       self->srcresult = GST_FLOW_OK;
-      self->wanted_job = 0;     /* a running inference is forgotten */
-      gst_florence2_inference_result_free (self->result);
-      self->result = NULL;
+      gst_florence2_job_forget_all (self);      /* running ones finish unseen */
       self->frames_until_due = 0;
       g_mutex_unlock (&self->queue_lock);
       return gst_pad_start_task (self->srcpad,
@@ -281,7 +314,8 @@ gst_florence2_sink_query (GstPad * pad, GstObject * parent, GstQuery * query)
     /* answer in order: once everything before it has left */
     g_mutex_lock (&self->queue_lock);
     while (self->srcresult == GST_FLOW_OK &&
-        (!g_queue_is_empty (&self->queue) || self->worker_busy))
+        (!g_queue_is_empty (&self->queue) || !g_queue_is_empty (&self->held)
+            || self->worker_busy))
       g_cond_wait (&self->queue_cond, &self->queue_lock);
     ok = self->srcresult == GST_FLOW_OK;
     g_mutex_unlock (&self->queue_lock);

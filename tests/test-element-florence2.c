@@ -940,13 +940,15 @@ typedef struct
 } BatchStream;
 
 /* @st: an element with batch-size @size and batch-timeout @timeout running
- * @task on a @format frame of @w x @h (the golden image at its size). */
+ * @task on a @format frame of @w x @h (the golden image at its size), with
+ * the @more settings (or NULL). */
 static void
 batch_stream_init (BatchStream * st, guint size, GstClockTime timeout,
-    F2Task task, GstVideoFormat format, gint w, gint h)
+    F2Task task, GstVideoFormat format, gint w, gint h, const gchar * more)
 {
   gchar *extra = g_strdup_printf ("batch-size=%u batch-timeout=%"
-      G_GUINT64_FORMAT " task=%s", size, timeout, f2_task_info (task)->nick);
+      G_GUINT64_FORMAT " task=%s %s", size, timeout, f2_task_info (task)->nick,
+      more ? more : "");
 
   memset (st, 0, sizeof (*st));
   st->h = harness_new (extra);
@@ -1041,6 +1043,22 @@ time_one_inference (void)
   return t;
 }
 
+/* Whether a batch of three runs well within @timeout on the test device,
+ * so that a full batch is told apart from a timed-out one by its time:
+ * true of the cpu backend and GPUs, not of the reference backend. */
+static gboolean
+batch_fills_within (GstClockTime timeout)
+{
+  GstClockTime alone = time_one_inference ();
+
+  if (3 * alone + 2 * GST_SECOND < timeout)
+    return TRUE;
+  g_printerr ("one frame takes %" GST_TIME_FORMAT " here: too slow to "
+      "tell a full batch from a timed-out one; only the results are "
+      "checked\n", GST_TIME_ARGS (alone));
+  return FALSE;
+}
+
 /* Three elements on one model with batch-size 3, fed at once from three
  * threads: their frames (different tasks, formats and sizes) run as one
  * batch, which starts when it is full (long before the 10 s timeout), and
@@ -1052,23 +1070,13 @@ GST_START_TEST (test_batched_streams)
   BatchStream st[3];
 
   load_fixtures ();
-  /* the timing check needs a batch to run well within the timeout: true
-   * of the cpu backend and GPUs, not of the reference backend */
-  {
-    GstClockTime alone = time_one_inference ();
-
-    timed = 3 * alone + 2 * GST_SECOND < timeout;
-    if (!timed)
-      g_printerr ("one frame takes %" GST_TIME_FORMAT " here: too slow to "
-          "tell a full batch from a timed-out one; only the results are "
-          "checked\n", GST_TIME_ARGS (alone));
-  }
+  timed = batch_fills_within (timeout);
   batch_stream_init (&st[0], 3, timeout, F2_TASK_OD, GST_VIDEO_FORMAT_RGB,
-      image_w, image_h);
+      image_w, image_h, NULL);
   batch_stream_init (&st[1], 3, timeout, F2_TASK_CAPTION,
-      GST_VIDEO_FORMAT_I420, image_w, image_h);
+      GST_VIDEO_FORMAT_I420, image_w, image_h, NULL);
   batch_stream_init (&st[2], 3, timeout, F2_TASK_OD, GST_VIDEO_FORMAT_BGRx,
-      320, 240);
+      320, 240, NULL);
   fail_unless (st[0].ref->result->n_regions > 0 &&
       st[1].ref->result->text != NULL, "the references would compare nothing");
   for (guint round = 0; round < 2; round++) {
@@ -1094,7 +1102,7 @@ GST_START_TEST (test_batch_stream_leaves)
   load_fixtures ();
   for (guint i = 0; i < 2; i++)
     batch_stream_init (&st[i], 2, BATCH_WAIT, F2_TASK_OD,
-        GST_VIDEO_FORMAT_RGB, image_w, image_h);
+        GST_VIDEO_FORMAT_RGB, image_w, image_h, NULL);
   push_batch_round (st, 2, 0);
 
   fail_unless_equals_int (gst_element_set_state (st[1].h->element,
@@ -1126,9 +1134,9 @@ GST_START_TEST (test_batch_flush_and_eos)
 
   load_fixtures ();
   batch_stream_init (&a, 2, BATCH_WAIT, F2_TASK_OD, GST_VIDEO_FORMAT_RGB,
-      image_w, image_h);
+      image_w, image_h, NULL);
   batch_stream_init (&b, 2, BATCH_WAIT, F2_TASK_OD, GST_VIDEO_FORMAT_RGB,
-      image_w, image_h);
+      image_w, image_h, NULL);
 
   /* a's frame is (or soon will be) in a batch with b's when a flushes */
   fail_unless_equals_int (gst_harness_push (a.h,
@@ -1165,6 +1173,102 @@ GST_START_TEST (test_batch_flush_and_eos)
 
   batch_stream_clear (&a);
   batch_stream_clear (&b);
+}
+
+GST_END_TEST;
+
+/* One element with batch-size 3 and frames queued: its own frames run as
+ * one batch, which starts when full (long before the 10 s timeout); with
+ * inference-interval 2 the due frames batch across the frames between
+ * them, which pass in order without results. */
+GST_START_TEST (test_batch_own_frames)
+{
+  const GstClockTime timeout = 10 * GST_SECOND;
+  gboolean timed;
+  BatchStream st;
+
+  load_fixtures ();
+  timed = batch_fills_within (timeout);
+  batch_stream_init (&st, 3, timeout, F2_TASK_OD, GST_VIDEO_FORMAT_RGB,
+      image_w, image_h, NULL);
+  for (guint i = 0; i < 3; i++)
+    fail_unless_equals_int (gst_harness_push (st.h,
+            stamp (gst_buffer_copy (st.frame), i)), GST_FLOW_OK);
+  for (guint i = 0; i < 3; i++) {
+    GstClockTime t = check_batch_output (&st, gst_harness_pull (st.h), i,
+        "own frames");
+
+    fail_unless (!timed || t < timeout, "frame %u waited %" GST_TIME_FORMAT
+        ": the element's queued frames did not batch", i, GST_TIME_ARGS (t));
+  }
+  batch_stream_clear (&st);
+
+  batch_stream_init (&st, 3, timeout, F2_TASK_OD, GST_VIDEO_FORMAT_RGB,
+      image_w, image_h, "inference-interval=2");
+  for (guint i = 0; i < 6; i++)
+    fail_unless_equals_int (gst_harness_push (st.h,
+            stamp (gst_buffer_copy (st.frame), i)), GST_FLOW_OK);
+  for (guint i = 0; i < 6; i++) {
+    GstBuffer *out = gst_harness_pull (st.h);
+
+    fail_unless (out != NULL);
+    if (i % 2 == 0) {
+      GstClockTime t = check_batch_output (&st, out, i, "every other frame");
+
+      fail_unless (!timed || t < timeout, "frame %u waited %"
+          GST_TIME_FORMAT ": the due frames did not batch", i,
+          GST_TIME_ARGS (t));
+    } else {
+      fail_unless_equals_uint64 (GST_BUFFER_PTS (out), i * GST_SECOND / 30);
+      fail_unless (gst_buffer_get_florence2_meta (out) == NULL,
+          "frame %u was not due, yet has a result", i);
+      gst_buffer_unref (out);
+    }
+  }
+  batch_stream_clear (&st);
+}
+
+GST_END_TEST;
+
+/* Low-latency mode with batch-size 2: two frames start their inferences
+ * at once and batch; their results ride on later frames, one per frame,
+ * in the order of their frames. */
+GST_START_TEST (test_batch_low_latency)
+{
+  const GstClockTime timeout = 10 * GST_SECOND;
+  gboolean timed;
+  BatchStream st;
+  guint seen = 0, index = 0;
+  gint64 give_up;
+
+  load_fixtures ();
+  timed = batch_fills_within (timeout);
+  batch_stream_init (&st, 2, timeout, F2_TASK_OD, GST_VIDEO_FORMAT_RGB,
+      image_w, image_h, "latency-mode=low-latency");
+  give_up = g_get_monotonic_time () + 120 * G_USEC_PER_SEC;
+  while (seen < 2) {
+    GstBuffer *out = gst_harness_push_and_pull (st.h,
+        stamp (gst_buffer_copy (st.frame), index));
+    GstFlorence2Meta *meta;
+
+    fail_unless (out != NULL);
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (out), index * GST_SECOND / 30);
+    meta = gst_buffer_get_florence2_meta (out);
+    if (meta != NULL) {
+      fail_unless_equals_uint64 (meta->source_pts, seen * GST_SECOND / 30);
+      fail_unless (!timed || meta->inference_time < timeout, "frame %u "
+          "waited %" GST_TIME_FORMAT ": the two frames did not batch", seen,
+          GST_TIME_ARGS (meta->inference_time));
+      assert_meta_equals (out, st.ref, "low-latency batch");
+      seen++;
+    }
+    gst_buffer_unref (out);
+    index++;
+    fail_unless (g_get_monotonic_time () < give_up, "no results after %u "
+        "frames", index);
+    g_usleep (20 * 1000);
+  }
+  batch_stream_clear (&st);
 }
 
 GST_END_TEST;
@@ -1922,6 +2026,8 @@ florence2_suite (void)
   tcase_add_test (tc, test_batched_streams);
   tcase_add_test (tc, test_batch_stream_leaves);
   tcase_add_test (tc, test_batch_flush_and_eos);
+  tcase_add_test (tc, test_batch_own_frames);
+  tcase_add_test (tc, test_batch_low_latency);
   tcase_add_test (tc, test_batch_properties);
   tcase_add_test (tc, test_batch_latency);
   tcase_add_test (tc, test_setting_errors);
