@@ -22,8 +22,10 @@
  * starts when it holds as many frames as the largest batch-size among its
  * frames, or when its oldest frame has waited the #GstFlorence2:batch-timeout
  * of that frame's element; each frame gets its result as soon as its own
- * answer is complete (in fp32 the same result as alone). In aligned mode
- * the element adds its batch-timeout to the latency it reports.
+ * answer is complete (in fp32 the same result as alone). An element runs
+ * up to batch-size of its own frames at once, so the queued frames of one
+ * stream batch together as well. In aligned mode the element adds its
+ * batch-timeout to the latency it reports.
  *
  * ## Example launch line
  * |[
@@ -51,11 +53,12 @@
  *
  * Threads: the upstream streaming thread (chain and sink events, holding
  * the sink pad's stream lock), the worker (the source pad's task, holding
- * the source pad's stream lock while it pushes), the inference thread (a
+ * the source pad's stream lock while it pushes), the inference threads (a
  * pool of one that runs florence2_context_run() on the element's own
- * context of the shared model, or with batch-size > 1
- * florence2_model_run_batched() on the shared model, which blocks until the
- * frame's batch has run) and application threads
+ * context of the shared model, or with batch-size > 1 a pool of
+ * batch-size threads, each running florence2_model_run_batched() on the
+ * shared model for one frame, which blocks until the frame's batch has
+ * run) and application threads
  * (properties, state changes).
  *
  * Lock order, outermost first; a thread holding one takes only those below
@@ -204,7 +207,8 @@ post_load_error (GstFlorence2 * self, const gchar * dir, GError * error)
     case FLORENCE2_ERROR_KIND_OUT_OF_MEMORY:
       GST_ELEMENT_ERROR (self, RESOURCE, NO_SPACE_LEFT,
           ("Not enough memory for the Florence-2 model: %s", error->message),
-          ("try precision=fp16 (Vulkan) or bf16 (cpu), or a smaller model"));
+          ("try precision=fp16 (Vulkan) or bf16 (cpu), a smaller batch-size, "
+              "or a smaller model"));
       break;
     case FLORENCE2_ERROR_KIND_SETTINGS:
       GST_ELEMENT_ERROR (self, LIBRARY, SETTINGS,
@@ -291,13 +295,17 @@ gst_florence2_start (GstFlorence2 * self)
   }
   /* this element's own working memory on the shared model: elements
    * sharing a model run their inferences at the same time; with batches,
-   * the model's scheduler holds the working memory */
-  if (batch.batch_size <= 1) {
+   * the model's scheduler holds the working memory, made ready now for
+   * batches of this size */
+  if (batch.batch_size <= 1)
     self->context = florence2_context_new (self->model, &error);
-    if (self->context == NULL) {
-      post_load_error (self, dir, error);
-      goto fail;
-    }
+  else if (!florence2_model_reserve_batch (self->model, batch.batch_size,
+          &error))
+    g_prefix_error (&error, "cannot set up batches of %u frames: ",
+        batch.batch_size);
+  if (error != NULL) {
+    post_load_error (self, dir, error);
+    goto fail;
   }
   GST_INFO_OBJECT (self, "model %s on %s, batches of up to %u frames "
       "waiting at most %" GST_TIME_FORMAT, dir,
@@ -706,9 +714,11 @@ gst_florence2_class_init (GstFlorence2Class * klass)
    * GstFlorence2:skip-when-busy:
    *
    * aligned mode: a frame due for inference that arrives while one runs
-   * passes without results (still in order, behind the running one), and up
-   * to 32 frames may wait instead of 2, so a live source is held up less.
-   * In low-latency mode frames never wait and busy frames are always skipped.
+   * (with #GstFlorence2:batch-size above 1: while batch-size of the
+   * element's frames run or wait for one) passes without results, still in
+   * order behind the running ones, and up to 32 frames may wait instead of
+   * 2, so a live source is held up less. In low-latency mode frames never
+   * wait and busy frames are always skipped.
    */
   g_object_class_install_property (gobject_class, PROP_SKIP_WHEN_BUSY,
       g_param_spec_boolean ("skip-when-busy", "Skip when busy",
@@ -729,6 +739,14 @@ gst_florence2_class_init (GstFlorence2Class * klass)
    * Elements sharing a model may set different values; a batch takes the
    * largest batch-size among its frames, and each frame waits at most its
    * own element's batch-timeout.
+   *
+   * An element runs up to batch-size of its own frames at once, so a
+   * single stream whose frames queue up (aligned mode) batches them too:
+   * the frames leave in order, each once its own result is attached. In
+   * low-latency mode up to batch-size inferences run at once, and their
+   * results ride on later frames, one per frame, in the order of the
+   * frames they came from. With #GstFlorence2:skip-when-busy the element
+   * is busy when batch-size of its frames are running or waiting.
    */
   g_object_class_install_property (gobject_class, PROP_BATCH_SIZE,
       g_param_spec_uint ("batch-size", "Batch size",

@@ -1,6 +1,7 @@
 /* The model's batch scheduler: frames from every caller of
- * florence2_model_run_batched() (one thread per camera, typically one per
- * element) wait in one FIFO queue; a worker thread takes them in batches
+ * florence2_model_run_batched() (one thread per frame in flight: a camera
+ * with several frames queued calls from as many threads) wait in one FIFO
+ * queue; a worker thread takes them in batches
  * and runs each batch on a network with one slot per frame. A batch starts
  * when the queue holds as many frames as the largest batch size among
  * them, or when its oldest frame has waited its timeout for the batch to
@@ -9,7 +10,8 @@
  * were waiting for the worker, not for company, and starting them at once
  * in a part-filled batch would leave the slots of the streams still
  * handing in their next frame empty. Callers block
- * until their own frame is done, so each has at most one frame queued and
+ * until their own frame is done, so a stream has at most as many frames
+ * queued as it has threads (the florence2 element: its batch-size), and
  * FIFO order serves every stream in turn. */
 #include "florence2-private.h"
 
@@ -31,6 +33,9 @@ struct _F2BatchScheduler {
   GCond frame_done;             /* for the callers */
   GQueue pending;               /* Request *, oldest first */
   gboolean quit;
+  gboolean running;             /* the worker runs a batch on net */
+  gboolean reserving;           /* a caller replaces net: no batch starts */
+  GCond idle;                   /* for reserve(): running or reserving ended */
   GThread *thread;
   gint64 idle_since;            /* monotonic, us: the end of the last batch */
   F2Net *net;                   /* as many slots as the largest batch so far */
@@ -97,7 +102,7 @@ worker (gpointer data)
     guint target = 1, n;
     gint64 deadline;
 
-    if (head == NULL) {
+    if (head == NULL || s->reserving) {
       g_cond_wait (&s->wake, &s->lock);
       continue;
     }
@@ -113,9 +118,12 @@ worker (gpointer data)
       batch[i] = g_queue_pop_head (&s->pending);
     s->batches++;
     s->frames += n;
+    s->running = TRUE;
     g_mutex_unlock (&s->lock);
     run_batch (s, batch, n, target);
     g_mutex_lock (&s->lock);
+    s->running = FALSE;
+    g_cond_broadcast (&s->idle);
     s->idle_since = g_get_monotonic_time ();
   }
   g_mutex_unlock (&s->lock);
@@ -131,6 +139,7 @@ f2_batch_scheduler_new (Florence2Model *model)
   g_mutex_init (&s->lock);
   g_cond_init (&s->wake);
   g_cond_init (&s->frame_done);
+  g_cond_init (&s->idle);
   g_queue_init (&s->pending);
   s->thread = g_thread_new ("florence2-batch", worker, s);
   return s;
@@ -149,8 +158,36 @@ f2_batch_scheduler_free (F2BatchScheduler *s)
   f2_net_free (s->net);
   g_cond_clear (&s->wake);
   g_cond_clear (&s->frame_done);
+  g_cond_clear (&s->idle);
   g_mutex_clear (&s->lock);
   g_free (s);
+}
+
+gboolean
+f2_batch_scheduler_reserve (F2BatchScheduler *s, guint slots, GError **error)
+{
+  gboolean ok = TRUE;
+
+  g_mutex_lock (&s->lock);
+  while (s->running || s->reserving)
+    g_cond_wait (&s->idle, &s->lock);
+  if (s->net == NULL || f2_net_slots (s->net) < slots) {
+    F2Net *net;
+
+    /* the old memory goes first: both at once might not fit */
+    s->reserving = TRUE;
+    g_clear_pointer (&s->net, f2_net_free);
+    g_mutex_unlock (&s->lock);
+    net = f2_net_new_batch (s->model->net_model, slots, error);
+    g_mutex_lock (&s->lock);
+    s->net = net;
+    ok = net != NULL;
+    s->reserving = FALSE;
+    g_cond_broadcast (&s->idle);
+    g_cond_signal (&s->wake);
+  }
+  g_mutex_unlock (&s->lock);
+  return ok;
 }
 
 Florence2Output *

@@ -59,6 +59,10 @@ gboolean f2_dump_tensors (Florence2Model *model, F2Net *net, const char *path,
 F2BatchScheduler *f2_batch_scheduler_new (Florence2Model *model);
 void f2_batch_scheduler_free (F2BatchScheduler *scheduler);
 /* Queues one frame and waits for its output */
+/* Makes the scheduler's working memory hold batches of @slots frames now,
+ * rather than at the first such batch (waits for a running batch). */
+gboolean f2_batch_scheduler_reserve (F2BatchScheduler *scheduler,
+    guint slots, GError **error);
 Florence2Output *f2_batch_scheduler_run (F2BatchScheduler *scheduler,
     const Florence2Image *image, const Florence2RunParams *params,
     guint batch_size, guint64 timeout_ns, GError **error);

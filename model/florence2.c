@@ -320,22 +320,41 @@ florence2_model_run (Florence2Model *model, const F2Image *image,
 
 #define MAX_BATCH_TIMEOUT_NS (10 * G_GUINT64_CONSTANT (1000000000))
 
+static gboolean
+check_batch_size (guint batch_size, GError **error)
+{
+  if (batch_size >= 1 && batch_size <= FLORENCE2_MAX_BATCH)
+    return TRUE;
+  g_set_error (error, F2_SETTINGS_ERROR, F2_SETTINGS_ERROR_INVALID,
+      "batch size %u: frames are batched 1 to %u at a time", batch_size,
+      FLORENCE2_MAX_BATCH);
+  return FALSE;
+}
+
+/* The model's batch scheduler, started by the first batched call. */
+static F2BatchScheduler *
+model_scheduler (Florence2Model *model)
+{
+  F2BatchScheduler *s;
+
+  g_mutex_lock (&model->scheduler_lock);
+  if (model->scheduler == NULL)
+    model->scheduler = f2_batch_scheduler_new (model);
+  s = model->scheduler;
+  g_mutex_unlock (&model->scheduler_lock);
+  return s;
+}
+
 Florence2Output *
 florence2_model_run_batched (Florence2Model *model, const F2Image *image,
     const Florence2RunParams *params, const Florence2BatchParams *batch,
     GError **error)
 {
-  F2BatchScheduler *s;
-
   g_return_val_if_fail (model != NULL && image != NULL && params != NULL
       && batch != NULL, NULL);
 
-  if (batch->batch_size == 0 || batch->batch_size > FLORENCE2_MAX_BATCH) {
-    g_set_error (error, F2_SETTINGS_ERROR, F2_SETTINGS_ERROR_INVALID,
-        "batch size %u: frames are batched 1 to %u at a time",
-        batch->batch_size, FLORENCE2_MAX_BATCH);
+  if (!check_batch_size (batch->batch_size, error))
     return NULL;
-  }
   if (batch->batch_timeout_ns > MAX_BATCH_TIMEOUT_NS) {
     g_set_error (error, F2_SETTINGS_ERROR, F2_SETTINGS_ERROR_INVALID,
         "batch timeout %" G_GUINT64_FORMAT " ns: a frame waits at most 10 s "
@@ -345,13 +364,22 @@ florence2_model_run_batched (Florence2Model *model, const F2Image *image,
   if (batch->batch_size == 1)
     return florence2_model_run (model, image, params, error);
 
-  g_mutex_lock (&model->scheduler_lock);
-  if (model->scheduler == NULL)
-    model->scheduler = f2_batch_scheduler_new (model);
-  s = model->scheduler;
-  g_mutex_unlock (&model->scheduler_lock);
-  return f2_batch_scheduler_run (s, image, params, batch->batch_size,
-      batch->batch_timeout_ns, error);
+  return f2_batch_scheduler_run (model_scheduler (model), image, params,
+      batch->batch_size, batch->batch_timeout_ns, error);
+}
+
+gboolean
+florence2_model_reserve_batch (Florence2Model *model, guint batch_size,
+    GError **error)
+{
+  g_return_val_if_fail (model != NULL, FALSE);
+
+  if (!check_batch_size (batch_size, error))
+    return FALSE;
+  if (batch_size == 1)
+    return TRUE;
+  return f2_batch_scheduler_reserve (model_scheduler (model), batch_size,
+      error);
 }
 
 void

@@ -265,6 +265,13 @@ Florence2Output *florence2_model_run_batched (Florence2Model *model,
     const Florence2Image *image, const Florence2RunParams *params,
     const Florence2BatchParams *batch, GError **error);
 
+/* Makes the batch scheduler's working memory ready for batches of
+ * @batch_size frames now (a florence2 element does so when it starts), so
+ * that the first such batch does not pay for it and a lack of memory shows
+ * here. Waits for a running batch. TRUE at once for @batch_size 1. */
+gboolean florence2_model_reserve_batch (Florence2Model *model,
+    guint batch_size, GError **error);
+
 /* The JSON object florence2-cli prints for one image: task, prompt,
  * input_ids, generated_ids, text, result, image_size, timings_ms, ... */
 JsonNode *florence2_output_to_json (const Florence2Output *output,

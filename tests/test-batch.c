@@ -12,6 +12,7 @@
  * THREADS: compute threads per run (default 0, the backend's choice); 1
  * keeps OpenMP out of the way of ThreadSanitizer, as in test-contexts. */
 #include "florence2.h"
+#include "model-net.h"
 #include "test-common.h"
 
 #include <json-glib/json-glib.h>
@@ -445,6 +446,53 @@ run_scheduler_fill (Florence2Model *model, Job *jobs)
         "for company", frames, batches);
 }
 
+/* florence2_model_reserve_batch(): sizes out of range are refused; @batch
+ * makes the scheduler's working memory now (and a smaller size after it
+ * makes none), and the first batch of that size then allocates nothing. */
+static void
+run_reserve (Florence2Model *model, Job *jobs, guint batch)
+{
+  F2Backend *backend = florence2_model_backend (model);
+  guint bad[] = { 0, FLORENCE2_MAX_BATCH + 1 };
+  guint64 before, reserved, after;
+  GError *error = NULL;
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++) {
+    if (florence2_model_reserve_batch (model, bad[i], &error))
+      fail ("reserve: a batch of %u was accepted", bad[i]);
+    else if (florence2_error_kind (error) != FLORENCE2_ERROR_KIND_SETTINGS)
+      fail ("reserve %u: not a settings error: %s", bad[i], error->message);
+    g_clear_error (&error);
+  }
+  before = f2_backend_allocated_bytes (backend, F2_BUFFER_ACTIVATIONS);
+  if (!florence2_model_reserve_batch (model, batch + 1, &error)
+      || !florence2_model_reserve_batch (model, batch, &error)) {
+    fail ("reserve: %s", error->message);
+    g_clear_error (&error);
+    return;
+  }
+  reserved = f2_backend_allocated_bytes (backend, F2_BUFFER_ACTIVATIONS);
+  if (reserved <= before)
+    fail ("reserve: a batch of %u made no working memory (%" G_GUINT64_FORMAT
+        " bytes before and after)", batch + 1, before);
+  {
+    /* one frame per thread, all in one batch */
+    Feeder feeders[FLORENCE2_MAX_BATCH + 1];
+    GThread *threads[FLORENCE2_MAX_BATCH + 1];
+
+    for (guint t = 0; t <= batch; t++) {
+      feeders[t] = (Feeder) { model, jobs, t, batch + 1, batch + 1, batch + 1 };
+      threads[t] = g_thread_new ("feeder", feed, &feeders[t]);
+    }
+    for (guint t = 0; t <= batch; t++)
+      g_thread_join (threads[t]);
+  }
+  after = f2_backend_allocated_bytes (backend, F2_BUFFER_ACTIVATIONS);
+  if (after != reserved)
+    fail ("reserve: the first batch of %u allocated %" G_GINT64_FORMAT
+        " bytes more", batch + 1, (gint64) (after - reserved));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -472,6 +520,7 @@ main (int argc, char **argv)
   run_net_calls (model, jobs, batch);
   run_scheduler (model, jobs, n_jobs, batch);
   run_scheduler_fill (model, jobs);
+  run_reserve (model, jobs, batch);
 
   for (guint i = 0; i < n_jobs; i++) {
     florence2_output_free (jobs[i].single);

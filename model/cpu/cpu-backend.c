@@ -44,7 +44,7 @@ cpu_alloc (F2Backend *backend, F2BufferKind kind, F2ElemType type,
     return f2_backend_invalid (error, "unknown element type %d", type);
   /* one element more, so that an empty buffer still has an address */
   if (n_elements < G_MAXSIZE / size - 64)
-    data = g_aligned_alloc0 (n_elements + 1, size, 64);
+    data = f2_cpu_alloc0 ((n_elements + 1) * size);
   if (data == NULL) {
     g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_OUT_OF_MEMORY,
         "cannot allocate %" G_GUINT64_FORMAT " bytes of host memory; free "
@@ -140,7 +140,7 @@ cpu_program_free (F2Backend *backend, F2Program *program)
 static void
 run_free (F2CpuRun *run)
 {
-  g_aligned_free (run->scratch);
+  f2_cpu_free (run->scratch);
   if (run->stream != NULL)
     dnnl_stream_destroy (run->stream);
   g_free (run);
@@ -170,7 +170,7 @@ run_take (F2CpuBackend *self, GError **error)
   }
   if (run->size >= need)
     return run;
-  grown = g_aligned_alloc0 (need, 1, 64);
+  grown = f2_cpu_alloc0 (need);
   if (grown == NULL) {
     g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_OUT_OF_MEMORY,
         "cannot allocate %" G_GSIZE_FORMAT " bytes of working memory", need);
@@ -180,7 +180,7 @@ run_take (F2CpuBackend *self, GError **error)
   g_mutex_lock (&self->base.lock);
   self->base.allocated[F2_BUFFER_ACTIVATIONS] += need - run->size;
   g_mutex_unlock (&self->base.lock);
-  g_aligned_free (run->scratch);
+  f2_cpu_free (run->scratch);
   run->scratch = grown;
   run->size = need;
   return run;
@@ -388,7 +388,7 @@ f2_backend_new_cpu (F2Precision precision, guint threads, GError **error)
   f2_backend_init_base (&self->base, &cpu_class, "cpu",
       precision == F2_PRECISION_AUTO ? F2_PRECISION_FP32 : precision);
   self->threads = threads ? threads : (guint) MAX (1, omp_get_num_procs ());
-  self->data = g_ptr_array_new_with_free_func (g_aligned_free);
+  self->data = g_ptr_array_new_with_free_func (f2_cpu_free);
   self->linears = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, g_free);
   self->idle_runs = g_ptr_array_new_with_free_func ((GDestroyNotify) run_free);
   self->profile_ops = g_strcmp0 (g_getenv ("F2_PROFILE_OPS"), "1") == 0

@@ -18,6 +18,11 @@
 
 G_BEGIN_DECLS
 
+/* cpu-memory.c: zeroed host memory, 64-byte aligned (2 MiB aligned and on
+ * huge pages where it is that large); NULL when there is not enough. */
+gpointer f2_cpu_alloc0 (gsize size);
+void f2_cpu_free (gpointer data);
+
 /* What one program run works in. */
 typedef struct {
   guint8 *scratch;
