@@ -31,12 +31,16 @@ run () {
   start=$(date +%s.%N)
   gst-launch-1.0 -q videotestsrc num-buffers="$n" ! \
     video/x-raw,width=640,height=480 ! videoconvert ! \
-    florence2 model="$model" batch-size="$batch" "$@" ! fakesink >&2
+    florence2 model="$model" batch-size="$batch" "$@" ! fakesink >&2 || {
+      echo "the pipeline failed" >&2
+      exit 1
+    }
   end=$(date +%s.%N)
-  echo "$end - $start" | bc
+  awk -v s="$start" -v e="$end" 'BEGIN { printf "%.2f", e - s }'
 }
 
 startup=$(run 0 "$@")
 total=$(run "$frames" "$@")
-echo "batch-size $batch, $frames frames: start-up $startup s, all $total s," \
-  "$(echo "scale=3; $frames / ($total - $startup)" | bc) frames/s"
+awk -v b="$batch" -v n="$frames" -v s="$startup" -v t="$total" 'BEGIN {
+  printf "batch-size %s, %s frames: start-up %s s, all %s s, %.3f frames/s\n",
+      b, n, s, t, n / (t - s) }'
