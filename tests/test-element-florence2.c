@@ -1230,6 +1230,36 @@ GST_START_TEST (test_batch_own_frames)
 
 GST_END_TEST;
 
+/* A flush while an element's own frames run in a batch: they never come
+ * out, and the frames after the flush batch and get their own results. */
+GST_START_TEST (test_batch_own_frames_flush)
+{
+  BatchStream st;
+  GstSegment segment;
+
+  load_fixtures ();
+  batch_stream_init (&st, 2, BATCH_WAIT, F2_TASK_OD, GST_VIDEO_FORMAT_RGB,
+      image_w, image_h, NULL);
+  for (guint i = 0; i < 2; i++)
+    fail_unless_equals_int (gst_harness_push (st.h,
+            stamp (gst_buffer_copy (st.frame), i)), GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (st.h, gst_event_new_flush_start ()));
+  fail_unless (gst_harness_push_event (st.h,
+          gst_event_new_flush_stop (TRUE)));
+  gst_segment_init (&segment, GST_FORMAT_TIME);
+  fail_unless (gst_harness_push_event (st.h,
+          gst_event_new_segment (&segment)));
+  for (guint i = 5; i < 7; i++)
+    fail_unless_equals_int (gst_harness_push (st.h,
+            stamp (gst_buffer_copy (st.frame), i)), GST_FLOW_OK);
+  for (guint i = 5; i < 7; i++)
+    check_batch_output (&st, gst_harness_pull (st.h), i, "after the flush");
+  fail_unless_equals_int (gst_harness_buffers_in_queue (st.h), 0);
+  batch_stream_clear (&st);
+}
+
+GST_END_TEST;
+
 /* Low-latency mode with batch-size 2: two frames start their inferences
  * at once and batch; their results ride on later frames, one per frame,
  * in the order of their frames. */
@@ -2027,6 +2057,7 @@ florence2_suite (void)
   tcase_add_test (tc, test_batch_stream_leaves);
   tcase_add_test (tc, test_batch_flush_and_eos);
   tcase_add_test (tc, test_batch_own_frames);
+  tcase_add_test (tc, test_batch_own_frames_flush);
   tcase_add_test (tc, test_batch_low_latency);
   tcase_add_test (tc, test_batch_properties);
   tcase_add_test (tc, test_batch_latency);
