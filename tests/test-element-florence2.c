@@ -1230,6 +1230,38 @@ GST_START_TEST (test_batch_own_frames)
 
 GST_END_TEST;
 
+/* skip-when-busy with batch-size 2: the first two frames are due and
+ * batch; the element is busy with them, so the four after them pass
+ * without results, in order behind them. */
+GST_START_TEST (test_batch_skip_when_busy)
+{
+  BatchStream st;
+
+  load_fixtures ();
+  batch_stream_init (&st, 2, BATCH_WAIT, F2_TASK_OD, GST_VIDEO_FORMAT_RGB,
+      image_w, image_h, "skip-when-busy=true");
+  for (guint i = 0; i < 6; i++)
+    fail_unless_equals_int (gst_harness_push (st.h,
+            stamp (gst_buffer_copy (st.frame), i)), GST_FLOW_OK);
+  for (guint i = 0; i < 6; i++) {
+    GstBuffer *out = gst_harness_pull (st.h);
+
+    if (i < 2) {
+      fail_unless (check_batch_output (&st, out, i, "due") < BATCH_WAIT,
+          "frame %u waited its batch-timeout: the two did not batch", i);
+      continue;
+    }
+    fail_unless (out != NULL);
+    fail_unless_equals_uint64 (GST_BUFFER_PTS (out), i * GST_SECOND / 30);
+    fail_unless (gst_buffer_get_florence2_meta (out) == NULL,
+        "frame %u came while two ran, yet has a result", i);
+    gst_buffer_unref (out);
+  }
+  batch_stream_clear (&st);
+}
+
+GST_END_TEST;
+
 /* A flush while an element's own frames run in a batch: they never come
  * out, and the frames after the flush batch and get their own results. */
 GST_START_TEST (test_batch_own_frames_flush)
@@ -2058,6 +2090,7 @@ florence2_suite (void)
   tcase_add_test (tc, test_batch_flush_and_eos);
   tcase_add_test (tc, test_batch_own_frames);
   tcase_add_test (tc, test_batch_own_frames_flush);
+  tcase_add_test (tc, test_batch_skip_when_busy);
   tcase_add_test (tc, test_batch_low_latency);
   tcase_add_test (tc, test_batch_properties);
   tcase_add_test (tc, test_batch_latency);
