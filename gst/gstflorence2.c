@@ -742,7 +742,10 @@ gst_florence2_class_init (GstFlorence2Class * klass)
    *
    * An element runs up to batch-size of its own frames at once, so a
    * single stream whose frames queue up (aligned mode) batches them too:
-   * the frames leave in order, each once its own result is attached. In
+   * the frames leave in order, each once its own result is attached. The
+   * frames between them (#GstFlorence2:inference-interval) wait in memory
+   * as well, at most 32 frames in all, so with a long interval fewer
+   * frames run at once. In
    * low-latency mode up to batch-size inferences run at once, and their
    * results ride on later frames, one per frame, in the order of the
    * frames they came from. With #GstFlorence2:skip-when-busy the element

@@ -8,6 +8,12 @@
 
 #define GST_CAT_DEFAULT florence2_debug
 
+/* Frames the worker holds at most in aligned mode: the frames between due
+ * frames (inference-interval) wait in memory too, so a long interval lets
+ * fewer than batch-size of an element's own frames run at once rather
+ * than hold seconds of video. */
+#define MAX_HELD_FRAMES 32
+
 /* A queued frame or serialized event. */
 typedef struct
 {
@@ -70,8 +76,9 @@ handle_event (GstFlorence2 * self, GstEvent * event)
 
 /* The worker: the source pad's task. In aligned mode it takes frames from
  * the queue while fewer than batch-size of its frames have inferences
- * running, starts theirs, and holds them in order until the oldest is
- * done: queued frames of one element batch together. Events wait until
+ * running (and fewer than MAX_HELD_FRAMES are held), starts theirs, and
+ * holds them in order until the oldest is done: queued frames of one
+ * element batch together. Events wait until
  * every held frame has left. In low-latency mode frames pass at once. */
 static void
 gst_florence2_loop (GstFlorence2 * self)
@@ -91,7 +98,8 @@ gst_florence2_loop (GstFlorence2 * self)
     if (gst_florence2_job_held_ready (self))
       break;
     if (head != NULL && aligned && GST_IS_BUFFER (head->object) &&
-        self->held_jobs < self->jobs_limit) {
+        self->held_jobs < self->jobs_limit &&
+        self->held.length < MAX_HELD_FRAMES) {
       item = pop_item (self);
       gst_florence2_job_hold (self, GST_BUFFER (item->object), item->due);
       g_free (item);

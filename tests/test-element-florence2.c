@@ -1262,6 +1262,51 @@ GST_START_TEST (test_batch_skip_when_busy)
 
 GST_END_TEST;
 
+static gpointer
+push_frames (gpointer data)
+{
+  BatchStream *st = data;
+
+  for (guint i = 0; i < 41; i++)
+    fail_unless_equals_int (gst_harness_push (st->h,
+            stamp (gst_buffer_copy (st->frame), i)), GST_FLOW_OK);
+  return NULL;
+}
+
+/* With inference-interval 40 the next due frame is 40 frames on: more than
+ * an element holds in memory (32), so frame 0 runs alone after its
+ * batch-timeout instead of holding 40 frames to batch with frame 40. All
+ * 41 frames leave in order. */
+GST_START_TEST (test_batch_held_frames_limit)
+{
+  BatchStream st;
+  GThread *pusher;
+
+  load_fixtures ();
+  batch_stream_init (&st, 2, BATCH_WAIT, F2_TASK_OD, GST_VIDEO_FORMAT_RGB,
+      image_w, image_h, "inference-interval=40");
+  pusher = g_thread_new ("push", push_frames, &st);
+  for (guint i = 0; i < 41; i++) {
+    GstBuffer *out = gst_harness_pull (st.h);
+
+    if (i == 0) {
+      fail_unless (check_batch_output (&st, out, i, "first") >= BATCH_WAIT,
+          "frame 0 did not wait its batch-timeout: 40 frames were held");
+    } else if (i == 40) {
+      check_batch_output (&st, out, i, "second due frame");
+    } else {
+      fail_unless (out != NULL);
+      fail_unless_equals_uint64 (GST_BUFFER_PTS (out), i * GST_SECOND / 30);
+      fail_unless (gst_buffer_get_florence2_meta (out) == NULL);
+      gst_buffer_unref (out);
+    }
+  }
+  g_thread_join (pusher);
+  batch_stream_clear (&st);
+}
+
+GST_END_TEST;
+
 /* A flush while an element's own frames run in a batch: they never come
  * out, and the frames after the flush batch and get their own results. */
 GST_START_TEST (test_batch_own_frames_flush)
@@ -2091,6 +2136,7 @@ florence2_suite (void)
   tcase_add_test (tc, test_batch_own_frames);
   tcase_add_test (tc, test_batch_own_frames_flush);
   tcase_add_test (tc, test_batch_skip_when_busy);
+  tcase_add_test (tc, test_batch_held_frames_limit);
   tcase_add_test (tc, test_batch_low_latency);
   tcase_add_test (tc, test_batch_properties);
   tcase_add_test (tc, test_batch_latency);
