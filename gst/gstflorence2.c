@@ -753,9 +753,10 @@ gst_florence2_class_init (GstFlorence2Class * klass)
    */
   g_object_class_install_property (gobject_class, PROP_BATCH_SIZE,
       g_param_spec_uint ("batch-size", "Batch size",
-          "Frames per batch across the elements sharing the model (1: no "
-          "batching; a batch starts when it holds the largest batch-size of "
-          "its frames, or at the batch-timeout)", 1, FLORENCE2_MAX_BATCH,
+          "Frames per batch, this element's queued frames and those of the "
+          "elements sharing the model (1: no batching; a batch starts when it "
+          "holds the largest batch-size of its frames, or at the "
+          "batch-timeout)", 1, FLORENCE2_MAX_BATCH,
           DEFAULT_BATCH_SIZE, ready));
 
   /**
