@@ -999,6 +999,26 @@ check_batch_output (BatchStream * st, GstBuffer * out, guint index,
   return t;
 }
 
+/* Frames @from .. @from + @n - 1 of @st into its element, at once. */
+static void
+push_stamped (BatchStream * st, guint from, guint n)
+{
+  for (guint i = from; i < from + n; i++)
+    fail_unless_equals_int (gst_harness_push (st->h,
+            stamp (gst_buffer_copy (st->frame), i)), GST_FLOW_OK);
+}
+
+/* @out is frame @index, passed without a result (@why says why it has none). */
+static void
+check_no_result (GstBuffer * out, guint index, const gchar * why)
+{
+  fail_unless (out != NULL, "frame %u: no frame", index);
+  fail_unless_equals_uint64 (GST_BUFFER_PTS (out), index * GST_SECOND / 30);
+  fail_unless (gst_buffer_get_florence2_meta (out) == NULL,
+      "frame %u %s, yet has a result", index, why);
+  gst_buffer_unref (out);
+}
+
 /* Frame @index into each of @n streams at once, from a thread per stream;
  * each output must carry its own frame's result. Gives the longest
  * inference time. */
@@ -1191,9 +1211,7 @@ GST_START_TEST (test_batch_own_frames)
   timed = batch_fills_within (timeout);
   batch_stream_init (&st, 3, timeout, F2_TASK_OD, GST_VIDEO_FORMAT_RGB,
       image_w, image_h, NULL);
-  for (guint i = 0; i < 3; i++)
-    fail_unless_equals_int (gst_harness_push (st.h,
-            stamp (gst_buffer_copy (st.frame), i)), GST_FLOW_OK);
+  push_stamped (&st, 0, 3);
   for (guint i = 0; i < 3; i++) {
     GstClockTime t = check_batch_output (&st, gst_harness_pull (st.h), i,
         "own frames");
@@ -1205,9 +1223,7 @@ GST_START_TEST (test_batch_own_frames)
 
   batch_stream_init (&st, 3, timeout, F2_TASK_OD, GST_VIDEO_FORMAT_RGB,
       image_w, image_h, "inference-interval=2");
-  for (guint i = 0; i < 6; i++)
-    fail_unless_equals_int (gst_harness_push (st.h,
-            stamp (gst_buffer_copy (st.frame), i)), GST_FLOW_OK);
+  push_stamped (&st, 0, 6);
   for (guint i = 0; i < 6; i++) {
     GstBuffer *out = gst_harness_pull (st.h);
 
@@ -1219,10 +1235,7 @@ GST_START_TEST (test_batch_own_frames)
           GST_TIME_FORMAT ": the due frames did not batch", i,
           GST_TIME_ARGS (t));
     } else {
-      fail_unless_equals_uint64 (GST_BUFFER_PTS (out), i * GST_SECOND / 30);
-      fail_unless (gst_buffer_get_florence2_meta (out) == NULL,
-          "frame %u was not due, yet has a result", i);
-      gst_buffer_unref (out);
+      check_no_result (out, i, "was not due");
     }
   }
   batch_stream_clear (&st);
@@ -1240,9 +1253,7 @@ GST_START_TEST (test_batch_skip_when_busy)
   load_fixtures ();
   batch_stream_init (&st, 2, BATCH_WAIT, F2_TASK_OD, GST_VIDEO_FORMAT_RGB,
       image_w, image_h, "skip-when-busy=true");
-  for (guint i = 0; i < 6; i++)
-    fail_unless_equals_int (gst_harness_push (st.h,
-            stamp (gst_buffer_copy (st.frame), i)), GST_FLOW_OK);
+  push_stamped (&st, 0, 6);
   for (guint i = 0; i < 6; i++) {
     GstBuffer *out = gst_harness_pull (st.h);
 
@@ -1251,11 +1262,7 @@ GST_START_TEST (test_batch_skip_when_busy)
           "frame %u waited its batch-timeout: the two did not batch", i);
       continue;
     }
-    fail_unless (out != NULL);
-    fail_unless_equals_uint64 (GST_BUFFER_PTS (out), i * GST_SECOND / 30);
-    fail_unless (gst_buffer_get_florence2_meta (out) == NULL,
-        "frame %u came while two ran, yet has a result", i);
-    gst_buffer_unref (out);
+    check_no_result (out, i, "came while two ran");
   }
   batch_stream_clear (&st);
 }
@@ -1267,9 +1274,7 @@ push_frames (gpointer data)
 {
   BatchStream *st = data;
 
-  for (guint i = 0; i < 41; i++)
-    fail_unless_equals_int (gst_harness_push (st->h,
-            stamp (gst_buffer_copy (st->frame), i)), GST_FLOW_OK);
+  push_stamped (st, 0, 41);
   return NULL;
 }
 
@@ -1295,10 +1300,7 @@ GST_START_TEST (test_batch_held_frames_limit)
     } else if (i == 40) {
       check_batch_output (&st, out, i, "second due frame");
     } else {
-      fail_unless (out != NULL);
-      fail_unless_equals_uint64 (GST_BUFFER_PTS (out), i * GST_SECOND / 30);
-      fail_unless (gst_buffer_get_florence2_meta (out) == NULL);
-      gst_buffer_unref (out);
+      check_no_result (out, i, "was not due");
     }
   }
   g_thread_join (pusher);
@@ -1317,18 +1319,14 @@ GST_START_TEST (test_batch_own_frames_flush)
   load_fixtures ();
   batch_stream_init (&st, 2, BATCH_WAIT, F2_TASK_OD, GST_VIDEO_FORMAT_RGB,
       image_w, image_h, NULL);
-  for (guint i = 0; i < 2; i++)
-    fail_unless_equals_int (gst_harness_push (st.h,
-            stamp (gst_buffer_copy (st.frame), i)), GST_FLOW_OK);
+  push_stamped (&st, 0, 2);
   fail_unless (gst_harness_push_event (st.h, gst_event_new_flush_start ()));
   fail_unless (gst_harness_push_event (st.h,
           gst_event_new_flush_stop (TRUE)));
   gst_segment_init (&segment, GST_FORMAT_TIME);
   fail_unless (gst_harness_push_event (st.h,
           gst_event_new_segment (&segment)));
-  for (guint i = 5; i < 7; i++)
-    fail_unless_equals_int (gst_harness_push (st.h,
-            stamp (gst_buffer_copy (st.frame), i)), GST_FLOW_OK);
+  push_stamped (&st, 5, 2);
   for (guint i = 5; i < 7; i++)
     check_batch_output (&st, gst_harness_pull (st.h), i, "after the flush");
   fail_unless_equals_int (gst_harness_buffers_in_queue (st.h), 0);
