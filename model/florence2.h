@@ -254,7 +254,8 @@ typedef struct {
 } Florence2BatchParams;
 
 /* Runs one frame through the model's batch scheduler and waits for its
- * output; call it from any number of threads (one per camera). Frames of
+ * output; call it from any number of threads (one per frame in flight:
+ * one per camera, or several to batch a camera's queued frames). Frames of
  * all callers are gathered FIFO into batches: a batch starts when it holds
  * as many frames as the largest batch_size among them, or when its oldest
  * frame has waited its batch_timeout_ns (counted from the end of the
