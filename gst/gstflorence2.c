@@ -299,10 +299,8 @@ gst_florence2_start (GstFlorence2 * self)
    * batches of this size */
   if (batch.batch_size <= 1)
     self->context = florence2_context_new (self->model, &error);
-  else if (!florence2_model_reserve_batch (self->model, batch.batch_size,
-          &error))
-    g_prefix_error (&error, "cannot set up batches of %u frames: ",
-        batch.batch_size);
+  else
+    florence2_model_reserve_batch (self->model, batch.batch_size, &error);
   if (error != NULL) {
     post_load_error (self, dir, error);
     goto fail;

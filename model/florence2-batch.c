@@ -12,7 +12,10 @@
  * handing in their next frame empty. Callers block
  * until their own frame is done, so a stream has at most as many frames
  * queued as it has threads (the florence2 element: its batch-size), and
- * FIFO order serves every stream in turn. */
+ * FIFO order serves every stream in turn. Only the worker touches the
+ * network: a caller that reserves memory for a batch size (an element
+ * starting) hands the request to the worker, which makes it between two
+ * batches, before the next one. */
 #include "florence2-private.h"
 
 typedef struct {
@@ -26,19 +29,25 @@ typedef struct {
   gboolean done;
 } Request;
 
+/* A caller of f2_batch_scheduler_reserve(), waiting for the worker */
+typedef struct {
+  guint slots;
+  GError *error;
+  gboolean done;
+} Reservation;
+
 struct _F2BatchScheduler {
   Florence2Model *model;        /* not a reference: the model owns the scheduler */
   GMutex lock;
   GCond wake;                   /* for the worker: a frame came, or quit */
   GCond frame_done;             /* for the callers */
   GQueue pending;               /* Request *, oldest first */
+  GQueue reservations;          /* Reservation *: made before the next batch */
   gboolean quit;
-  gboolean running;             /* the worker runs a batch on net */
-  gboolean reserving;           /* a caller replaces net: no batch starts */
-  GCond idle;                   /* for reserve(): running or reserving ended */
   GThread *thread;
   gint64 idle_since;            /* monotonic, us: the end of the last batch */
-  F2Net *net;                   /* as many slots as the largest batch so far */
+  F2Net *net;                   /* worker only: as many slots as the largest
+                                 * batch or reservation so far */
   guint64 batches, frames;      /* run so far */
 };
 
@@ -57,6 +66,21 @@ request_done (guint index, Florence2Output *output, GError *error, gpointer user
   g_mutex_unlock (&s->lock);
 }
 
+/* Worker, lock not held: make the net hold batches of @slots frames. The
+ * memory is kept for the next batches; the old net goes first, as both at
+ * once might not fit. */
+static gboolean
+ensure_net (F2BatchScheduler *s, guint slots, GError **error)
+{
+  if (s->net != NULL && f2_net_slots (s->net) >= slots)
+    return TRUE;
+  g_clear_pointer (&s->net, f2_net_free);
+  s->net = f2_net_new_batch (s->model->net_model, slots, error);
+  if (s->net == NULL)
+    g_prefix_error (error, "cannot set up batches of %u frames: ", slots);
+  return s->net != NULL;
+}
+
 /* Worker, lock not held: runs @n requests as one batch */
 static void
 run_batch (F2BatchScheduler *s, Request **batch, guint n, guint slots)
@@ -66,13 +90,7 @@ run_batch (F2BatchScheduler *s, Request **batch, guint n, guint slots)
   gpointer data[2] = { s, batch };
   GError *error = NULL;
 
-  if (s->net == NULL || f2_net_slots (s->net) < slots) {
-    /* memory for the largest batch asked so far, kept for the next ones */
-    g_clear_pointer (&s->net, f2_net_free);
-    s->net = f2_net_new_batch (s->model->net_model, slots, &error);
-  }
-  if (s->net == NULL) {
-    g_prefix_error (&error, "cannot set up batches of %u frames: ", slots);
+  if (!ensure_net (s, slots, &error)) {
     for (guint i = 0; i < n; i++)
       request_done (i, NULL, g_error_copy (error), data);
     g_error_free (error);
@@ -98,11 +116,25 @@ worker (gpointer data)
   g_mutex_lock (&s->lock);
   while (!s->quit) {
     Request *head = g_queue_peek_head (&s->pending);
+    Reservation *r = g_queue_pop_head (&s->reservations);
     Request *batch[FLORENCE2_MAX_BATCH];
     guint target = 1, n;
     gint64 deadline;
 
-    if (head == NULL || s->reserving) {
+    /* reservations first: a caller waits for them while frames keep
+     * coming */
+    if (r != NULL) {
+      GError *error = NULL;
+
+      g_mutex_unlock (&s->lock);
+      ensure_net (s, r->slots, &error);
+      g_mutex_lock (&s->lock);
+      r->error = error;
+      r->done = TRUE;
+      g_cond_broadcast (&s->frame_done);
+      continue;
+    }
+    if (head == NULL) {
       g_cond_wait (&s->wake, &s->lock);
       continue;
     }
@@ -118,12 +150,9 @@ worker (gpointer data)
       batch[i] = g_queue_pop_head (&s->pending);
     s->batches++;
     s->frames += n;
-    s->running = TRUE;
     g_mutex_unlock (&s->lock);
     run_batch (s, batch, n, target);
     g_mutex_lock (&s->lock);
-    s->running = FALSE;
-    g_cond_broadcast (&s->idle);
     s->idle_since = g_get_monotonic_time ();
   }
   g_mutex_unlock (&s->lock);
@@ -139,8 +168,8 @@ f2_batch_scheduler_new (Florence2Model *model)
   g_mutex_init (&s->lock);
   g_cond_init (&s->wake);
   g_cond_init (&s->frame_done);
-  g_cond_init (&s->idle);
   g_queue_init (&s->pending);
+  g_queue_init (&s->reservations);
   s->thread = g_thread_new ("florence2-batch", worker, s);
   return s;
 }
@@ -158,7 +187,6 @@ f2_batch_scheduler_free (F2BatchScheduler *s)
   f2_net_free (s->net);
   g_cond_clear (&s->wake);
   g_cond_clear (&s->frame_done);
-  g_cond_clear (&s->idle);
   g_mutex_clear (&s->lock);
   g_free (s);
 }
@@ -166,28 +194,19 @@ f2_batch_scheduler_free (F2BatchScheduler *s)
 gboolean
 f2_batch_scheduler_reserve (F2BatchScheduler *s, guint slots, GError **error)
 {
-  gboolean ok = TRUE;
+  Reservation r = { slots, NULL, FALSE };
 
   g_mutex_lock (&s->lock);
-  while (s->running || s->reserving)
-    g_cond_wait (&s->idle, &s->lock);
-  if (s->net == NULL || f2_net_slots (s->net) < slots) {
-    F2Net *net;
-
-    /* the old memory goes first: both at once might not fit */
-    s->reserving = TRUE;
-    g_clear_pointer (&s->net, f2_net_free);
-    g_mutex_unlock (&s->lock);
-    net = f2_net_new_batch (s->model->net_model, slots, error);
-    g_mutex_lock (&s->lock);
-    s->net = net;
-    ok = net != NULL;
-    s->reserving = FALSE;
-    g_cond_broadcast (&s->idle);
-    g_cond_signal (&s->wake);
-  }
+  g_queue_push_tail (&s->reservations, &r);
+  g_cond_signal (&s->wake);
+  while (!r.done)
+    g_cond_wait (&s->frame_done, &s->lock);
   g_mutex_unlock (&s->lock);
-  return ok;
+  if (r.error != NULL) {
+    g_propagate_error (error, r.error);
+    return FALSE;
+  }
+  return TRUE;
 }
 
 Florence2Output *

@@ -60,7 +60,8 @@ F2BatchScheduler *f2_batch_scheduler_new (Florence2Model *model);
 void f2_batch_scheduler_free (F2BatchScheduler *scheduler);
 /* Queues one frame and waits for its output */
 /* Makes the scheduler's working memory hold batches of @slots frames now,
- * rather than at the first such batch (waits for a running batch). */
+ * rather than at the first such batch: the worker does it after the
+ * running batch, before the next one. */
 gboolean f2_batch_scheduler_reserve (F2BatchScheduler *scheduler,
     guint slots, GError **error);
 Florence2Output *f2_batch_scheduler_run (F2BatchScheduler *scheduler,

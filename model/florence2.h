@@ -269,7 +269,8 @@ Florence2Output *florence2_model_run_batched (Florence2Model *model,
 /* Makes the batch scheduler's working memory ready for batches of
  * @batch_size frames now (a florence2 element does so when it starts), so
  * that the first such batch does not pay for it and a lack of memory shows
- * here. Waits for a running batch. TRUE at once for @batch_size 1. */
+ * here. Waits for the running batch, if any, and goes before the next
+ * one. TRUE at once for @batch_size 1. */
 gboolean florence2_model_reserve_batch (Florence2Model *model,
     guint batch_size, GError **error);
 

@@ -28,6 +28,7 @@ typedef struct {
 } Job;
 
 static guint failures;
+static gint frames_fed;           /* frames the feeders got back */
 
 static void
 fail (const char *format, ...) G_GNUC_PRINTF (1, 2);
@@ -314,6 +315,7 @@ feed (gpointer data)
     }
     check_same (&f->jobs[i], out, "scheduler");
     florence2_output_free (out);
+    g_atomic_int_inc (&frames_fed);
   }
   return NULL;
 }
@@ -493,6 +495,40 @@ run_reserve (Florence2Model *model, Job *jobs, guint batch)
         " bytes more", batch + 1, (gint64) (after - reserved));
 }
 
+/* A reservation while four feeders keep the scheduler busy with batches
+ * of two back to back (two frames always wait while two run): it is made
+ * between two batches, not once the feeders are done. */
+static void
+run_reserve_busy (Florence2Model *model, Job *jobs, guint n_jobs, guint batch)
+{
+  Feeder feeders[4];
+  GThread *threads[4];
+  guint n = MIN (n_jobs, 12);
+  gint before, after;
+  GError *error = NULL;
+
+  g_atomic_int_set (&frames_fed, 0);
+  for (guint t = 0; t < 4; t++) {
+    feeders[t] = (Feeder) { model, jobs, t, n, 4, 2 };
+    threads[t] = g_thread_new ("feeder", feed, &feeders[t]);
+  }
+  while (g_atomic_int_get (&frames_fed) < 2)
+    g_usleep (1000);
+  before = g_atomic_int_get (&frames_fed);
+  if (!florence2_model_reserve_batch (model, batch + 2, &error)) {
+    fail ("reserve while busy: %s", error->message);
+    g_clear_error (&error);
+  }
+  after = g_atomic_int_get (&frames_fed);
+  for (guint t = 0; t < 4; t++)
+    g_thread_join (threads[t]);
+  g_print ("# reserve while busy: made after %d of %u frames (%d when asked)\n",
+      after, n, before);
+  if (after >= (gint) n)
+    fail ("reserve while busy: made only once the %u frames were done: it "
+        "waited for the scheduler to be idle", n);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -521,6 +557,7 @@ main (int argc, char **argv)
   run_scheduler (model, jobs, n_jobs, batch);
   run_scheduler_fill (model, jobs);
   run_reserve (model, jobs, batch);
+  run_reserve_busy (model, jobs, n_jobs, batch);
 
   for (guint i = 0; i < n_jobs; i++) {
     florence2_output_free (jobs[i].single);
