@@ -339,7 +339,6 @@ gst_florence2_start (GstFlorence2 * self)
   g_mutex_lock (&self->queue_lock);
   self->queue_limit = skipping ? QUEUE_FRAMES_SKIPPING : QUEUE_FRAMES;
   self->batch = batch;
-  self->jobs_limit = batch.batch_size;
   self->frames_until_due = 0;
   self->reported_latency = GST_CLOCK_TIME_NONE;
   g_mutex_unlock (&self->queue_lock);
@@ -933,7 +932,7 @@ gst_florence2_init (GstFlorence2 * self)
   g_queue_init (&self->jobs);
   g_queue_init (&self->held);
   self->queue_limit = QUEUE_FRAMES;
-  self->jobs_limit = 1;
+  self->batch.batch_size = DEFAULT_BATCH_SIZE;
   self->srcresult = GST_FLOW_FLUSHING;
   self->flushing = TRUE;
   self->reported_latency = GST_CLOCK_TIME_NONE;

@@ -502,7 +502,7 @@ gst_florence2_job_pass_frame (GstFlorence2 * self, GstBuffer * buffer,
   g_mutex_lock (&self->queue_lock);
   result = take_result (self, &ret);
   if (ret == GST_FLOW_OK && due && self->have_info
-      && self->jobs_running < self->jobs_limit)
+      && self->jobs_running < self->batch.batch_size)
     submit_job (self, buffer);
   g_mutex_unlock (&self->queue_lock);
 

@@ -64,7 +64,9 @@ struct _GstFlorence2
   /* this element's state on the shared model; NULL with batch-size > 1,
    * where the model's batch scheduler runs the frames */
   Florence2Context *context;
-  Florence2BatchParams batch;   /* batch-size and batch-timeout at start */
+  Florence2BatchParams batch;   /* batch-size and batch-timeout at start;
+                                 * batch-size also caps the element's
+                                 * inferences at once */
   GstFlorence2ResultsFile *results_file;
   gboolean results_failing;     /* worker: the last write failed */
   gint64 results_warned;        /* worker: time of the last loss warning */
@@ -83,7 +85,6 @@ struct _GstFlorence2
   gboolean worker_busy;         /* the worker holds an item */
   guint frames_until_due;
   guint jobs_running;           /* inferences on the inference threads */
-  guint jobs_limit;             /* at most this many at once: batch-size */
   guint next_job_id;
   GQueue jobs;                  /* JobSlot: the inferences whose results are
                                  * wanted, oldest first; a flush empties it */

@@ -98,7 +98,7 @@ gst_florence2_loop (GstFlorence2 * self)
     if (gst_florence2_job_held_ready (self))
       break;
     if (head != NULL && aligned && GST_IS_BUFFER (head->object) &&
-        self->held_jobs < self->jobs_limit &&
+        self->held_jobs < self->batch.batch_size &&
         self->held.length < MAX_HELD_FRAMES) {
       item = pop_item (self);
       gst_florence2_job_hold (self, GST_BUFFER (item->object), item->due);
@@ -157,7 +157,7 @@ take_due (GstFlorence2 * self)
   GST_OBJECT_LOCK (self);
   interval = self->inference_interval;
   busy = self->skip_when_busy &&
-      self->jobs_running + self->queued_due >= self->jobs_limit;
+      self->jobs_running + self->queued_due >= self->batch.batch_size;
   GST_OBJECT_UNLOCK (self);
 
   if (self->frames_until_due > 0) {

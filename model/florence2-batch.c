@@ -191,17 +191,26 @@ f2_batch_scheduler_free (F2BatchScheduler *s)
   g_free (s);
 }
 
+/* Caller: queue @item on @queue for the worker and wait until the worker
+ * sets *@done. */
+static void
+hand_to_worker (F2BatchScheduler *s, GQueue *queue, gpointer item,
+    const gboolean *done)
+{
+  g_mutex_lock (&s->lock);
+  g_queue_push_tail (queue, item);
+  g_cond_signal (&s->wake);
+  while (!*done)
+    g_cond_wait (&s->frame_done, &s->lock);
+  g_mutex_unlock (&s->lock);
+}
+
 gboolean
 f2_batch_scheduler_reserve (F2BatchScheduler *s, guint slots, GError **error)
 {
   Reservation r = { slots, NULL, FALSE };
 
-  g_mutex_lock (&s->lock);
-  g_queue_push_tail (&s->reservations, &r);
-  g_cond_signal (&s->wake);
-  while (!r.done)
-    g_cond_wait (&s->frame_done, &s->lock);
-  g_mutex_unlock (&s->lock);
+  hand_to_worker (s, &s->reservations, &r, &r.done);
   if (r.error != NULL) {
     g_propagate_error (error, r.error);
     return FALSE;
@@ -217,12 +226,7 @@ f2_batch_scheduler_run (F2BatchScheduler *s, const F2Image *image,
   Request r = { image, params, batch_size, g_get_monotonic_time (),
     (gint64) (timeout_ns / 1000), NULL, NULL, FALSE };
 
-  g_mutex_lock (&s->lock);
-  g_queue_push_tail (&s->pending, &r);
-  g_cond_signal (&s->wake);
-  while (!r.done)
-    g_cond_wait (&s->frame_done, &s->lock);
-  g_mutex_unlock (&s->lock);
+  hand_to_worker (s, &s->pending, &r, &r.done);
   if (r.error != NULL)
     g_propagate_error (error, r.error);
   return r.output;
