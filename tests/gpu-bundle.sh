@@ -117,7 +117,8 @@ mkdir -p "$stage/bin" "$stage/lib" "$stage/tests" "$stage/data/golden/tiny" \
 for t in $targets; do
   cp "$build/$t" "$stage/bin/" || die "cannot copy $build/$t"
 done
-cp "$src/tests/test-golden-cli.py" "$src/tests/test-wide-beams.py" "$stage/tests/"
+cp "$src/tests/test-golden-cli.py" "$src/tests/test-wide-beams.py" \
+  "$src/tests/bench-transformers.py" "$stage/tests/"
 
 # Shared libraries: everything the programs load beyond glibc itself, which
 # the GPU machine has (its version is checked there against GLIBC_REQUIRED)

@@ -14,6 +14,10 @@
 #   bench-florence2-*  Florence-2-base shapes, <OD>, 64 tokens, fp16 and
 #                fp32, 1 and 3 beams, per stage and per op kind (--ops);
 #                four streams without and with batching (fp16)
+#   torch-transformers  the same stages in Hugging Face transformers' own
+#                Florence-2 (random weights, fp16 and fp32, SDPA and eager
+#                attention, 1 and 3 beams) where python3 has torch and
+#                transformers: the baseline, measured in the same call
 #   golden-wide-beams  16 beams through the CLI, the same ids on the
 #                reference, cpu and Vulkan devices (last; not with --quick)
 # and writes one report (the summary table, the device, each part's result
@@ -221,6 +225,7 @@ fi
 # ------------------------------------------------------------ environment
 libs=$root/lib
 [ "$cxx_runtime" = bundled ] && libs=$libs:$root/lib/fallback
+host_ld_path=${LD_LIBRARY_PATH:-}   # for programs that are not the bundle's
 export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export F2_GOLDEN_DIR=$root/data/golden
 export F2_CONFIGS_DIR=$root/data/florence2-configs
@@ -481,6 +486,19 @@ else
     bench "$p-b1-ops" "$p" 1 --ops
     bench "$p-b3-ops" "$p" 3 --ops
   done
+fi
+# The baseline: transformers' Florence-2 on the same GPU, the same stages
+# (a SKIP where python3 lacks torch, transformers or CUDA). It runs outside
+# the bundle's library path (torch brings its own libraries), with the
+# machine's own.
+if command -v python3 >/dev/null; then
+  run_part torch-transformers 240 all env LD_LIBRARY_PATH="$host_ld_path" python3 \
+    "$root/tests/bench-transformers.py" --config "$base" --tokens "$tokens" \
+    --repeat "$([ "$quick" = yes ] && echo 1 || echo 5)"
+else
+  selected torch-transformers && record torch-transformers SKIP-NOPY 0
+fi
+if [ "$quick" = no ]; then
   # four streams without and with batching (last: the first cut when the
   # budget runs out)
   bench fp16-streams4-batch1 fp16 1 --streams 4 --batch 1
