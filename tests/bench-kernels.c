@@ -16,6 +16,9 @@
 #include <string.h>
 #include <sys/resource.h>
 
+/* matmuls of at most this many rows are timed as a decoder step's */
+#define DECODER_ROWS 16
+
 static double min_time = 0.5;
 static gboolean quick = FALSE;
 static char *only_shape = NULL;
@@ -139,7 +142,7 @@ time_blas (guint32 m, guint32 n, guint32 k, const float *a, const float *w, floa
 static void
 print_header (void)
 {
-  g_print ("%-6s %-20s %-4s %-5s %9s %9s %9s %7s %6s %9s %9s %7s %7s\n", "kernel",
+  g_print ("%-6s %-20s %-4s %-10s %9s %9s %9s %7s %6s %9s %9s %7s %7s\n", "kernel",
       "shape (MxKxN)", "prec", "path", "wall ms", "gpu ms", "cpu ms", "GFLOP/s", "GB/s",
       "BLAS ms", "BLAS GF/s", "ratio", "cpu-rat");
 }
@@ -151,7 +154,7 @@ static void
 print_row (const char *kernel, const char *shape, const char *prec, const char *variant,
     const Timing *t, double flops, double bytes, const Timing *blas)
 {
-  g_print ("%-6s %-20s %-4s %-5s %9.2f %9.2f %9.2f %7.2f %6.2f %9.2f %9.2f %7.3f %7.3f\n",
+  g_print ("%-6s %-20s %-4s %-10s %9.2f %9.2f %9.2f %7.2f %6.2f %9.2f %9.2f %7.3f %7.3f\n",
       kernel, shape, prec, variant, t->wall_ms, t->gpu_ms, t->cpu_ms,
       flops / (t->wall_ms * 1e6), bytes / (t->wall_ms * 1e6), blas->wall_ms,
       flops / (blas->wall_ms * 1e6), blas->wall_ms / t->wall_ms, blas->cpu_ms / t->cpu_ms);
@@ -209,20 +212,29 @@ bench_matmul (F2Backend *b, const char *prec, guint32 m, guint32 k, guint32 n,
   op.out.buffer = alloc_write (b, F2_BUFFER_ACTIVATIONS, (guint64) m * n, NULL, error);
   ok = op.in[0].buffer && op.in[1].buffer && op.in[2].buffer && op.out.buffer &&
       f2_backend_upload_linear (b, op.in[1], n, k, w, error);
-  op.p.matmul = (F2MatmulParams) { m, n, k, 0, 0, 0, F2_EPI_BIAS };
-  /* small M takes the matrix-vector path whatever the variant; the cpu
-   * backend has one kernel, oneDNN's */
-  for (guint v = 0; ok && v < (m <= 4 || is_cpu (b) ? 1 : G_N_ELEMENTS (variants)); v++) {
+  /* up to DECODER_ROWS rows are a decoder step's (beams and frames of a
+   * batch): the few-rows kernels, the CPU drivers' ("rb") and the GPUs'
+   * (split k, "tiled" and the others); the cpu backend has one kernel,
+   * oneDNN's */
+  op.p.matmul = (F2MatmulParams) { m, n, k, 0, 0, 0,
+    F2_EPI_BIAS | (m <= DECODER_ROWS ? F2_MATMUL_SEQUENCE_ROWS : 0) };
+  for (guint v = 0; ok && v < (is_cpu (b) ? 1 : G_N_ELEMENTS (variants)); v++) {
+    gboolean few = m <= DECODER_ROWS && !is_cpu (b);
     Timing t;
-    if (only_variant != NULL && m > 4 && !is_cpu (b) && !g_str_equal (only_variant, variants[v].name))
+    if (only_variant != NULL && !is_cpu (b) && !g_str_equal (only_variant, variants[v].name))
       continue;
-    if (!is_cpu (b) && m > 4 && !variant_runs (b, v, FALSE))
+    if (!is_cpu (b) && !few && !variant_runs (b, v, FALSE))
+      continue;
+    /* few rows: one kernel for the GPU variants, the other for rb */
+    if (few && variants[v].variant != F2_VARIANT_REGISTER_BLOCKED
+        && variants[v].variant != F2_VARIANT_SHARED_TILED)
       continue;
     op.variant = variants[v].variant;
     ok = time_op (b, &op, &t, error);
     if (ok)
-      print_row ("matmul", shape, prec, is_cpu (b) ? "onednn" : m <= 4 ? "gemv" :
-          variants[v].name, &t, flops, bytes, &blas);
+      print_row ("matmul", shape, prec, is_cpu (b) ? "onednn" : !few ? variants[v].name :
+          variants[v].variant == F2_VARIANT_REGISTER_BLOCKED ? "rows-rb" : "rows-split",
+          &t, flops, bytes, &blas);
   }
   g_free (shape);
   g_free (a);
@@ -360,6 +372,9 @@ main (int argc, char **argv)
     { 1, 768, 768 },
     { 4, 768, 768 },
     { 4, 768, 51289 },
+    /* a batch of 4 frames with 3 beams */
+    { 12, 768, 3072 },
+    { 12, 768, 51289 },
   };
   GOptionContext *context = g_option_context_new ("- matmul kernel benchmark");
   GError *error = NULL;

@@ -11,6 +11,7 @@
 #                op, in fp32 and fp16; streams on one model; mixed batches;
 #                the CLI
 #   bench-kernels    matmul kernel throughput
+#   bench-gemv-tiles  the decoder-step kernel's tile choices on a step's shapes
 #   bench-florence2-*  Florence-2-base shapes, <OD>, 64 tokens, fp16 and
 #                fp32, 1 and 3 beams, per stage and per op kind (--ops);
 #                four streams without and with batching (fp16)
@@ -468,6 +469,19 @@ if [ -x "$B/bench-kernels" ]; then
   else
     run_part bench-kernels 180 all "$B/bench-kernels" --backends vulkan --device "$device"
   fi
+fi
+# The decoder-step kernel's tile (F2_VULKAN_GEMV_TILE=WG,NC: invocations
+# per workgroup, columns per workgroup) on a step's shapes, the default
+# (256,8) first
+if [ -x "$B/bench-kernels" ] && [ "$quick" = no ]; then
+  # shellcheck disable=SC2016  # expanded by the inner bash
+  run_part bench-gemv-tiles 120 all bash -c '
+    for tile in 256,8 128,4 256,16 64,4; do
+      for shape in 1x768x768 1x3072x768 1x768x51289; do
+        F2_VULKAN_GEMV_TILE=$tile "$1" --backends vulkan --device "$2" \
+          --variant tiled --min-time 0.1 --shape "$shape" | sed -n "s/^matmul/tile $tile:/p"
+      done
+    done' bench-gemv-tiles "$B/bench-kernels" "$device"
 fi
 base=$root/data/florence2-configs/base
 bench () {   # NAME PRECISION BEAMS [--ops]

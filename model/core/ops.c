@@ -186,8 +186,9 @@ check_matmul (const F2Op *op, F2Backend *b, GError **error)
   NONZERO (p->m);
   NONZERO (p->n);
   NONZERO (p->k);
-  if (p->flags & ~(guint32) (F2_EPI_BIAS | F2_EPI_GELU | F2_EPI_RESIDUAL))
-    return f2_backend_invalid (error, "unknown epilogue flags 0x%x", p->flags);
+  if (p->flags & ~(guint32) (F2_EPI_BIAS | F2_EPI_GELU | F2_EPI_RESIDUAL
+          | F2_MATMUL_SEQUENCE_ROWS))
+    return f2_backend_invalid (error, "unknown matmul flags 0x%x", p->flags);
   if (!check_stride (p->lda, p->k, "lda", error)
       || !check_stride (p->ldo, p->n, "ldo", error)
       || !check_stride (p->ldr, p->n, "ldr", error))

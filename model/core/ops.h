@@ -107,6 +107,13 @@ enum {
   F2_EPI_RESIDUAL = 1 << 2,     /* + residual[M][N], after the activation */
 };
 
+/* A hint of F2_OP_MATMUL, beside the epilogue flags: the rows are decoder
+ * sequences (one per beam and frame), few, and each row's result must not
+ * depend on how many rows there are, so that a frame gives the same bits
+ * in a batch as alone. The Vulkan backend takes one kernel for such rows
+ * whatever their count. */
+#define F2_MATMUL_SEQUENCE_ROWS (1u << 3)
+
 /* out[m][n] = residual[m][n] + act(sum_k a[m][k] * w[n][k] + bias[n]) */
 typedef struct {
   guint32 m, n, k;

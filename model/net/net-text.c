@@ -336,6 +336,9 @@ f2_net_step_program (F2Net *net, const F2NetStepShape *groups, guint n_groups,
   const F2NetDims *d = &net->model->dims;
   F2NetBuffers *b = &net->buf;
   guint32 dm = d->d_model, hd = dm / d->dec_heads, R = 0;
+  /* every matmul's rows are the sequences: a frame's bits do not depend
+   * on the batch it is in */
+  const guint32 SEQ = F2_MATMUL_SEQUENCE_ROWS;
   float scale = (float) pow ((double) hd, -0.5);
   F2Program *p = f2_program_new (net->model->backend, "decoder step");
   F2AttentionParams self, cross = {
@@ -380,20 +383,20 @@ f2_net_step_program (F2Net *net, const F2NetStepShape *groups, guint n_groups,
     guint32 row = 0;
 
     /* self-attention over the cache plus this step's keys */
-    f2_net_add_matmul (p, "self q", &l->self_q, b->dh, R, 0, b->dq, 0, 0, F2_REF_NONE);
+    f2_net_add_matmul (p, "self q", &l->self_q, b->dh, R, 0, b->dq, 0, SEQ, F2_REF_NONE);
     f2_net_add_matmul (p, "self kv", &l->self_kv, b->dh, R, 0,
-        f2_ref_at (cache_src, b->cache_staging * 2 * dm), 0, 0, F2_REF_NONE);
+        f2_ref_at (cache_src, b->cache_staging * 2 * dm), 0, SEQ, F2_REF_NONE);
     f2_net_add_copy (p, "cache gather", cache_src, kv_rows * R, 2 * dm, 0,
         cache_dst, 0, b->gather);
     add_attention (p, "self attention", b->dq, cache_dst, b->dattn, &self,
         f2_ref_at (b->control, F2_NET_CTRL_SELF_KV), dm);
     f2_net_add_matmul (p, "self out", &l->self_out, b->dattn, R, 0, b->dh, 0,
-        0, b->dh);
+        SEQ, b->dh);
     f2_net_add_layer_norm (p, "self norm", &l->self_norm, b->dh, R, dm, b->dh,
         F2_REF_NONE);
 
     /* cross-attention: each frame's rows over its own encoder output */
-    f2_net_add_matmul (p, "cross q", &l->cross_q, b->dh, R, 0, b->dq, 0, 0, F2_REF_NONE);
+    f2_net_add_matmul (p, "cross q", &l->cross_q, b->dh, R, 0, b->dq, 0, SEQ, F2_REF_NONE);
     for (guint g = 0; g < n_groups; g++) {
       guint64 at = (guint64) row * dm;
 
@@ -405,20 +408,20 @@ f2_net_step_program (F2Net *net, const F2NetStepShape *groups, guint n_groups,
       row += groups[g].rows;
     }
     f2_net_add_matmul (p, "cross out", &l->cross_out, b->dattn, R, 0, b->dh,
-        0, 0, b->dh);
+        0, SEQ, b->dh);
     f2_net_add_layer_norm (p, "cross norm", &l->cross_norm, b->dh, R, dm,
         b->dh, F2_REF_NONE);
 
     f2_net_add_matmul (p, "fc1", &l->fc1, b->dh, R, 0, b->dhid, 0,
-        F2_EPI_GELU, F2_REF_NONE);
-    f2_net_add_matmul (p, "fc2", &l->fc2, b->dhid, R, 0, b->dh, 0, 0, b->dh);
+        SEQ | F2_EPI_GELU, F2_REF_NONE);
+    f2_net_add_matmul (p, "fc2", &l->fc2, b->dhid, R, 0, b->dh, 0, SEQ, b->dh);
     f2_net_add_layer_norm (p, "final norm", &l->final_norm, b->dh, R, dm,
         b->dh, F2_REF_NONE);
   }
 
   f2_program_mark_stage (p, "lm head");
   f2_net_add_matmul (p, "lm head", &net->model->w.lm_head, b->dh, R, 0, b->logits, 0,
-      0, F2_REF_NONE);
+      SEQ, F2_REF_NONE);
   add_reductions (net, p, groups, n_groups);
   return finish (p, error);
 }

@@ -10,9 +10,14 @@
  *   the subgroup size the device runs it at (tiled_shape).
  * - cooperative matrix (matmul_coopmat): fp16 on GPUs that report
  *   VK_NV_cooperative_matrix (tensor cores), in the shape the device lists.
- * - matrix-vector (matmul_rb specialised with TM = M): any device when M is
- *   at most F2_VK_GEMV_MAX_M (decoder steps: one row per beam), where a tile
- *   of many rows would waste most of its work.
+ * - few rows (decoder steps: one row per beam and frame), where a tile of
+ *   many rows would waste most of its work: M at most F2_VK_GEMV_MAX_M, or
+ *   any M with F2_MATMUL_SEQUENCE_ROWS. CPU drivers take matmul_rb
+ *   specialised with TM = M; GPUs take matmul_gemv, which splits k over a
+ *   workgroup so that there are enough workgroups and reads in flight.
+ *   Either way a row's sums do not depend on the row count (the
+ *   register-blocked tiles for more rows add in the same order), so a
+ *   batch's rows give the bits of each frame alone.
  * Weights larger than one binding are split by columns (whole blocks of the
  * packed layout), outputs and A operands larger than one binding by rows. */
 #include "vk-ops.h"
@@ -128,6 +133,30 @@ tiled_config (F2VkDevice *dev, guint32 sg, gboolean conv, Kernel *kernel)
   f2_vk_device_subgroup_for (dev, sg, &kernel->subgroup_size);
 }
 
+/* Few-rows kernel for GPUs: WG invocations over NC columns of up to 8 rows
+ * (matmul_gemv.comp). 256 x 8 makes 96 workgroups of a 768-column output
+ * and 6 vec4 loads per invocation at k = 768. F2_VULKAN_GEMV_TILE=WG,NC
+ * overrides it (for tuning on a new GPU); values out of range are ignored. */
+static void
+gemv_config (guint32 m, Kernel *kernel)
+{
+  const char *tile = g_getenv ("F2_VULKAN_GEMV_TILE");
+  guint32 wg = 256, nc = 8, a, b;
+
+  if (tile != NULL && sscanf (tile, "%u,%u", &a, &b) == 2 && a >= 8 && a <= 256
+      && b >= 1 && a % b == 0) {
+    wg = a;
+    nc = b;
+  }
+  kernel->shader = "matmul_gemv";
+  kernel->spec[0] = wg;
+  kernel->spec[1] = MIN (m, 8);
+  kernel->spec[2] = nc;
+  kernel->n_spec = 3;
+  kernel->rows_per_group = kernel->spec[1];
+  kernel->cols_per_group = nc;
+}
+
 /* Cooperative-matrix kernel: four subgroups, each a 32 x 32 block of the
  * 64 x 64 output tile, in the device's fp16 shape (matmul_coopmat.comp). */
 static void
@@ -162,16 +191,14 @@ pick_kernel (F2VkBackend *vk, const F2Op *op, const F2VkGemm *g, Kernel *kernel)
           || dev->max_shared_memory < COOPMAT_SHARED_BYTES))
     variant = F2_VARIANT_SHARED_TILED;
 
-  if (broadcast && !g->conv && g->m <= F2_VK_GEMV_MAX_M) {
-    /* matrix-vector: every row in one tile, A shared over the subgroup.
-     * On CPU drivers one subgroup per workgroup and 8 columns per
-     * invocation ran the 768x51289 LM head 2-3x faster than 64 x 2 (on
-     * lavapipe). GPUs keep 64 x 2: a workgroup as narrow as a CPU
-     * driver's subgroup would leave most lanes of a warp idle. */
-    if (variant == F2_VARIANT_REGISTER_BLOCKED)
-      rb_config (kernel, g->m, 8, MAX (dev->subgroup_size, 8));
-    else
-      rb_config (kernel, g->m, 2, 64);
+  if (!g->conv && variant != F2_VARIANT_REGISTER_BLOCKED
+      && (g->m <= F2_VK_GEMV_MAX_M || (g->flags & F2_MATMUL_SEQUENCE_ROWS))) {
+    gemv_config (g->m, kernel);
+  } else if (!g->conv && g->m <= F2_VK_GEMV_MAX_M) {
+    /* CPU drivers, matrix-vector: every row in one tile, A shared over the
+     * subgroup; one subgroup per workgroup and 8 columns per invocation
+     * ran the 768x51289 LM head 2-3x faster than 64 x 2 (on lavapipe) */
+    rb_config (kernel, g->m, 8, MAX (dev->subgroup_size, 8));
   } else if (variant == F2_VARIANT_REGISTER_BLOCKED) {
     guint32 tm, tn, wg;
     rb_default_tile (g->n, &tm, &tn, &wg);
