@@ -8,8 +8,8 @@
 #                fp16, under the Khronos validation layer (when bundled);
 #                kernels-matmul-coopmat forces the cooperative-matrix matmul
 #   golden-*     the golden suite on the device: stages, end to end, op by
-#                op, in fp32 and fp16; streams on one model; mixed batches;
-#                the CLI
+#                op, in fp32 and fp16; stages with every transfer staged;
+#                streams on one model; mixed batches; the CLI
 #   bench-kernels    matmul kernel throughput
 #   bench-gemv-tiles  the decoder-step kernel's tile choices on a step's shapes
 #   bench-florence2-*  Florence-2-base shapes, <OD>, 64 tokens, fp16 and
@@ -446,6 +446,9 @@ for p in fp32 fp16; do
   run_part "golden-e2e-$p" 300 all "$B/test-golden-e2e" vulkan "$p"
   run_part "golden-net-ops-$p" 240 all "$B/test-net-ops" "$p"
 done
+# every transfer through the staging buffer, whatever memory the GPU maps
+run_part golden-stages-staging 240 all env F2_TEST_DEVICE=vulkan F2_TEST_PRECISION=fp32 \
+  F2_VULKAN_MAP_DEVICE=0 "$B/test-golden-stages"
 # streams on one model, each on its own context, at the same time
 if [ -x "$B/test-contexts" ]; then
   run_part golden-contexts 300 tests "$B/test-contexts" vulkan "$([ "$quick" = yes ] && echo 2 || echo 3)"

@@ -11,6 +11,7 @@
  * Tolerance: the largest absolute error relative to the largest absolute
  * reference value of each tensor. */
 #include "test-common.h"
+#include "vk-device.h"
 
 #include "backend.h"
 #include "config.h"
@@ -401,8 +402,11 @@ main (int argc, char **argv)
     ctx.tol = bf16 ? TOL_CPU_BF16 : TOL_CPU_FP32;
   else
     ctx.tol = TOL_CPU;
-  g_print ("device %s, %s, tolerance %.0e\n", f2_backend_name (backend),
-      f2_precision_name (f2_backend_precision (backend)), ctx.tol);
+  {
+    g_autofree char *about = f2_backend_describe (backend);
+    g_print ("device %s, %s, tolerance %.0e\n", about,
+        f2_precision_name (f2_backend_precision (backend)), ctx.tol);
+  }
 
   model_dir = g_build_filename (golden, "model", NULL);
   config = f2_config_load_dir (model_dir, &error);
@@ -443,6 +447,11 @@ main (int argc, char **argv)
     check_case (&ctx, golden, co);
   }
 
+  /* with F2_VULKAN_VALIDATION=1 every validation message fails the test */
+  if (vulkan && f2_vk_validation_message_count () > 0) {
+    g_print ("FAIL %u Vulkan validation messages\n", f2_vk_validation_message_count ());
+    ctx.failures++;
+  }
   g_print ("%u checks, %u failed, worst relative error %.3e (tolerance %.0e)\n",
       ctx.checks, ctx.failures, ctx.worst, ctx.tol);
   json_node_unref (index);

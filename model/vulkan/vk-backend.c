@@ -12,37 +12,6 @@
 
 /* ---------------------------------------------------------------- memory */
 
-static guint32
-find_memory_type (F2VkDevice *dev, guint32 type_bits, VkMemoryPropertyFlags want,
-    VkMemoryPropertyFlags nice)
-{
-  guint32 best = G_MAXUINT32;
-
-  for (guint32 i = 0; i < dev->memory.memoryTypeCount; i++) {
-    VkMemoryPropertyFlags flags = dev->memory.memoryTypes[i].propertyFlags;
-    if (!(type_bits & (1u << i)) || (flags & want) != want)
-      continue;
-    if ((flags & nice) == nice)
-      return i;
-    if (best == G_MAXUINT32)
-      best = i;
-  }
-  return best;
-}
-
-static void
-kind_flags (F2BufferKind kind, VkMemoryPropertyFlags *want, VkMemoryPropertyFlags *nice)
-{
-  if (kind == F2_BUFFER_HOST) {
-    *want = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
-    *nice = *want | VK_MEMORY_PROPERTY_HOST_CACHED_BIT;
-  } else {
-    *want = VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT;
-    /* unified memory (CPU drivers, integrated GPUs): map it directly */
-    *nice = *want | VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
-  }
-}
-
 /* Place @req in the arena of @kind: the last block if it fits, else a new
  * block (at least BLOCK_SIZE, at most the device's allocation limit). */
 static gboolean
@@ -51,7 +20,6 @@ arena_place (F2VkBackend *vk, F2BufferKind kind, const VkMemoryRequirements *req
 {
   F2VkDevice *dev = vk->dev;
   GArray *blocks = vk->blocks[kind];
-  VkMemoryPropertyFlags want, nice;
   F2VkBlock block = { 0 };
   guint32 type;
 
@@ -66,10 +34,8 @@ arena_place (F2VkBackend *vk, F2BufferKind kind, const VkMemoryRequirements *req
     }
   }
 
-  kind_flags (kind, &want, &nice);
-  type = find_memory_type (dev, req->memoryTypeBits, want, nice);
-  if (type == G_MAXUINT32 && kind != F2_BUFFER_HOST)
-    type = find_memory_type (dev, req->memoryTypeBits, 0, 0);
+  type = f2_vk_memory_type_for (&dev->memory, req->memoryTypeBits,
+      kind == F2_BUFFER_HOST, dev->map_device_memory);
   if (type == G_MAXUINT32) {
     g_set_error (error, F2_BACKEND_ERROR, F2_BACKEND_ERROR_UNSUPPORTED,
         "Vulkan device '%s' has no suitable memory type for %s buffers",
@@ -94,7 +60,8 @@ arena_place (F2VkBackend *vk, F2BufferKind kind, const VkMemoryRequirements *req
             "allocating device memory", error))
       return FALSE;
   }
-  if (dev->memory.memoryTypes[type].propertyFlags & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT) {
+  if ((dev->memory.memoryTypes[type].propertyFlags & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT)
+      && (kind == F2_BUFFER_HOST || dev->map_device_memory)) {
     void *ptr = NULL;
     if (!f2_vk_check (vkMapMemory (dev->device, block.memory, 0, VK_WHOLE_SIZE, 0, &ptr),
             "mapping device memory", error)) {
@@ -184,7 +151,16 @@ static void
 record_copy (VkCommandBuffer cmd, gpointer data)
 {
   CopyJob *job = data;
+  /* a download is read by the host after the fence */
+  VkMemoryBarrier barrier = {
+    .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+    .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
+    .dstAccessMask = VK_ACCESS_HOST_READ_BIT,
+  };
+
   vkCmdCopyBuffer (cmd, job->src, job->dst, 1, &job->region);
+  vkCmdPipelineBarrier (cmd, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_HOST_BIT,
+      0, 1, &barrier, 0, NULL, 0, NULL);
 }
 
 static gboolean

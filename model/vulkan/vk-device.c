@@ -489,6 +489,55 @@ probe_features (F2VkDevice *dev)
         dev->timestamp_period_ns > 0;
   g_free (families);
   apply_quirks (dev);
+  dev->map_device_memory = g_strcmp0 (g_getenv ("F2_VULKAN_MAP_DEVICE"), "0") != 0;
+}
+
+static VkDeviceSize
+largest_device_heap (const VkPhysicalDeviceMemoryProperties *memory)
+{
+  VkDeviceSize largest = 0;
+
+  for (guint32 i = 0; i < memory->memoryHeapCount; i++)
+    if (memory->memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)
+      largest = MAX (largest, memory->memoryHeaps[i].size);
+  return largest;
+}
+
+guint32
+f2_vk_memory_type_for (const VkPhysicalDeviceMemoryProperties *memory,
+    guint32 type_bits, gboolean host, gboolean map_device)
+{
+  const VkMemoryPropertyFlags visible =
+      VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+  VkDeviceSize largest = largest_device_heap (memory);
+  guint32 first = G_MAXUINT32, any = G_MAXUINT32;
+
+  for (guint32 i = 0; i < memory->memoryTypeCount && i < 32; i++) {
+    VkMemoryPropertyFlags flags = memory->memoryTypes[i].propertyFlags;
+    VkDeviceSize heap = memory->memoryHeaps[memory->memoryTypes[i].heapIndex].size;
+    gboolean mappable;
+
+    if (!(type_bits & (1u << i)))
+      continue;
+    if (any == G_MAXUINT32)
+      any = i;
+    if (host) {
+      if ((flags & visible) != visible)
+        continue;
+      if (flags & VK_MEMORY_PROPERTY_HOST_CACHED_BIT)
+        return i;
+    } else {
+      if (!(flags & VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT))
+        continue;
+      /* at least half the largest device-local heap: all of it, not a window */
+      mappable = (flags & visible) == visible && heap >= largest / 2;
+      if (mappable == map_device)
+        return i;
+    }
+    if (first == G_MAXUINT32)
+      first = i;
+  }
+  return host || first != G_MAXUINT32 ? first : any;
 }
 
 static gboolean
@@ -760,8 +809,12 @@ f2_vk_device_describe (const F2VkDevice *dev)
   char *coopmat = !f2_vk_device_has_coopmat (dev) ? g_strdup ("") :
       g_strdup_printf (", cooperative matrix (%s %ux%ux%u)",
       dev->coopmat_nv ? "NV" : "emulated", dev->coopmat_m, dev->coopmat_n, dev->coopmat_k);
+  guint32 type = f2_vk_memory_type_for (&dev->memory, G_MAXUINT32, FALSE,
+      dev->map_device_memory);
+  gboolean mapped = dev->map_device_memory && type != G_MAXUINT32
+      && (dev->memory.memoryTypes[type].propertyFlags & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT);
   char *text = g_strdup_printf ("%s (driver %s, Vulkan %u.%u, subgroup %u%s%s%s%s%s, "
-      "storage range %" G_GUINT64_FORMAT " MiB, kernels: %s; %s)",
+      "storage range %" G_GUINT64_FORMAT " MiB, device memory %s, kernels: %s; %s)",
       dev->props.deviceName, dev->driver_name,
       VK_API_VERSION_MAJOR (dev->props.apiVersion),
       VK_API_VERSION_MINOR (dev->props.apiVersion), dev->subgroup_size,
@@ -770,7 +823,8 @@ f2_vk_device_describe (const F2VkDevice *dev)
       dev->fp16_math ? ", fp16 math" : "",
       dev->push_descriptors ? ", push descriptors" : "",
       coopmat,
-      (guint64) dev->max_storage_range >> 20, dev->quirks.reason, matmul);
+      (guint64) dev->max_storage_range >> 20, mapped ? "mapped" : "through staging",
+      dev->quirks.reason, matmul);
 
   g_free (matmul);
   g_free (coopmat);

@@ -60,7 +60,21 @@ typedef struct {
 
   F2VkQuirks quirks;
   PFN_vkCmdPushDescriptorSetKHR cmd_push_descriptor_set;
+  /* device buffers in host-visible memory are mapped and written directly;
+   * F2_VULKAN_MAP_DEVICE=0 sends every transfer through the staging buffer
+   * instead, as on a GPU whose memory the host cannot map (for tests) */
+  gboolean map_device_memory;
 } F2VkDevice;
+
+/* The memory type for buffers among @type_bits, or G_MAXUINT32. Host
+ * buffers (@host): host-visible and coherent, cached where there is such a
+ * type. Device buffers: device-local; host-visible as well (mapped: no
+ * staging copies) where @map_device and that memory is about as large as
+ * the device's largest device-local heap (unified memory, a resizable BAR),
+ * but not a 256 MiB BAR window, which the weights would overflow; any type
+ * where no device-local one fits. */
+guint32 f2_vk_memory_type_for (const VkPhysicalDeviceMemoryProperties *memory,
+    guint32 type_bits, gboolean host, gboolean map_device);
 
 /* Index of the first Vulkan 1.2 device that is a GPU (discrete,
  * integrated or virtual: not a CPU driver such as lavapipe), or -1. */
