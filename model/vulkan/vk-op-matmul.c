@@ -138,7 +138,7 @@ tiled_config (F2VkDevice *dev, guint32 sg, gboolean conv, Kernel *kernel)
  * and 6 vec4 loads per invocation at k = 768. F2_VULKAN_GEMV_TILE=WG,NC
  * overrides it (for tuning on a new GPU); values out of range are ignored. */
 static void
-gemv_config (guint32 m, Kernel *kernel)
+gemv_config (const F2VkDevice *dev, guint32 m, Kernel *kernel)
 {
   const char *tile = g_getenv ("F2_VULKAN_GEMV_TILE");
   guint32 wg = 256, nc = 8, a, b;
@@ -148,6 +148,9 @@ gemv_config (guint32 m, Kernel *kernel)
     wg = a;
     nc = b;
   }
+  /* within the device's workgroup limit (128 at least), keeping whole slices */
+  while (wg > dev->max_workgroup_invocations && (wg / 2) % nc == 0)
+    wg /= 2;
   kernel->shader = "matmul_gemv";
   kernel->spec[0] = wg;
   kernel->spec[1] = MIN (m, 8);
@@ -193,7 +196,7 @@ pick_kernel (F2VkBackend *vk, const F2Op *op, const F2VkGemm *g, Kernel *kernel)
 
   if (!g->conv && variant != F2_VARIANT_REGISTER_BLOCKED
       && (g->m <= F2_VK_GEMV_MAX_M || (g->flags & F2_MATMUL_SEQUENCE_ROWS))) {
-    gemv_config (g->m, kernel);
+    gemv_config (dev, g->m, kernel);
   } else if (!g->conv && g->m <= F2_VK_GEMV_MAX_M) {
     /* CPU drivers, matrix-vector: every row in one tile, A shared over the
      * subgroup; one subgroup per workgroup and 8 columns per invocation
