@@ -511,7 +511,7 @@ fi
 if command -v python3 >/dev/null; then
   run_part torch-transformers 240 all env LD_LIBRARY_PATH="$host_ld_path" python3 \
     "$root/tests/bench-transformers.py" --config "$base" --tokens "$tokens" \
-    --repeat "$([ "$quick" = yes ] && echo 1 || echo 5)"
+    --repeat "$([ "$quick" = yes ] && echo 1 || echo 3)"
 else
   selected torch-transformers && record torch-transformers SKIP-NOPY 0
 fi
