@@ -11,14 +11,15 @@
 #                op, in fp32 and fp16; stages with every transfer staged;
 #                streams on one model; mixed batches; the CLI
 #   bench-kernels    matmul kernel throughput
-#   bench-gemv-tiles  the decoder-step kernel's tile choices on a step's shapes
 #   bench-florence2-*  Florence-2-base shapes, <OD>, 64 tokens, fp16 and
-#                fp32, 1 and 3 beams, per stage and per op kind (--ops);
-#                four streams without and with batching (fp16)
+#                fp32, 1 and 3 beams, per stage
 #   torch-transformers  the same stages in Hugging Face transformers' own
 #                Florence-2 (random weights, fp16 and fp32, SDPA and eager
 #                attention, 1 and 3 beams) where python3 has torch and
 #                transformers: the baseline, measured in the same call
+#   bench-florence2-*-ops  the same per op kind (--ops)
+#   bench-gemv-tiles  the decoder-step kernel's tile choices on a step's shapes
+#   bench-florence2-fp16-streams4-*  four streams without and with batching
 #   golden-wide-beams  16 beams through the CLI, the same ids on the
 #                reference, cpu and Vulkan devices (last; not with --quick)
 # and writes one report (the summary table, the device, each part's result
@@ -32,7 +33,7 @@
 #              $F2_VULKAN_DEVICE, else NVIDIA; 0 with F2_GPU_CHECK_ICD)
 # --quick      a short run: 4 tokens, 1 timed frame, fewer benchmark runs,
 #              no wide-beam test (for trying the bundle on a slow device)
-# --budget S   seconds for the whole run (default 450); a part gets at most
+# --budget S   seconds for the whole run (default 540); a part gets at most
 #              what is left, and parts that find no time left are skipped
 # --only LIST  only the parts matching these comma-separated globs
 #              (e.g. 'golden-*,bench-florence2-*'); the device probe always runs
@@ -50,7 +51,7 @@ set -u
 start_time=$(date +%s)
 quick=no
 device=${F2_VULKAN_DEVICE:-}
-budget=450
+budget=540
 only=
 bundle=
 workdir=
@@ -473,19 +474,6 @@ if [ -x "$B/bench-kernels" ]; then
     run_part bench-kernels 180 all "$B/bench-kernels" --backends vulkan --device "$device"
   fi
 fi
-# The decoder-step kernel's tile (F2_VULKAN_GEMV_TILE=WG,NC: invocations
-# per workgroup, columns per workgroup) on a step's shapes, the default
-# (256,8) first
-if [ -x "$B/bench-kernels" ] && [ "$quick" = no ]; then
-  # shellcheck disable=SC2016  # expanded by the inner bash
-  run_part bench-gemv-tiles 120 all bash -c '
-    for tile in 256,8 128,4 256,16 64,4; do
-      for shape in 1x768x768 1x3072x768 1x768x51289; do
-        F2_VULKAN_GEMV_TILE=$tile "$1" --backends vulkan --device "$2" \
-          --variant tiled --min-time 0.1 --shape "$shape" | sed -n "s/^matmul/tile $tile:/p"
-      done
-    done' bench-gemv-tiles "$B/bench-kernels" "$device"
-fi
 base=$root/data/florence2-configs/base
 bench () {   # NAME PRECISION BEAMS [--ops]
   local name=$1 p=$2 beams=$3
@@ -494,14 +482,15 @@ bench () {   # NAME PRECISION BEAMS [--ops]
     --device "$device" --precision "$p" --tokens "$tokens" --beams "$beams" \
     --frames "$frames" "$@"
 }
+# first the figures of the comparison (per stage), then the transformers
+# baseline, then the profiles per op kind and the tuning runs
 if [ "$quick" = yes ]; then
   bench fp16-b1-ops fp16 1 --ops
   bench fp32-b3-ops fp32 3 --ops
 else
   for p in fp16 fp32; do
     bench "$p-b1" "$p" 1
-    bench "$p-b1-ops" "$p" 1 --ops
-    bench "$p-b3-ops" "$p" 3 --ops
+    bench "$p-b3" "$p" 3
   done
 fi
 # The baseline: transformers' Florence-2 on the same GPU, the same stages
@@ -514,6 +503,24 @@ if command -v python3 >/dev/null; then
     --repeat "$([ "$quick" = yes ] && echo 1 || echo 3)"
 else
   selected torch-transformers && record torch-transformers SKIP-NOPY 0
+fi
+if [ "$quick" = no ]; then
+  bench fp16-b1-ops fp16 1 --ops
+  bench fp32-b1-ops fp32 1 --ops
+  bench fp16-b3-ops fp16 3 --ops
+fi
+# The decoder-step kernel's tile (F2_VULKAN_GEMV_TILE=WG,NC: invocations
+# per workgroup, columns per workgroup) on a step's shapes, the default
+# (256,8) first
+if [ -x "$B/bench-kernels" ] && [ "$quick" = no ]; then
+  # shellcheck disable=SC2016  # expanded by the inner bash
+  run_part bench-gemv-tiles 120 all bash -c '
+    for tile in 256,8 128,4 256,16 64,4; do
+      for shape in 1x768x768 1x3072x768 1x768x51289; do
+        F2_VULKAN_GEMV_TILE=$tile "$1" --backends vulkan --device "$2" \
+          --variant tiled --min-time 0.1 --shape "$shape" | sed -n "s/^matmul/tile $tile:/p"
+      done
+    done' bench-gemv-tiles "$B/bench-kernels" "$device"
 fi
 if [ "$quick" = no ]; then
   # four streams without and with batching (last: the first cut when the
