@@ -58,12 +58,12 @@ gboolean f2_dump_tensors (Florence2Model *model, F2Net *net, const char *path,
  * frames of all callers in batches on a network of its own. */
 F2BatchScheduler *f2_batch_scheduler_new (Florence2Model *model);
 void f2_batch_scheduler_free (F2BatchScheduler *scheduler);
-/* Queues one frame and waits for its output */
 /* Makes the scheduler's working memory hold batches of @slots frames now,
  * rather than at the first such batch: the worker does it after the
  * running batch, before the next one. */
 gboolean f2_batch_scheduler_reserve (F2BatchScheduler *scheduler,
     guint slots, GError **error);
+/* Queues one frame and waits for its output */
 Florence2Output *f2_batch_scheduler_run (F2BatchScheduler *scheduler,
     const Florence2Image *image, const Florence2RunParams *params,
     guint batch_size, guint64 timeout_ns, GError **error);

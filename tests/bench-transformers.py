@@ -105,7 +105,7 @@ def native_config(config_dir):
     image_token_id = text["vocab_size"]
     text["vocab_size"] = (image_token_id + 1 + 63) // 64 * 64
     return Florence2Config(text_config=text, vision_config=vision,
-                           image_token_id=image_token_id), raw["text_config"]
+                           image_token_id=image_token_id)
 
 
 def image_size(config_dir):
@@ -175,14 +175,14 @@ class Bench:
         return statistics.median(times)
 
 
-def measure(torch, args, config, text_cfg, ids, precision, attention, bench, report):
+def measure(torch, args, config, ids, precision, attention, bench, report):
     from transformers.modeling_outputs import BaseModelOutput
 
     dtype = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}[precision]
     dev = args.device
     model = build_model(torch, config, attention, dtype, dev)
     hidden = config.text_config.d_model
-    start_id = text_cfg.get("decoder_start_token_id", 2)
+    start_id = config.text_config.decoder_start_token_id
     row = {"precision": precision, "attention": attention,
            "attn_implementation": getattr(model.config, "_attn_implementation", attention)}
 
@@ -291,7 +291,7 @@ def main():
     print(f"torch {torch.__version__}, transformers {transformers.__version__}, {args.device}: {where}")
     if args.device.startswith("cuda"):
         print(f"tf32 matmul {torch.backends.cuda.matmul.allow_tf32}, tf32 cudnn {torch.backends.cudnn.allow_tf32}")
-    config, text_cfg = native_config(args.config)
+    config = native_config(args.config)
     ids, ids_from = prompt_ids(args.config)
     print(f"config {args.config}: vocabulary {config.text_config.vocab_size} "
           f"(<image> = {config.image_token_id}), {IMAGE_TOKENS} image tokens + "
@@ -310,8 +310,8 @@ def main():
         for attention in args.attention:
             print(f"-- {precision}, {attention}", flush=True)
             try:
-                rows.append(measure(torch, args, config, text_cfg, ids, precision,
-                                    attention, bench, report))
+                rows.append(measure(torch, args, config, ids, precision, attention,
+                                    bench, report))
             except Exception:  # noqa: BLE001 - report it, go on with the rest
                 failed = True
                 print(f"FAILED: {precision} {attention}")

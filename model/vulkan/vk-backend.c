@@ -60,8 +60,7 @@ arena_place (F2VkBackend *vk, F2BufferKind kind, const VkMemoryRequirements *req
             "allocating device memory", error))
       return FALSE;
   }
-  if ((dev->memory.memoryTypes[type].propertyFlags & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT)
-      && (kind == F2_BUFFER_HOST || dev->map_device_memory)) {
+  if (f2_vk_device_maps (dev, type, kind == F2_BUFFER_HOST)) {
     void *ptr = NULL;
     if (!f2_vk_check (vkMapMemory (dev->device, block.memory, 0, VK_WHOLE_SIZE, 0, &ptr),
             "mapping device memory", error)) {

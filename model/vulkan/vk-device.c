@@ -540,6 +540,14 @@ f2_vk_memory_type_for (const VkPhysicalDeviceMemoryProperties *memory,
   return host || first != G_MAXUINT32 ? first : any;
 }
 
+gboolean
+f2_vk_device_maps (const F2VkDevice *dev, guint32 type, gboolean host)
+{
+  return type < dev->memory.memoryTypeCount
+      && (dev->memory.memoryTypes[type].propertyFlags & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT)
+      && (host || dev->map_device_memory);
+}
+
 static gboolean
 create_device (F2VkDevice *dev, GError **error)
 {
@@ -809,10 +817,8 @@ f2_vk_device_describe (const F2VkDevice *dev)
   char *coopmat = !f2_vk_device_has_coopmat (dev) ? g_strdup ("") :
       g_strdup_printf (", cooperative matrix (%s %ux%ux%u)",
       dev->coopmat_nv ? "NV" : "emulated", dev->coopmat_m, dev->coopmat_n, dev->coopmat_k);
-  guint32 type = f2_vk_memory_type_for (&dev->memory, G_MAXUINT32, FALSE,
-      dev->map_device_memory);
-  gboolean mapped = dev->map_device_memory && type != G_MAXUINT32
-      && (dev->memory.memoryTypes[type].propertyFlags & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT);
+  gboolean mapped = f2_vk_device_maps (dev, f2_vk_memory_type_for (&dev->memory,
+          G_MAXUINT32, FALSE, dev->map_device_memory), FALSE);
   char *text = g_strdup_printf ("%s (driver %s, Vulkan %u.%u, subgroup %u%s%s%s%s%s, "
       "storage range %" G_GUINT64_FORMAT " MiB, device memory %s, kernels: %s; %s)",
       dev->props.deviceName, dev->driver_name,

@@ -76,6 +76,10 @@ typedef struct {
 guint32 f2_vk_memory_type_for (const VkPhysicalDeviceMemoryProperties *memory,
     guint32 type_bits, gboolean host, gboolean map_device);
 
+/* Whether a block of memory type @type for host (@host) or device buffers
+ * is mapped (else its transfers go through the staging buffer) */
+gboolean f2_vk_device_maps (const F2VkDevice *dev, guint32 type, gboolean host);
+
 /* Index of the first Vulkan 1.2 device that is a GPU (discrete,
  * integrated or virtual: not a CPU driver such as lavapipe), or -1. */
 gint f2_vk_find_gpu (void);
